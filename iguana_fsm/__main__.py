@@ -1,0 +1,3 @@
+from iguana_fsm import cli
+
+raise SystemExit(cli.main())

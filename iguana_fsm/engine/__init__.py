@@ -1,0 +1,1 @@
+"""Container engines behind one small contract; only engine/podman.py imports podman."""

@@ -1,0 +1,108 @@
+"""The contract between the boot stages and a container engine.
+
+Every container Iguana starts is privileged, on the host network, sees the host's ``/dev`` and
+``/iguana`` and has ``IGUANA=true`` in its environment: that is the promise to installation
+containers, so it lives in ``ContainerSpec`` defaults and the engine adds nothing of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from iguana_fsm.workflow.model import Volume
+
+RUN_LABEL = "iguana.run"
+"""Every container and volume carries the run id in this label, so leftovers can be found."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container as the engine must start it; ``env`` already merged and holding IGUANA=true."""
+
+    name: str
+    image: str
+    env: Mapping[str, str]
+    volumes: tuple[Volume, ...]
+    iguana_dir: Path
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A pulled image: the reference asked for, its id and its manifest digest."""
+
+    reference: str
+    image_id: str
+    digest: str | None
+
+    @property
+    def pinned(self) -> str:
+        """``repo@sha256:...`` when the digest is known, else the reference as given."""
+        if self.digest is None:
+            return self.reference
+        return f"{repository(self.reference)}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job container ended; ``tail`` holds its last lines of output."""
+
+    exit_code: int
+    timed_out: bool = False
+    tail: tuple[str, ...] = ()
+
+
+def repository(reference: str) -> str:
+    """The repository part of an image reference, without tag or digest."""
+    name = reference.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+OutputSink = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """What the stages need from a container engine. Errors are EngineError or PullError."""
+
+    def start(self) -> None:
+        """Bring the engine up (for podman: start the private ``podman system service``)."""
+
+    def stop(self) -> None:
+        """Stop the engine and everything it started; safe to call twice."""
+
+    def pull(self, reference: str) -> ImageInfo:
+        """Pull an image (signature policy enforced by the engine); PullError with its words."""
+
+    def remove_image(self, reference: str) -> None:
+        """Remove an image to give its RAM back; a missing image is not an error."""
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create a named volume (an existing one with the same name is reused)."""
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; a missing one is not an error."""
+
+    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
+        """Start a detached container, wait until it runs (and is healthy), return its id."""
+
+    def stop_container(self, container_id: str) -> None:
+        """Stop and remove a container by id; a missing one is not an error."""
+
+    def run_job(
+        self,
+        spec: ContainerSpec,
+        *,
+        timeout: float | None,
+        interactive: bool,
+        output: OutputSink,
+    ) -> JobResult:
+        """Run a container to its end: attached to the console when ``interactive``; every
+        line of output goes to ``output``. Stops it after ``timeout`` seconds."""
+
+    def remove_leftovers(self, run_id: str) -> list[str]:
+        """Remove containers and volumes labelled with ``run_id``; return what was removed."""

@@ -1,0 +1,93 @@
+"""The typed, frozen model of a workflow. Nothing here reads files or YAML."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Condition(enum.StrEnum):
+    """A job's ``if:``: when it runs, given how the jobs before it ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """``name:/path``, ``/host:/path`` or ``/path``, each with an optional ``:ro``/``:rw``."""
+
+    source: str | None
+    target: str
+    read_only: bool = False
+
+    @property
+    def is_named(self) -> bool:
+        """A named volume: created before its job and removed after it."""
+        return self.source is not None and not self.source.startswith("/")
+
+    @property
+    def is_bind(self) -> bool:
+        """A host path bind-mounted into the container."""
+        return self.source is not None and self.source.startswith("/")
+
+
+@dataclass(frozen=True)
+class Container:
+    """What runs: an image with its own environment and volumes (a job's or a service's)."""
+
+    image: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()
+
+
+@dataclass(frozen=True)
+class Service:
+    """A detached side container that runs while its job runs."""
+
+    id: str
+    container: Container
+
+
+@dataclass(frozen=True)
+class Job:
+    """One installation container with its services; ``line`` is where it starts in the file."""
+
+    id: str
+    container: Container
+    services: tuple[Service, ...] = ()
+    needs: tuple[str, ...] = ()
+    condition: Condition = Condition.SUCCESS
+    continue_on_error: bool = False
+    timeout_minutes: float | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A whole workflow. ``jobs`` are in file order; ``public_env`` names env values safe to log."""
+
+    jobs: tuple[Job, ...]
+    name: str | None = None
+    description: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    public_env: frozenset[str] = frozenset()
+    source: str = "<workflow>"
+
+    def job(self, job_id: str) -> Job:
+        """The job called ``job_id``; KeyError when there is none."""
+        for job in self.jobs:
+            if job.id == job_id:
+                return job
+        raise KeyError(job_id)
+
+    def images(self) -> tuple[str, ...]:
+        """Every image the workflow names, jobs and services, first use first, no repeats."""
+        seen: dict[str, None] = {}
+        for job in self.jobs:
+            for service in job.services:
+                seen.setdefault(service.container.image, None)
+            seen.setdefault(job.container.image, None)
+        return tuple(seen)
