@@ -1,0 +1,46 @@
+"""What every stage gets: one BootContext. A stage is ``run(ctx) -> trigger name``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from iguana_fsm.checkpoint import BootRecord
+from iguana_fsm.cmdline import BootConfig
+from iguana_fsm.engine.base import Engine
+from iguana_fsm.host import Host
+from iguana_fsm.paths import Paths
+from iguana_fsm.workflow.model import Workflow
+
+
+@dataclass
+class BootContext:
+    """Everything a stage may use; stages share data only through ``record`` and ``workflow``.
+
+    ``log`` is a structlog logger; ``progress`` writes one line to ``/iguana/progress``;
+    ``save`` checkpoints the record now (stages call it after a change worth keeping mid-state,
+    e.g. a job that finished, so that resume does not repeat it).
+    """
+
+    config: BootConfig
+    paths: Paths
+    engine: Engine
+    host: Host
+    record: BootRecord
+    log: Any
+    progress: Callable[[str], None]
+    save: Callable[[], None]
+    interactive: bool = False
+    workflow: Workflow | None = None
+    workflow_text: bytes | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def need_workflow(self) -> Workflow:
+        """The workflow fetched in an earlier state (a programming error when absent)."""
+        if self.workflow is None:
+            raise RuntimeError("no workflow in context: fetch has not run")
+        return self.workflow
+
+
+Stage = Callable[[BootContext], str]
