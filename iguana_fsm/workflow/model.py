@@ -62,7 +62,10 @@ class Job:
     condition: Condition = Condition.SUCCESS
     continue_on_error: bool = False
     timeout_minutes: float | None = None
-    line: int = 0
+    # the job's own ``env:``; already folded into its container's and services' env at load
+    env: Mapping[str, str] = field(default_factory=dict)
+    # where the job's key is in its file; not part of what the job means
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,14 @@ class Workflow:
     description: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     public_env: frozenset[str] = frozenset()
-    source: str = "<workflow>"
+    # where the workflow came from and where each key path sits in it; not part of its meaning
+    source: str = field(default="<workflow>", compare=False)
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def where(self, key_path: str) -> str:
+        """``SOURCE:LINE:COL`` of a key path such as ``jobs.build.container.image``."""
+        line, col = self.positions.get(key_path, (0, 0))
+        return f"{self.source}:{line}:{col}" if line else self.source
 
     def job(self, job_id: str) -> Job:
         """The job called ``job_id``; KeyError when there is none."""
