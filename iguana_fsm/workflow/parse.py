@@ -366,6 +366,8 @@ def parse_volume(text: str) -> Volume | str:
     Only the text is checked here; podman checks that a host path exists when the job starts.
     """
     parts = text.split(":")
+    if "" in parts:
+        return "a part between ':' is empty"
     read_only = False
     if len(parts) > 1 and parts[-1] in grammar.VOLUME_MODES:
         read_only = parts.pop() == "ro"
@@ -373,8 +375,6 @@ def parse_volume(text: str) -> Volume | str:
         return f"mode {parts[2]!r} must be ro or rw"
     if len(parts) > 2:
         return "expected SOURCE:TARGET[:ro|rw] with at most three parts"
-    if "" in parts:
-        return "a part between ':' is empty"
     target = parts[-1]
     if not target.startswith("/"):
         return f"target {target!r} must be an absolute path"
