@@ -1,0 +1,100 @@
+"""verify: every job and service image passes the trust policy and is pinned to a digest
+before any container starts.
+
+Iguana checks the allow-list and the digest rule itself, then pulls each image through the
+engine, whose podman service enforces the signature rule (the policy.json that
+``trust.policy.prepare_engine_env`` wrote). The digest each pull resolved is recorded in
+``record.images``; later stages run exactly that digest, so a tag that moves during the boot
+changes nothing. On resume the recorded digest is pulled again, not the tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iguana_fsm.errors import PullError, TrustError
+from iguana_fsm.stages import specs
+from iguana_fsm.stages.base import BootContext
+from iguana_fsm.stages.jobs import advance
+from iguana_fsm.trust.policy import ImageVerdict, TrustPolicy, check_image, load_policy
+
+
+def run(ctx: BootContext) -> str:
+    """Check, pull and pin every image; fire ``next_job`` or ``jobs_done``."""
+    workflow = ctx.need_workflow()
+    policy = load_policy(ctx.config, ctx.paths)
+    verdicts = check_all(policy, workflow.images(), ctx.log)
+    trust: dict[str, Any] = ctx.record.details.setdefault("trust", {})
+    images: dict[str, Any] = trust.setdefault("images", {})
+    for verdict in verdicts:
+        reference = verdict.reference
+        # after a resume the digest verified before is what counts, not where the tag is now
+        target = ctx.record.images.get(reference, reference)
+        ctx.progress(f"Verifying image {reference}")
+        try:
+            info = ctx.engine.pull(target)
+        except PullError as error:
+            if is_policy_rejection(str(error)):
+                raise TrustError(signature_refusal(reference, str(error), policy)) from None
+            raise
+        expected = verdict.digest or (target.split("@", 1)[1] if "@" in target else None)
+        if expected is not None and info.digest != expected:
+            raise TrustError(
+                f"image {reference}: pulled digest {info.digest} is not the pinned {expected}; "
+                "fix: check the registry (it served other content for a digest)"
+            )
+        if info.digest is None:
+            warning = f"image {reference}: the engine reported no digest; it runs by reference"
+            ctx.record.warnings.append(warning)
+            ctx.log.warning("verify.no_digest", image=reference)
+        ctx.record.images[reference] = info.pinned
+        specs.mark_present(ctx, info.pinned)
+        images[reference] = image_verdict(verdict, info.digest, policy)
+        ctx.log.info("verify.image", image=reference, pinned=info.pinned, **images[reference])
+    ctx.save()
+    return advance(ctx)
+
+
+def check_all(policy: TrustPolicy, references: tuple[str, ...], log: Any) -> list[ImageVerdict]:
+    """Every image's verdict; TrustError for the first refusal, counting the others."""
+    verdicts: list[ImageVerdict] = []
+    refusals: list[str] = []
+    for reference in references:
+        try:
+            verdicts.append(check_image(policy, reference))
+        except TrustError as error:
+            log.error("verify.refused", image=reference, reason=str(error))
+            refusals.append(str(error))
+    if refusals:
+        more = f" (and {len(refusals) - 1} more image(s) refused)" if len(refusals) > 1 else ""
+        raise TrustError(refusals[0] + more)
+    return verdicts
+
+
+def is_policy_rejection(message: str) -> bool:
+    """Whether a pull failed because the signature policy refused the image."""
+    lowered = message.lower()
+    return "rejected" in lowered and ("signature" in lowered or "policy" in lowered)
+
+
+def signature_refusal(reference: str, podman_words: str, policy: TrustPolicy) -> str:
+    """The one-line refusal for an image the engine's signature policy rejected."""
+    words = podman_words.split(": ", 1)[-1] if podman_words.startswith("pull ") else podman_words
+    keyring = policy.keyring or "/etc/iguana/trusted.gpg"
+    return (
+        f"image {reference}: refused by the signature policy ({words}); fix: sign it with a key "
+        f"in {keyring} (podman push --sign-by FINGERPRINT) and publish the signature where "
+        "registries.conf's lookaside=URL points"
+    )
+
+
+def image_verdict(verdict: ImageVerdict, digest: str | None, policy: TrustPolicy) -> dict[str, Any]:
+    """The checkpoint form of an image's verdict (``record.details["trust"]["images"]``)."""
+    return {
+        "registry": verdict.registry,
+        "allowed_by": verdict.scope,
+        "digest": digest,
+        "signature": (
+            f"verified against {policy.keyring}" if verdict.signature_required else "not required"
+        ),
+    }

@@ -1,0 +1,305 @@
+"""Read a workflow (or its signature) from an http(s) URL, a ``file://`` URL or a local path.
+
+HTTP goes through requests with TLS verified against the system CAs plus Iguana's own bundle.
+Connection errors, timeouts and 5xx answers are retried with exponential backoff until a total
+deadline; a 4xx answer or a TLS failure is final, because waiting does not change it.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from iguana_fsm.errors import FetchError, TrustError
+
+DEFAULT_ATTEMPT_TIMEOUT = 10.0
+DEFAULT_DEADLINE = 60.0
+MAX_BYTES = 16 * 1024 * 1024
+"""A workflow is a few kilobytes; anything this large is not one."""
+MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307, 308)
+
+SYSTEM_BUNDLES = (
+    Path("/etc/ssl/certs/ca-certificates.crt"),  # Debian, Ubuntu, Arch
+    Path("/etc/ssl/ca-bundle.pem"),  # SUSE
+    Path("/etc/pki/tls/certs/ca-bundle.crt"),  # Fedora, RHEL
+)
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status; ``status`` holds it."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How hard to try: per-attempt timeout, total deadline, backoff, CA bundle, plain http."""
+
+    attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    ca_bundle: Path | None = None
+    allow_http: bool = False
+    backoff_first: float = 0.5
+    backoff_max: float = 8.0
+    max_bytes: int = MAX_BYTES
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What was read: the bytes, where they finally came from and how many attempts it took."""
+
+    location: str
+    data: bytes
+    attempts: int = 1
+
+
+def system_ca_bundle() -> Path | None:
+    """The distribution's CA bundle, or None when this system has none of the known ones."""
+    default = ssl.get_default_verify_paths().cafile
+    candidates = [Path(default)] if default else []
+    candidates.extend(SYSTEM_BUNDLES)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def combined_ca_bundle(extra: Path, workdir: Path) -> Path:
+    """A bundle file holding the system CAs and ``extra``, so that neither replaces the other."""
+    try:
+        extra_pem = extra.read_bytes()
+    except OSError as error:
+        raise TrustError(f"{extra}: cannot read the CA bundle: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in extra_pem:
+        raise TrustError(f"{extra}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
+    system = system_ca_bundle()
+    parts = [system.read_bytes()] if system is not None else []
+    parts.append(extra_pem)
+    workdir.mkdir(parents=True, exist_ok=True)
+    bundle = workdir / "ca-bundle.pem"
+    bundle.write_bytes(b"\n".join(parts))
+    return bundle
+
+
+def is_http(location: str) -> bool:
+    """Whether ``location`` is an http or https URL."""
+    return urllib.parse.urlsplit(location).scheme in ("http", "https")
+
+
+def local_path(location: str) -> Path:
+    """The file a ``file://`` URL or a plain path names."""
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise FetchError(f"{location}: a file:// URL must name a local file (file:///path)")
+        return Path(urllib.parse.unquote(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:
+        raise FetchError(f"{location}: unsupported scheme {parts.scheme!r} (http, https, file)")
+    return Path(location)
+
+
+def read_local(location: str, max_bytes: int = MAX_BYTES) -> Fetched:
+    """The bytes of a local file; FetchError naming it when it cannot be read."""
+    path = local_path(location)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FetchError(f"{path}: no such file") from None
+    except OSError as error:
+        raise FetchError(f"{path}: cannot read: {error.strerror}") from None
+    if len(data) > max_bytes:
+        raise FetchError(f"{path}: larger than {max_bytes} bytes, not a workflow")
+    return Fetched(str(path), data)
+
+
+def fetch(
+    location: str,
+    settings: FetchSettings,
+    log: Any,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Fetched:
+    """The bytes at ``location`` (http, https, file:// or a path), retried as the module says."""
+    if not is_http(location):
+        return read_local(location, settings.max_bytes)
+    if urllib.parse.urlsplit(location).scheme == "http" and not settings.allow_http:
+        raise TrustError(
+            f"{location}: plain http refused (the workflow could be changed on the way); "
+            "fix: use https, pin it with rd.iguana.control_digest=sha256:HEX, "
+            "or accept the risk with rd.iguana.insecure=1"
+        )
+    return _fetch_http(location, settings, log, clock, sleep)
+
+
+def _verify_option(settings: FetchSettings) -> str | bool:
+    # an explicit path on every request: requests ignores Session.verify under REQUESTS_CA_BUNDLE
+    if settings.ca_bundle is not None:
+        return str(settings.ca_bundle)
+    system = system_ca_bundle()
+    return str(system) if system is not None else True
+
+
+def _fetch_http(
+    url: str,
+    settings: FetchSettings,
+    log: Any,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Fetched:
+    started = clock()
+    end = started + settings.deadline
+    verify = _verify_option(settings)
+    reason = "first attempt"
+    last_error = "no attempt made"
+    number = 0
+    with requests.Session() as session:
+        while True:
+            number += 1
+            remaining = end - clock()
+            timeout = min(settings.attempt_timeout, max(remaining, 0.1))
+            log.info("fetch.attempt", number=number, url=url, reason=reason, timeout=timeout)
+            try:
+                location, data = _attempt(session, url, settings, verify, timeout, clock)
+                log.info("fetch.done", number=number, url=location, bytes=len(data))
+                return Fetched(location, data, number)
+            except _Retryable as error:
+                last_error = str(error)
+            delay = min(settings.backoff_max, settings.backoff_first * 2 ** (number - 1))
+            if clock() + delay >= end:
+                elapsed = clock() - started
+                raise FetchError(
+                    f"{url}: gave up after {number} attempt(s) in {elapsed:.1f}s "
+                    f"(deadline {settings.deadline:g}s): {last_error}; fix: check the network "
+                    "and the server, or raise the deadline: rd.iguana.fetch_timeout=ATTEMPT,TOTAL"
+                )
+            log.warning("fetch.retry", number=number, url=url, error=last_error, wait=delay)
+            reason = f"retry after: {last_error}"
+            sleep(delay)
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way that a later attempt may not."""
+
+
+def _attempt(
+    session: requests.Session,
+    url: str,
+    settings: FetchSettings,
+    verify: str | bool,
+    timeout: float,
+    clock: Callable[[], float],
+) -> tuple[str, bytes]:
+    """One attempt, following redirects by hand so that none leads from https to http."""
+    attempt_end = clock() + timeout
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            response = session.get(
+                current,
+                timeout=(timeout, timeout),
+                verify=verify,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as error:
+            raise FetchError(
+                f"{current}: TLS verification failed ({_tls_reason(error)}); fix: put the CA "
+                "that issued the server's certificate in /etc/iguana/ca.pem or name it with "
+                "rd.iguana.ca=FILE"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise _Retryable(f"no answer within {timeout:g}s") from None
+        except requests.exceptions.ConnectionError as error:
+            raise _Retryable(f"cannot connect: {_connection_reason(error)}") from None
+        with response:
+            if response.status_code in REDIRECTS and "location" in response.headers:
+                target = urllib.parse.urljoin(current, response.headers["location"])
+                _check_redirect(current, target)
+                current = target
+                continue
+            if response.status_code >= 500:
+                raise _Retryable(f"HTTP {response.status_code} {response.reason}")
+            if response.status_code >= 400:
+                raise HTTPStatusError(
+                    f"{current}: HTTP {response.status_code} {response.reason} "
+                    "(not retried: a client error does not go away)",
+                    response.status_code,
+                )
+            if response.status_code != 200:
+                raise HTTPStatusError(
+                    f"{current}: unexpected HTTP {response.status_code} {response.reason}",
+                    response.status_code,
+                )
+            return current, _read_body(response, current, settings, attempt_end, clock)
+    raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _check_redirect(source: str, target: str) -> None:
+    """A redirect may keep or raise the protection, never lower it."""
+    old = urllib.parse.urlsplit(source).scheme
+    new = urllib.parse.urlsplit(target).scheme
+    if new not in ("http", "https"):
+        raise TrustError(f"{source}: redirect to {target} refused (only http and https)")
+    if old == "https" and new == "http":
+        raise TrustError(
+            f"{source}: redirect to plain http ({target}) refused: it would drop TLS; "
+            "fix: make the server redirect to https or point rd.iguana.control_url at the target"
+        )
+
+
+def _read_body(
+    response: requests.Response,
+    url: str,
+    settings: FetchSettings,
+    attempt_end: float,
+    clock: Callable[[], float],
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > settings.max_bytes:
+                raise FetchError(f"{url}: larger than {settings.max_bytes} bytes, not a workflow")
+            # a server that trickles bytes would otherwise dodge the per-read timeout
+            if clock() > attempt_end:
+                raise _Retryable("body not received within the attempt timeout")
+    except requests.exceptions.RequestException as error:
+        raise _Retryable(f"body interrupted: {error.__class__.__name__}") from None
+    return b"".join(chunks)
+
+
+def _tls_reason(error: Exception) -> str:
+    text = str(error)
+    marker = "certificate verify failed:"
+    if marker in text:
+        return text[text.index(marker) :].split(")")[0].strip()
+    return text.split("(Caused by")[-1].strip(" ()") or "TLS handshake failed"
+
+
+def _connection_reason(error: Exception) -> str:
+    text = str(error)
+    for known in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "Network is unreachable",
+        "Connection reset by peer",
+        "Remote end closed connection without response",
+    ):
+        if known in text:
+            return known
+    return text.split("(Caused by")[-1].strip(" ()")[:200] or error.__class__.__name__
