@@ -48,6 +48,13 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _near(word: str, choices: Sequence[str]) -> str | None:
+    """The choice ``word`` most likely meant, ignoring case and ``_`` for ``-``."""
+    folded = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.replace("_", "-").lower(), list(folded), 1, 0.6)
+    return folded[close[0]] if close else None
+
+
 def _describe(node: Node) -> str:
     if isinstance(node, MappingNode):
         return "a mapping"
@@ -84,7 +91,7 @@ class _Walk:
                 self.problem(key, path, f"a key must be a plain name, not {_describe(key)}")
                 continue
             if key.tag == _TAG + "merge":
-                self.problem(key, path, "YAML merge keys (<<) are not supported")
+                self.problem(key, _join(path, "<<"), "YAML merge keys (<<) are not supported")
                 continue
             name = str(key.value)
             if name in entries:
@@ -101,8 +108,8 @@ class _Walk:
         for name, (key_node, _) in entries.items():
             if name in names:
                 continue
-            guess = difflib.get_close_matches(name.replace("_", "-").lower(), names, 1, 0.6)
-            hint = f"; did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(names)}"
+            guess = _near(name, names)
+            hint = f"; did you mean {guess!r}?" if guess else f"; known keys: {', '.join(names)}"
             self.problem(key_node, _join(path, name), f"unknown key{hint}")
         for key in keys:
             if key.required and key.name not in entries:
@@ -350,8 +357,8 @@ class _Walk:
         for job_id, need, node, path in self.needs:
             first_needs.setdefault(job_id, (node, path.split("[", 1)[0]))
             if need not in known:
-                guess = difflib.get_close_matches(need, job_ids, 1, 0.6)
-                hint = f"; did you mean {guess[0]!r}?" if guess else ""
+                guess = _near(need, job_ids)
+                hint = f"; did you mean {guess!r}?" if guess else ""
                 self.problem(node, path, f"needs unknown job {need!r}{hint}")
             elif job_id in graph:
                 graph[job_id].append(need)
@@ -385,15 +392,20 @@ def parse_volume(text: str) -> Volume | str:
 
 
 def _yaml_problem(source: str, text: str, error: yaml.YAMLError) -> Problem:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     if isinstance(error, yaml.reader.ReaderError):
         before = text[: error.position]
         line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
-        return Problem(source, line, col, "", f"YAML: character {error.character!r} is not allowed")
+        char = error.character if isinstance(error.character, int) else ord(error.character)
+        return Problem(source, line, col, "", f"YAML: character U+{char:04X} is not allowed")
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    problem = str(getattr(error, "problem", None) or str(error).splitlines()[0])
     context = getattr(error, "context", None)
     message = f"YAML: {problem}" + (f" ({context})" if context else "")
+    if mark is not None and text[mark.index : mark.index + 1] == "\t":
+        message = "YAML: a tab cannot indent YAML; use spaces"
+    elif problem.startswith("but found another document"):
+        message = "YAML: a workflow is a single document; remove the second one (---)"
     return Problem(source, line, col, "", message)
 
 
