@@ -32,6 +32,7 @@ class JobRecord:
     digest: str | None = None
     reason: str | None = None
     attempts: int = 0
+    tail: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float | None:

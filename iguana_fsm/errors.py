@@ -8,9 +8,16 @@ from __future__ import annotations
 
 
 class IguanaError(Exception):
-    """Base of all expected failures; ``exit_code`` is what ``iguana`` exits with."""
+    """Base of all expected failures; ``exit_code`` is what ``iguana`` exits with.
+
+    ``details`` carries what the checkpoint should keep beside the message (e.g. the job id).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", **details: object) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class UsageError(IguanaError):
@@ -28,7 +35,7 @@ class WorkflowInvalid(IguanaError):
         self.problems = problems
         first = str(problems[0]) if problems else "invalid workflow"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(first + more)
+        super().__init__(first + more, problems=[str(problem) for problem in problems])
 
 
 class LocateError(IguanaError):

@@ -1,0 +1,58 @@
+"""``iguana run --dry-run``: locate and read the workflow, print the plan, touch nothing.
+
+The workflow copy and logs go to a scratch directory that is removed afterwards; no engine is
+started and no checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from iguana_fsm.checkpoint import BootRecord
+from iguana_fsm.host import SandboxHost
+from iguana_fsm.log import make_logger
+from iguana_fsm.paths import Paths
+from iguana_fsm.session import Options, boot_config
+from iguana_fsm.stages import fetch, locate
+from iguana_fsm.stages.base import BootContext
+from iguana_fsm.workflow.explain import explain
+
+ENDING = """\
+after the jobs:
+  mount   the devices of /iguana/mountlist (or the discoverable root partition) under {newroot}
+  hand-off switch-root, kexec or reboot, decided from the new root and /iguana/kernelAction
+"""
+
+
+class _NoEngine:
+    """A dry run must not reach the engine; any use is a bug."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"dry run used the engine ({name})")
+
+
+def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str]) -> int:
+    """Print where the workflow comes from and what would run; 0, or an IguanaError."""
+    config, _ = boot_config(Options(paths=paths, cmdline=cmdline, workflow=workflow))
+    with tempfile.TemporaryDirectory(prefix="iguana-dry-run.") as scratch:
+        top = Path(scratch)
+        scratch_paths = dataclasses.replace(paths, iguana=top / "iguana", run=top / "run")
+        ctx = BootContext(
+            config=config,
+            paths=scratch_paths,
+            engine=_NoEngine(),  # type: ignore[arg-type]
+            host=SandboxHost(),
+            record=BootRecord(run_id="dry-run", state="locate"),
+            log=make_logger(None, console=None),
+            progress=lambda message: None,
+            save=lambda: None,
+        )
+        locate.run(ctx)
+        fetch.run(ctx)
+    out.write(f"sha256: {ctx.record.workflow_sha256}\n")
+    out.write(explain(ctx.need_workflow(), config.env))
+    out.write(ENDING.format(newroot=paths.newroot))
+    return 0

@@ -1,0 +1,122 @@
+"""Structured logging: JSON lines to ``/iguana/log.jsonl``, readable lines on the console, and
+one-line progress messages to ``/iguana/progress``.
+
+Loggers are built with ``structlog.wrap_logger`` rather than global configuration, so two boots
+(or a boot and its tests) never share an output by accident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+CONSOLE_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class TeeRenderer:
+    """The last processor: every event as JSON to the log file, and as a readable line to the
+    console when at or above the console level. Raises DropEvent as it has written everything."""
+
+    def __init__(self, json_file: IO[str] | None, console: IO[str] | None, level: str) -> None:
+        self._json_file = json_file
+        self._console = console
+        self._level = CONSOLE_LEVELS[level]
+        self._json = structlog.processors.JSONRenderer(sort_keys=True)
+        self._readable = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=24)
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        if self._json_file is not None:
+            self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
+            self._json_file.flush()
+        level = str(event.get("level", method))
+        if self._console is not None and CONSOLE_LEVELS.get(level, 20) >= self._level:
+            self._console.write(str(self._readable(logger, method, dict(event))) + "\n")
+            self._console.flush()
+        raise structlog.DropEvent
+
+
+def make_logger(
+    log_file: Path | None,
+    console: IO[str] | None = sys.stderr,
+    console_level: str = "info",
+    **context: Any,
+) -> Any:
+    """A bound logger writing to ``log_file`` (appended, created with its directory) and to
+    ``console``; ``context`` is bound to every event (e.g. run_id)."""
+    handle: IO[str] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = log_file.open("a", encoding="utf-8")
+    processors: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        TeeRenderer(handle, console, console_level),
+    ]
+    return structlog.wrap_logger(None, processors=processors).bind(**context)
+
+
+@contextlib.contextmanager
+def op(log: Any, name: str, **fields: Any) -> Iterator[Any]:
+    """Log ``NAME.started``, then ``NAME.finished`` with its duration, or ``NAME.failed`` with
+    the error; every line of one operation carries the same op id."""
+    bound = log.bind(op=uuid.uuid4().hex[:8], **fields)
+    started = time.monotonic()
+    bound.debug(f"{name}.started")
+    try:
+        yield bound
+    except BaseException as error:
+        bound.warning(f"{name}.failed", error=str(error), seconds=_since(started))
+        raise
+    bound.debug(f"{name}.finished", seconds=_since(started))
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+class Progress:
+    """Writes one-line messages to ``/iguana/progress``.
+
+    When something (plymouth, a container) has made it a FIFO, a line is written without blocking
+    and dropped when nobody reads; otherwise the file is a plain append-only log of messages.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, message: str) -> None:
+        line = (message.replace("\n", " ").strip() + "\n").encode("utf-8")
+        try:
+            if stat.S_ISFIFO(os.stat(self.path).st_mode):
+                self._write_fifo(line)
+                return
+        except FileNotFoundError:
+            pass
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as handle:
+            handle.write(line)
+
+    def _write_fifo(self, line: bytes) -> None:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno == errno.ENXIO:  # no reader: the message is for nobody
+                return
+            raise
+        try:
+            os.write(fd, line)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)

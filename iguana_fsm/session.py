@@ -1,0 +1,194 @@
+"""Assembles one boot: paths, command line, record, logger, engine, host and context, and runs
+it from the start (``iguana run``) or from a checkpoint (``iguana resume``)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iguana_fsm.checkpoint import BootRecord, CheckpointStore
+from iguana_fsm.cmdline import BootConfig, parse_cmdline, read_cmdline, suggest
+from iguana_fsm.engine.base import Engine
+from iguana_fsm.errors import ResumeRefused, UsageError
+from iguana_fsm.host import Host, SandboxHost
+from iguana_fsm.log import Progress, make_logger
+from iguana_fsm.machine import FINAL_STATES
+from iguana_fsm.paths import Paths
+from iguana_fsm.runner import Runner, resume_entry
+from iguana_fsm.stages.base import BootContext, Stage
+
+EngineFactory = Callable[[Paths, str, BootConfig, Any], Engine]
+HostFactory = Callable[[Paths], Host]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``iguana run`` / ``iguana resume`` were asked for."""
+
+    paths: Paths
+    cmdline: str | None = None
+    workflow: str | None = None
+    interactive: bool = True
+    fresh: bool = False
+
+
+def boot_config(options: Options, stored: str | None = None) -> tuple[BootConfig, str]:
+    """The BootConfig and the command line it came from: ``--cmdline``, else the one stored in
+    the checkpoint (resume), else ``/proc/cmdline`` (initrd) or nothing (sandbox)."""
+    text = options.cmdline
+    if text is None:
+        text = stored
+    if text is None:
+        text = "" if options.paths.sandbox else None
+    config = read_cmdline() if text is None else parse_cmdline(text)
+    if options.workflow is not None:
+        config = _with_workflow(config, options.workflow)
+    return config, text or ""
+
+
+def _with_workflow(config: BootConfig, workflow: str) -> BootConfig:
+    from dataclasses import replace
+
+    source = workflow if "://" in workflow else str(Path(workflow).absolute())
+    return replace(config, control_url=source, containers=())
+
+
+@contextlib.contextmanager
+def boot_lock(paths: Paths) -> Iterator[None]:
+    """Only one ``iguana run`` or ``resume`` at a time; ``status`` tests the same lock."""
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with (paths.run / "lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another iguana run or resume is active ({paths.run / 'lock'} is locked)"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def boot_running(paths: Paths) -> bool:
+    """Whether an ``iguana run`` or ``resume`` holds the lock now."""
+    lock = paths.run / "lock"
+    if not lock.exists():
+        return False
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+class Session:
+    """One boot's assembled parts; ``run()`` and ``resume()`` return the exit code."""
+
+    def __init__(
+        self,
+        options: Options,
+        stages: Mapping[str, Stage],
+        engine_factory: EngineFactory,
+        host_factory: HostFactory,
+        console: Any = sys.stderr,
+    ) -> None:
+        self.options = options
+        self.paths = options.paths
+        self.stages = stages
+        self.engine_factory = engine_factory
+        self.host_factory = host_factory
+        self.console = console
+        self.store = CheckpointStore(self.paths.state)
+
+    def run(self) -> int:
+        """A new boot from locate."""
+        with boot_lock(self.paths):
+            if self.store.exists() and not self.options.fresh:
+                old = self.store.load()
+                if old.state not in FINAL_STATES:
+                    raise UsageError(
+                        f"{self.paths.state}: an unfinished boot (state {old.state}) is "
+                        "recorded here: continue it with `iguana resume`, or start over with "
+                        "--fresh"
+                    )
+            config, text = boot_config(self.options)
+            record = BootRecord(run_id=uuid.uuid4().hex, state="locate")
+            record.sandbox = self.paths.sandbox
+            record.details["cmdline"] = text
+            ctx = self._context(config, record)
+            return Runner(ctx, self.store, self.stages).run("locate")
+
+    def resume(self) -> int:
+        """Continue the boot recorded in the checkpoint, refusing a changed workflow."""
+        with boot_lock(self.paths):
+            if not self.store.exists():
+                raise ResumeRefused(
+                    f"{self.paths.state}: no checkpoint, nothing to resume (use `iguana run`)"
+                )
+            record = self.store.load()
+            config, _ = boot_config(self.options, record.details.get("cmdline"))
+            ctx = self._context(config, record)
+            previous = record.state
+            entry = self._entry(ctx)
+            removed = ctx.engine.remove_leftovers(record.run_id) if entry != "locate" else []
+            record.history.append({"from": previous, "to": entry, "trigger": "resume"})
+            ctx.log.info("boot.resumed", previous=previous, entry=entry, leftovers=removed)
+            return Runner(ctx, self.store, self.stages).run(entry)
+
+    def _entry(self, ctx: BootContext) -> str:
+        """Re-read the workflow (the jobs and services stages need it) and prove it unchanged."""
+        record = ctx.record
+        expected = record.workflow_sha256
+        if record.failed_state in ("locate", "fetch") or expected is None:
+            return resume_entry(ctx)
+        self.stages["locate"](ctx)
+        self.stages["fetch"](ctx)
+        if record.workflow_sha256 != expected:
+            raise ResumeRefused(
+                f"the workflow changed since the boot started ({record.workflow_source}: "
+                f"sha256 {expected[:12]}... is now {str(record.workflow_sha256)[:12]}...): "
+                "start a new boot with `iguana run --fresh`"
+            )
+        return resume_entry(ctx)
+
+    def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
+        log = make_logger(self.paths.log, self.console, run_id=record.run_id[:8])
+        for name in config.unknown:
+            hint = suggest(name)
+            log.warning(
+                "cmdline.unknown",
+                option=f"rd.iguana.{name}",
+                hint=f"did you mean rd.iguana.{hint}?" if hint else None,
+            )
+        self.paths.iguana.mkdir(parents=True, exist_ok=True)
+        engine = self.engine_factory(self.paths, record.run_id, config, log)
+
+        def save() -> None:
+            raise RuntimeError("replaced by the runner")
+
+        return BootContext(
+            config=config,
+            paths=self.paths,
+            engine=engine,
+            host=self.host_factory(self.paths),
+            record=record,
+            log=log,
+            progress=Progress(self.paths.progress),
+            save=save,
+            interactive=self.options.interactive,
+        )
+
+
+def sandbox_host(paths: Paths) -> Host:
+    """The host of a sandbox run: it records, it never reboots."""
+    return SandboxHost()

@@ -1,0 +1,91 @@
+"""jobs: run the current job's container to its end, clean up after it, pick what runs next."""
+
+from __future__ import annotations
+
+import time
+
+from iguana_fsm.checkpoint import JobRecord
+from iguana_fsm.errors import EngineError, JobFailed
+from iguana_fsm.stages import services, specs
+from iguana_fsm.stages.base import BootContext
+from iguana_fsm.workflow.plan import run_order, should_run
+
+DONE = ("succeeded", "failed", "failed-continued", "skipped")
+TAIL_LINES = 20
+
+
+def run(ctx: BootContext) -> str:
+    """Run the job (attached to the console when interactive), record how it ended."""
+    job = specs.current_job(ctx)
+    record = ctx.record.jobs.setdefault(job.id, JobRecord())
+    spec = specs.spec_for(ctx, job.container, specs.container_name(ctx, job.id))
+    record.status, record.started, record.finished = "running", time.time(), None
+    record.exit_code, record.reason, record.tail = None, None, []
+    record.image, record.digest = job.container.image, _digest(spec.image)
+    record.attempts += 1
+    ctx.save()
+    ctx.progress(f"Running job {job.id}")
+    ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
+    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    try:
+        result = ctx.engine.run_job(
+            spec,
+            timeout=timeout,
+            interactive=ctx.interactive,
+            output=lambda line: ctx.log.info("job.output", job=job.id, line=line),
+        )
+        record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
+        if result.timed_out:
+            record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
+        elif result.exit_code != 0:
+            record.reason = f"exited with code {result.exit_code}"
+    except EngineError as error:
+        record.reason = str(error)
+    finally:
+        record.finished = time.time()
+        services.stop_all(ctx)
+    if record.reason is None:
+        record.status = "succeeded"
+    else:
+        record.status = "failed-continued" if job.continue_on_error else "failed"
+    ctx.log.info(
+        "job.finished",
+        job=job.id,
+        status=record.status,
+        exit_code=record.exit_code,
+        seconds=round(record.finished - record.started, 3),
+        reason=record.reason,
+    )
+    ctx.progress(f"Job {job.id} {record.status}")
+    specs.release_images(ctx, job)
+    ctx.save()
+    return advance(ctx)
+
+
+def advance(ctx: BootContext) -> str:
+    """Choose the next job that runs (marking the skipped ones on the way): ``next_job``, or
+    ``jobs_done`` when none is left. Raises JobFailed, naming the first failed job, when the
+    jobs are over and one failed without ``continue-on-error``."""
+    workflow = ctx.need_workflow()
+    results = {job_id: job.status for job_id, job in ctx.record.jobs.items()}
+    for job in run_order(workflow):
+        record = ctx.record.jobs.setdefault(job.id, JobRecord(image=job.container.image))
+        if record.status in DONE:
+            continue
+        runs, reason = should_run(job, results)
+        if not runs:
+            record.status, record.reason = "skipped", reason
+            results[job.id] = "skipped"
+            ctx.log.info("job.skipped", job=job.id, reason=reason)
+            continue
+        ctx.record.current_job = job.id
+        return "next_job"
+    ctx.record.current_job = None
+    for job_id, record in ctx.record.jobs.items():
+        if record.status == "failed":
+            raise JobFailed(f"job {job_id} failed: {record.reason}", job=job_id)
+    return "jobs_done"
+
+
+def _digest(reference: str) -> str | None:
+    return reference.split("@", 1)[1] if "@" in reference else None

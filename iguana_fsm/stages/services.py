@@ -1,0 +1,51 @@
+"""services: start the current job's named volumes and side services, and wait until they run."""
+
+from __future__ import annotations
+
+from iguana_fsm.engine.base import RUN_LABEL
+from iguana_fsm.stages import specs
+from iguana_fsm.stages.base import BootContext
+
+READY_TIMEOUT = 120.0
+"""Seconds a service has to reach running (and healthy, when its image has a health check)."""
+
+SERVICES = "services"
+
+
+def run(ctx: BootContext) -> str:
+    """Create volumes, start every service by id, record the ids for the jobs stage."""
+    job = specs.current_job(ctx)
+    specs.ensure_images(ctx, job)
+    for volume in specs.named_volumes(job):
+        ctx.engine.create_volume(volume, {RUN_LABEL: ctx.record.run_id})
+        ctx.log.info("volume.created", volume=volume, job=job.id)
+    started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
+    started.clear()
+    for service in job.services:
+        spec = specs.spec_for(ctx, service.container, specs.container_name(ctx, job.id, service.id))
+        ctx.progress(f"Starting service {service.id} of job {job.id}")
+        container_id = ctx.engine.start_service(spec, READY_TIMEOUT)
+        started[service.id] = container_id
+        ctx.save()
+        ctx.log.info(
+            "service.started",
+            job=job.id,
+            service=service.id,
+            container=container_id[:12],
+            image=spec.image,
+            env=specs.public_env(ctx, spec),
+        )
+    return "services_up"
+
+
+def stop_all(ctx: BootContext) -> None:
+    """Stop and remove the current job's services by container id, then its named volumes."""
+    job = specs.current_job(ctx)
+    started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
+    for service_id, container_id in reversed(list(started.items())):
+        ctx.engine.stop_container(container_id)
+        ctx.log.info("service.stopped", job=job.id, service=service_id, container=container_id[:12])
+    started.clear()
+    for volume in specs.named_volumes(job):
+        ctx.engine.remove_volume(volume)
+        ctx.log.info("volume.removed", volume=volume, job=job.id)

@@ -1,0 +1,99 @@
+"""``iguana status``: where a boot is, how each job went, and the last error."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from iguana_fsm.checkpoint import BootRecord
+from iguana_fsm.errors import CheckpointError
+from iguana_fsm.machine import ENDINGS, FINAL_STATES
+from iguana_fsm.paths import Paths
+from iguana_fsm.stages.failure import banner
+
+IN_PROGRESS = 11
+"""Exit code of ``iguana status`` while a boot has not reached an ending or rescue."""
+
+INTERRUPTED = 12
+"""Exit code of ``iguana status`` when a boot stopped between states (killed): resume it."""
+
+
+def exit_code(record: BootRecord, running: bool) -> int:
+    """0: the boot reached its ending; 11: still running; 12: interrupted (nothing holds the
+    lock); otherwise the failed boot's own code (3-10, see ``iguana --help``)."""
+    if record.state in ENDINGS and record.error is None:
+        return 0
+    if record.error is not None and not running:
+        return int(record.error.get("code", 1))
+    if running or record.state in FINAL_STATES:
+        return IN_PROGRESS
+    return INTERRUPTED
+
+
+def describe(record: BootRecord, running: bool) -> str:
+    """The boot in a few readable lines."""
+    when = datetime.datetime.fromtimestamp(record.started, datetime.UTC)
+    lines = [
+        f"run:      {record.run_id}  started {when:%Y-%m-%d %H:%M:%S} UTC",
+        f"state:    {record.state}{_activity(record, running)}",
+        f"workflow: {record.workflow_source or '-'}",
+    ]
+    if record.workflow_sha256:
+        lines.append(f"sha256:   {record.workflow_sha256}")
+    if record.jobs:
+        lines.append("jobs:")
+        for job_id, job in record.jobs.items():
+            took = f"{job.duration:.1f}s" if job.duration is not None else "-"
+            code = f"exit {job.exit_code}" if job.exit_code is not None else ""
+            reason = f"  ({job.reason})" if job.reason and job.status != "succeeded" else ""
+            lines.append(f"  {job_id:<20} {job.status:<16} {code:<8} {took:>8}{reason}")
+    if record.handoff:
+        lines.append(f"hand-off: {record.handoff.get('action')}: {record.handoff.get('reason')}")
+    for warning in record.warnings:
+        lines.append(f"warning:  {warning}")
+    if record.error:
+        lines.append(banner(record.error, "(this checkpoint)"))
+    return "\n".join(lines)
+
+
+def _activity(record: BootRecord, running: bool) -> str:
+    if record.state in ENDINGS and record.error is None:
+        return " (finished)"
+    if running:
+        return " (running)"
+    if record.state in FINAL_STATES:
+        return " (failed)"
+    return " (interrupted: `iguana resume` continues it)"
+
+
+def as_json(record: BootRecord, running: bool) -> str:
+    """The checkpoint plus ``running`` and the status exit code, as JSON."""
+    data: dict[str, Any] = record.to_json()
+    data["running"] = running
+    data["status_code"] = exit_code(record, running)
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+def wait(
+    paths: Paths,
+    load: Callable[[], BootRecord],
+    running: Callable[[], bool],
+    timeout: float | None,
+) -> BootRecord:
+    """Block until the boot reaches an ending or rescue, or stops running; CheckpointError
+    when ``timeout`` seconds pass first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record: BootRecord | None
+        try:
+            record = load()
+        except CheckpointError:
+            record = None
+        if record is not None and (record.state in FINAL_STATES or not running()):
+            return record
+        if deadline is not None and time.monotonic() > deadline:
+            raise CheckpointError(f"{paths.state}: boot still running after {timeout:g} s")
+        time.sleep(0.2)

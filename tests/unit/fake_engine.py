@@ -1,0 +1,92 @@
+"""A container engine that runs nothing: it records calls and answers from a script.
+
+Only for unit tests of the machine, runner and stages; every engine behaviour is also proven
+against real podman in tests/integration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink
+from iguana_fsm.errors import PullError
+
+
+@dataclass
+class FakeEngine:
+    """Job exit codes by image; ``pull_errors`` by reference; ``calls`` in order."""
+
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    timeouts: set[str] = field(default_factory=set)
+    pull_errors: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, list[str]] = field(default_factory=dict)
+    on_job: Callable[[ContainerSpec], None] | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    running: dict[str, ContainerSpec] = field(default_factory=dict)
+    volumes: set[str] = field(default_factory=set)
+    images: set[str] = field(default_factory=set)
+    started: int = 0
+    stopped: int = 0
+
+    def start(self) -> None:
+        self.started += 1
+        self.calls.append(("start", ""))
+
+    def stop(self) -> None:
+        self.stopped += 1
+        self.calls.append(("stop", ""))
+
+    def pull(self, reference: str) -> ImageInfo:
+        self.calls.append(("pull", reference))
+        if reference in self.pull_errors:
+            raise PullError(f"pull {reference}: {self.pull_errors[reference]}")
+        self.images.add(reference)
+        digest = "sha256:" + format(abs(hash(reference)), "x").rjust(64, "0")[:64]
+        return ImageInfo(reference=reference, image_id="id-" + reference, digest=digest)
+
+    def remove_image(self, reference: str) -> None:
+        self.calls.append(("remove_image", reference))
+        self.images.discard(reference)
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        self.calls.append(("create_volume", name))
+        self.volumes.add(name)
+
+    def remove_volume(self, name: str) -> None:
+        self.calls.append(("remove_volume", name))
+        self.volumes.discard(name)
+
+    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
+        self.calls.append(("start_service", spec.name))
+        container_id = f"cid-{spec.name}"
+        self.running[container_id] = spec
+        return container_id
+
+    def stop_container(self, container_id: str) -> None:
+        self.calls.append(("stop_container", container_id))
+        self.running.pop(container_id, None)
+
+    def run_job(
+        self, spec: ContainerSpec, *, timeout: float | None, interactive: bool, output: OutputSink
+    ) -> JobResult:
+        self.calls.append(("run_job", spec.name))
+        if self.on_job is not None:
+            self.on_job(spec)
+        lines = self.outputs.get(spec.image, [])
+        for line in lines:
+            output(line)
+        image = spec.image.split("@")[0]
+        if image in self.timeouts:
+            return JobResult(exit_code=137, timed_out=True, tail=tuple(lines))
+        return JobResult(exit_code=self.exit_codes.get(image, 0), tail=tuple(lines))
+
+    def remove_leftovers(self, run_id: str) -> list[str]:
+        self.calls.append(("remove_leftovers", run_id))
+        removed = list(self.running)
+        self.running.clear()
+        return removed
+
+    def names(self, call: str) -> list[str]:
+        """The arguments of every call named ``call``, in order."""
+        return [arg for name, arg in self.calls if name == call]
