@@ -48,13 +48,12 @@ def _add_boot_options(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(paths: Paths, run_id: str, config: BootConfig, log: Any) -> Engine:
-    """The podman engine behind a start-on-use wrapper, with the trust policy in its HOME."""
-    from iguana_fsm.engine.lazy import StartOnUse
+    """The podman engine, with the trust policy in its HOME (the session starts it on use)."""
     from iguana_fsm.engine.podman import PodmanEngine
     from iguana_fsm.trust.policy import prepare_engine_env
 
     overlay = prepare_engine_env(config, paths)
-    return StartOnUse(PodmanEngine(paths, run_id, env_overlay=overlay, log=log))
+    return PodmanEngine(paths, run_id, env_overlay=overlay, log=log)
 
 
 def make_host(paths: Paths) -> Host:

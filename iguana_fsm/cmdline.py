@@ -193,9 +193,14 @@ def suggest(name: str) -> str | None:
     return close[0] if close else None
 
 
-def read_cmdline(path: Path = Path("/proc/cmdline")) -> BootConfig:
-    """The BootConfig of the running kernel."""
+def read_cmdline_text(path: Path = Path("/proc/cmdline")) -> str:
+    """The running kernel's command line."""
     try:
-        return parse_cmdline(path.read_text(encoding="utf-8", errors="replace"))
+        return path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError as error:
         raise UsageError(f"{path}: cannot read the kernel command line: {error.strerror}") from None
+
+
+def read_cmdline(path: Path = Path("/proc/cmdline")) -> BootConfig:
+    """The BootConfig of the running kernel."""
+    return parse_cmdline(read_cmdline_text(path))

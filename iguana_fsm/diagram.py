@@ -7,7 +7,7 @@ only when asked for, so the initrd does not need them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from iguana_fsm.machine import STATES, TRANSITIONS
 
@@ -19,7 +19,7 @@ def render(fmt: str) -> str:
     """The machine in ``fmt`` (mermaid or dot), ending with a newline."""
     from transitions.extensions.diagrams import GraphMachine
 
-    engine = {"mermaid": "mermaid", "dot": "graphviz"}[fmt]
+    engine: Literal["mermaid", "graphviz"] = "mermaid" if fmt == "mermaid" else "graphviz"
 
     class Model:
         pass

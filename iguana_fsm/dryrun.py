@@ -43,7 +43,7 @@ def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str
         ctx = BootContext(
             config=config,
             paths=scratch_paths,
-            engine=_NoEngine(),  # type: ignore[arg-type]
+            engine=_NoEngine(),
             host=SandboxHost(),
             record=BootRecord(run_id="dry-run", state="locate"),
             log=make_logger(None, console=None),

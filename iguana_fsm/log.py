@@ -40,7 +40,9 @@ class TeeRenderer:
             self._json_file.flush()
         level = str(event.get("level", method))
         if self._console is not None and CONSOLE_LEVELS.get(level, 20) >= self._level:
-            self._console.write(str(self._readable(logger, method, dict(event))) + "\n")
+            # tracebacks are for the log file; the console gets the one-line event
+            readable = {key: value for key, value in event.items() if key != "exception"}
+            self._console.write(str(self._readable(logger, method, readable)) + "\n")
             self._console.flush()
         raise structlog.DropEvent
 

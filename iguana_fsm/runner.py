@@ -91,6 +91,8 @@ class Runner:
 
     def _on_transition(self, event: EventData) -> None:
         record = self.ctx.record
+        if event.transition is None or event.transition.dest is None:
+            raise RuntimeError("a transition event without a destination")
         source, dest = event.transition.source, event.transition.dest
         record.state = dest
         record.history.append(

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from iguana_fsm.checkpoint import BootRecord, CheckpointStore
-from iguana_fsm.cmdline import BootConfig, parse_cmdline, read_cmdline, suggest
+from iguana_fsm.cmdline import BootConfig, parse_cmdline, read_cmdline_text, suggest
 from iguana_fsm.engine.base import Engine
+from iguana_fsm.engine.lazy import StartOnUse
 from iguana_fsm.errors import ResumeRefused, UsageError
 from iguana_fsm.host import Host, SandboxHost
 from iguana_fsm.log import Progress, make_logger
-from iguana_fsm.machine import FINAL_STATES
+from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
 from iguana_fsm.runner import Runner, resume_entry
 from iguana_fsm.stages.base import BootContext, Stage
@@ -47,17 +48,15 @@ def boot_config(options: Options, stored: str | None = None) -> tuple[BootConfig
         text = stored
     if text is None:
         text = "" if options.paths.sandbox else None
-    config = read_cmdline() if text is None else parse_cmdline(text)
+    if text is None:
+        text = read_cmdline_text()
     if options.workflow is not None:
-        config = _with_workflow(config, options.workflow)
-    return config, text or ""
-
-
-def _with_workflow(config: BootConfig, workflow: str) -> BootConfig:
-    from dataclasses import replace
-
-    source = workflow if "://" in workflow else str(Path(workflow).absolute())
-    return replace(config, control_url=source, containers=())
+        # --workflow is rd.iguana.control_url; stored that way, resume reads the same source
+        source = options.workflow
+        if "://" not in source:
+            source = str(Path(source).absolute())
+        text = f'{text} "rd.iguana.control_url={source}"'.strip()
+    return parse_cmdline(text), text
 
 
 @contextlib.contextmanager
@@ -115,7 +114,7 @@ class Session:
         with boot_lock(self.paths):
             if self.store.exists() and not self.options.fresh:
                 old = self.store.load()
-                if old.state not in FINAL_STATES:
+                if old.state not in ENDINGS or old.error is not None:
                     raise UsageError(
                         f"{self.paths.state}: an unfinished boot (state {old.state}) is "
                         "recorded here: continue it with `iguana resume`, or start over with "
@@ -171,7 +170,7 @@ class Session:
                 hint=f"did you mean rd.iguana.{hint}?" if hint else None,
             )
         self.paths.iguana.mkdir(parents=True, exist_ok=True)
-        engine = self.engine_factory(self.paths, record.run_id, config, log)
+        engine = StartOnUse(self.engine_factory(self.paths, record.run_id, config, log))
 
         def save() -> None:
             raise RuntimeError("replaced by the runner")
@@ -186,6 +185,7 @@ class Session:
             progress=Progress(self.paths.progress),
             save=save,
             interactive=self.options.interactive,
+            console=self.console,
         )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import BootConfig
@@ -18,9 +19,10 @@ from iguana_fsm.workflow.model import Workflow
 class BootContext:
     """Everything a stage may use; stages share data only through ``record`` and ``workflow``.
 
-    ``log`` is a structlog logger; ``progress`` writes one line to ``/iguana/progress``;
-    ``save`` checkpoints the record now (stages call it after a change worth keeping mid-state,
-    e.g. a job that finished, so that resume does not repeat it).
+    ``log`` is a structlog logger (its readable lines go to ``console`` too); ``progress``
+    writes one line to ``/iguana/progress``; ``save`` checkpoints the record now (stages call
+    it after a change worth keeping mid-state, e.g. a job that finished, so that resume does
+    not repeat it).
     """
 
     config: BootConfig
@@ -32,6 +34,7 @@ class BootContext:
     progress: Callable[[str], None]
     save: Callable[[], None]
     interactive: bool = False
+    console: IO[str] = field(default_factory=lambda: sys.stderr)
     workflow: Workflow | None = None
     workflow_text: bytes | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import sys
-from typing import IO, Any
+from typing import Any
 
 from iguana_fsm.machine import END
 from iguana_fsm.stages.base import BootContext
@@ -31,12 +30,11 @@ def banner(record_error: dict[str, Any], state_file: str) -> str:
     return "\n".join(lines)
 
 
-def failed(ctx: BootContext, console: IO[str] | None = None) -> str:
+def failed(ctx: BootContext) -> str:
     """Print the banner from the error the runner recorded, log it, tell the progress channel."""
     error = ctx.record.error or {"state": ctx.record.failed_state, "message": "unknown failure"}
-    out = console if console is not None else sys.stderr
-    out.write(banner(error, str(ctx.paths.state)) + "\n")
-    out.flush()
+    ctx.console.write(banner(error, str(ctx.paths.state)) + "\n")
+    ctx.console.flush()
     ctx.log.error("boot.failed", **{k: v for k, v in error.items() if k != "tail"})
     ctx.progress(f"Iguana failed in {error.get('state')}: {error.get('message')}")
     return "rescue"

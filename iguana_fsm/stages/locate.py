@@ -6,6 +6,7 @@ else the bundled ``/etc/iguana/control.yaml``. The first that is set wins; nothi
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from iguana_fsm.errors import LocateError
@@ -17,6 +18,7 @@ SCHEMES = ("http", "https", "file")
 def run(ctx: BootContext) -> str:
     """Set ``ctx.extras["source"]`` to {kind, value} and name it in the record."""
     url = ctx.config.control_url
+    source: dict[str, Any]
     if url:
         scheme = urlsplit(url).scheme
         if scheme and scheme not in SCHEMES:

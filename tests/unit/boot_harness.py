@@ -15,7 +15,7 @@ from iguana_fsm.host import SandboxHost
 from iguana_fsm.machine import END
 from iguana_fsm.paths import Paths
 from iguana_fsm.session import Options, Session
-from iguana_fsm.stages import default_stages
+from iguana_fsm.stages import failure, fetch, jobs, locate, services, verify
 from iguana_fsm.stages.base import BootContext, Stage
 from tests.unit.fake_engine import FakeEngine
 
@@ -45,14 +45,23 @@ class Boot:
         self.engine = FakeEngine()
         self.host = SandboxHost()
         self.console = io.StringIO()
-        self.stages: dict[str, Stage] = dict(default_stages())
+        self.stages: dict[str, Stage] = {
+            "locate": locate.run,
+            "fetch": fetch.run,
+            "verify": verify.run,
+            "services": services.run,
+            "jobs": jobs.run,
+            "failed": failure.failed,
+            "rescue": failure.rescue,
+            **ending(),
+        }
         self.visited: list[str] = []
 
     def session(self, workflow: str | None = None, fresh: bool = False) -> Session:
         stages = {name: self._tracked(name, stage) for name, stage in self.stages.items()}
         options = Options(
             paths=self.paths,
-            cmdline=self.cmdline,
+            cmdline=self.cmdline if workflow is not None else None,  # resume: the stored one
             workflow=workflow,
             interactive=False,
             fresh=fresh,

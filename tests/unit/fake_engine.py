@@ -6,6 +6,7 @@ against real podman in tests/integration.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ class FakeEngine:
     running: dict[str, ContainerSpec] = field(default_factory=dict)
     volumes: set[str] = field(default_factory=set)
     images: set[str] = field(default_factory=set)
+    originals: dict[str, str] = field(default_factory=dict)
     started: int = 0
     stopped: int = 0
 
@@ -41,9 +43,12 @@ class FakeEngine:
         self.calls.append(("pull", reference))
         if reference in self.pull_errors:
             raise PullError(f"pull {reference}: {self.pull_errors[reference]}")
-        self.images.add(reference)
-        digest = "sha256:" + format(abs(hash(reference)), "x").rjust(64, "0")[:64]
-        return ImageInfo(reference=reference, image_id="id-" + reference, digest=digest)
+        original = self.originals.get(reference, reference)
+        digest = "sha256:" + hashlib.sha256(original.encode()).hexdigest()
+        info = ImageInfo(reference=original, image_id="id-" + original, digest=digest)
+        self.originals[info.pinned] = original
+        self.images.add(info.pinned)
+        return info
 
     def remove_image(self, reference: str) -> None:
         self.calls.append(("remove_image", reference))
@@ -73,10 +78,10 @@ class FakeEngine:
         self.calls.append(("run_job", spec.name))
         if self.on_job is not None:
             self.on_job(spec)
-        lines = self.outputs.get(spec.image, [])
+        image = self.originals.get(spec.image, spec.image)
+        lines = self.outputs.get(image, [])
         for line in lines:
             output(line)
-        image = spec.image.split("@")[0]
         if image in self.timeouts:
             return JobResult(exit_code=137, timed_out=True, tail=tuple(lines))
         return JobResult(exit_code=self.exit_codes.get(image, 0), tail=tuple(lines))
