@@ -1,0 +1,141 @@
+"""The machine id: one identity for the containers and for the system they install.
+
+Before the first container, ``prepare`` settles ``/iguana/machine-id``: kept when it already
+exists (a resumed boot), else taken from the ``/etc/machine-id`` of the system already on the
+disk, else made new. "The system on the disk" is the DPS root partition (see ``devices``), mounted
+read-only for a moment; other layouts are not searched, since guessing among arbitrary partitions
+could pick another machine's identity. After the new root is mounted, ``install`` writes the id
+into it unless it has one of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from iguana_fsm.devices import DeviceScope, guess_root
+from iguana_fsm.errors import IguanaError, MountError
+from iguana_fsm.mountlist import resolve_in_root, unmount_tree
+from iguana_fsm.paths import Paths
+
+_ID = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def parse(text: str) -> str | None:
+    """The id in a machine-id file's text; None for empty, ``uninitialized`` or malformed."""
+    word = text.strip()
+    if _ID.match(word) and word != "0" * 32:
+        return word
+    return None
+
+
+def read(path: Path) -> str | None:
+    """The valid id in the file at ``path``, None when there is none."""
+    try:
+        return parse(path.read_text(encoding="ascii", errors="replace"))
+    except OSError:
+        return None
+
+
+def generate() -> str:
+    """A new random id (a version 4 UUID as 32 hex digits, as systemd makes them)."""
+    return uuid.uuid4().hex
+
+
+def _write(path: Path, machine_id: str, mode: int) -> None:
+    """Write atomically: a reader never sees a half-written id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".machine-id.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(machine_id + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def existing_root_id(scope: DeviceScope, scratch: Path, log: Any) -> tuple[str | None, str]:
+    """``(id, where)`` from the DPS root partition's ``/etc/machine-id``; ``(None, why not)``."""
+    guess = guess_root(scope)
+    device = guess.device
+    if device is None:
+        return None, guess.reason
+    if device.is_luks or not device.fstype:
+        return None, f"{device.node} holds {device.fstype or 'no file system'}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    mountpoint = Path(tempfile.mkdtemp(prefix="oldroot.", dir=scratch))
+    try:
+        result = subprocess.run(
+            ["mount", "-t", device.fstype, "-o", "ro", "--", str(device.node), str(mountpoint)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            return None, f"{device.node}: cannot mount read-only: {result.stderr.strip()}"
+        try:
+            found = read(resolve_in_root(mountpoint, "etc/machine-id"))
+        finally:
+            unmount_tree(mountpoint, log)
+    finally:
+        mountpoint.rmdir()
+    if found is None:
+        return None, f"{device.node} has no valid /etc/machine-id"
+    return found, f"{device.node}:/etc/machine-id"
+
+
+def prepare(paths: Paths, log: Any, scope: DeviceScope | None = None) -> str:
+    """Settle ``/iguana/machine-id`` before the first container runs; the id."""
+    kept = read(paths.machine_id)
+    if kept is not None:
+        log.info("identity.kept", machine_id=kept, source=str(paths.machine_id))
+        return kept
+    scope = scope if scope is not None else DeviceScope.for_paths(paths)
+    try:
+        found, where = existing_root_id(scope, paths.run, log)
+    except IguanaError as error:
+        found, where = None, str(error)
+    machine_id = found or generate()
+    try:
+        _write(paths.machine_id, machine_id, 0o444)
+    except OSError as error:
+        raise MountError(
+            f"{paths.machine_id}: cannot write the machine id: {error.strerror}"
+        ) from None
+    if found:
+        log.info("identity.inherited", machine_id=machine_id, source=where)
+    else:
+        log.info("identity.generated", machine_id=machine_id, why=where)
+    return machine_id
+
+
+def install(paths: Paths, newroot: Path, log: Any) -> str:
+    """Give the mounted new root the boot's machine id unless it has a valid one of its own;
+    ``kept``, ``written`` or ``skipped`` (no ``/etc`` there, or no id to give)."""
+    target = resolve_in_root(newroot, "etc/machine-id")
+    own = read(target)
+    if own is not None:
+        log.info("identity.installed_kept", machine_id=own)
+        return "kept"
+    machine_id = read(paths.machine_id)
+    if machine_id is None:
+        log.warning("identity.none", why=f"{paths.machine_id} holds no valid id")
+        return "skipped"
+    if not target.parent.is_dir():
+        log.warning("identity.no_etc", why="the new root has no /etc")
+        return "skipped"
+    try:
+        _write(target, machine_id, 0o444)
+    except OSError as error:
+        raise MountError(f"{target}: cannot write the machine id: {error.strerror}") from None
+    log.info("identity.installed", machine_id=machine_id)
+    return "written"

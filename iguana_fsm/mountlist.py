@@ -1,0 +1,419 @@
+"""The mountlist: ``/iguana/mountlist`` parsed and checked strictly, then mounted and unmounted.
+
+One mount a line, ``device mountpoint [options]``. ``device`` is a path (``/dev/vda2``, or a
+directory that is bind-mounted), ``UUID=``, ``LABEL=``, ``PARTUUID=`` or the word ``tmpfs``.
+``mountpoint`` is absolute and relative to the new root (``/`` is the new root itself).
+``options`` are comma-separated as ``mount -o`` takes them; ``x-systemd.device-timeout=SECONDS``
+sets how long to wait for the device. ``#`` starts a comment line; blank lines are ignored.
+
+Order is the file's: a mountpoint must come after the mount that contains it. Iguana does not
+reorder, because a list that names a child before its parent was written by a container that
+got something wrong, and guessing its intent could hide the mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from iguana_fsm.errors import MountError
+
+TAGS = ("UUID", "LABEL", "PARTUUID")
+DEFAULT_DEVICE_TIMEOUT = 30.0
+"""Seconds to wait for a device that has not appeared yet, unless the line says otherwise."""
+
+TIMEOUT_OPTION = "x-systemd.device-timeout"
+MAX_SYMLINKS = 40
+
+_OPTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*\Z")
+_TAG_VALUE = {
+    "UUID": re.compile(r"[0-9A-Za-z][0-9A-Za-z-]*\Z"),
+    "PARTUUID": re.compile(r"[0-9A-Fa-f][0-9A-Fa-f-]*\Z"),
+    "LABEL": re.compile(r"\S+\Z"),
+}
+_TIMEOUT = re.compile(r"(\d+(?:\.\d+)?)(ms|s|min)?\Z")
+# Operations of mount(8), not options of a file system: they would change what a line means.
+_OPERATIONS = frozenset(
+    {
+        "remount",
+        "move",
+        "bind",
+        "rbind",
+        "loop",
+        "shared",
+        "rshared",
+        "private",
+        "rprivate",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    }
+)
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    """One checked line of a mountlist."""
+
+    line: int
+    device: str
+    mountpoint: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str | None:
+        """``UUID``, ``LABEL`` or ``PARTUUID`` when the device is named by a tag."""
+        key, sep, _ = self.device.partition("=")
+        return key if sep and key in TAGS else None
+
+    @property
+    def tag_value(self) -> str:
+        """The value after ``TAG=``."""
+        return self.device.partition("=")[2]
+
+    @property
+    def is_tmpfs(self) -> bool:
+        """Whether the line asks for a fresh tmpfs."""
+        return self.device == "tmpfs"
+
+    @property
+    def mount_options(self) -> tuple[str, ...]:
+        """The options handed to mount: the ``x-`` ones are for Iguana, not the kernel."""
+        return tuple(option for option in self.options if not option.startswith("x-"))
+
+    @property
+    def device_timeout(self) -> float:
+        """Seconds to wait for the device (``x-systemd.device-timeout``, else the default)."""
+        for option in self.options:
+            name, _, value = option.partition("=")
+            if name == TIMEOUT_OPTION:
+                seconds = _timeout_seconds(value)
+                if seconds is not None:
+                    return seconds
+        return DEFAULT_DEVICE_TIMEOUT
+
+
+def _timeout_seconds(value: str) -> float | None:
+    match = _TIMEOUT.match(value)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    unit = match.group(2) or "s"
+    return {"ms": number / 1000, "s": number, "min": number * 60}[unit]
+
+
+def parse(text: str, source: str) -> list[MountEntry]:
+    """Every entry of a mountlist; MountError listing every bad line as ``SOURCE:LINE: why``."""
+    entries: list[MountEntry] = []
+    found: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry, errors = _parse_line(number, line)
+        found.extend((number, error) for error in errors)
+        if entry is not None:
+            entries.append(entry)
+    found.extend(check_order(entries))
+    found.sort(key=lambda problem: problem[0])
+    problems = [f"{source}:{line}: {error}" for line, error in found]
+    if not problems and not any(entry.mountpoint == "/" for entry in entries):
+        problems.append(f"{source}: no line mounts the new root '/'")
+    if problems:
+        raise MountError("\n".join(problems), problems=problems)
+    return entries
+
+
+def read(path: Path) -> list[MountEntry]:
+    """The entries of the mountlist at ``path``; MountError when it cannot be read or is bad."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MountError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise MountError(f"{path}: cannot read: {error.strerror}") from None
+    return parse(text, str(path))
+
+
+def _parse_line(number: int, line: str) -> tuple[MountEntry | None, list[str]]:
+    fields = line.split()
+    if len(fields) not in (2, 3):
+        plural = "" if len(fields) == 1 else "s"
+        return None, [f"expected 'device mountpoint [options]', found {len(fields)} field{plural}"]
+    device, mountpoint = fields[0], fields[1]
+    options = fields[2] if len(fields) == 3 else ""
+    errors = [*_device_errors(device), *_mountpoint_errors(mountpoint), *_option_errors(options)]
+    if errors:
+        return None, errors
+    normal = str(PurePosixPath(mountpoint))
+    return MountEntry(number, device, normal, tuple(options.split(",")) if options else ()), []
+
+
+def _device_errors(device: str) -> list[str]:
+    if device == "tmpfs":
+        return []
+    if device.startswith("/"):
+        if ".." in PurePosixPath(device).parts:
+            return [f"device {device}: '..' is not allowed in a device path"]
+        return []
+    key, sep, value = device.partition("=")
+    if sep and key in TAGS:
+        if not value:
+            return [f"device {device}: {key}= needs a value"]
+        if not _TAG_VALUE[key].match(value):
+            return [f"device {device}: not a valid {key}"]
+        return []
+    if sep and key.upper() in TAGS:
+        return [f"device {device}: write {key.upper()}= in capitals"]
+    return [f"device {device!r} is not a path, UUID=, LABEL=, PARTUUID= or tmpfs"]
+
+
+def _mountpoint_errors(mountpoint: str) -> list[str]:
+    if not mountpoint.startswith("/"):
+        return [f"mountpoint {mountpoint!r} is not absolute (it is relative to the new root)"]
+    if any(not char.isprintable() for char in mountpoint):
+        return [f"mountpoint {mountpoint!r} contains a control character"]
+    depth = 0
+    for part in PurePosixPath(mountpoint).parts[1:]:
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            return [f"mountpoint {mountpoint} escapes the new root"]
+    if ".." in PurePosixPath(mountpoint).parts:
+        return [f"mountpoint {mountpoint}: '..' is not allowed (write the path it means)"]
+    return []
+
+
+def _option_errors(options: str) -> list[str]:
+    if not options:
+        return []
+    errors: list[str] = []
+    items = options.split(",")
+    if any(not item for item in items):
+        errors.append(f"options {options!r}: empty option (stray comma)")
+    for item in filter(None, items):
+        name, sep, value = item.partition("=")
+        if not _OPTION_NAME.match(name):
+            errors.append(f"option {item!r} is not a mount option")
+        elif name in _OPERATIONS or name.startswith(("make-", "X-mount.")):
+            errors.append(f"option {name!r} is a mount operation, not allowed in a mountlist")
+        elif name == TIMEOUT_OPTION and _timeout_seconds(value) is None:
+            errors.append(f"option {item!r}: expected seconds, e.g. {TIMEOUT_OPTION}=30")
+        elif name in ("ro", "rw") and sep:
+            errors.append(f"option {item!r} takes no value")
+    if "ro" in items and "rw" in items:
+        errors.append("options ro and rw contradict each other")
+    return errors
+
+
+def check_order(entries: Sequence[MountEntry]) -> list[tuple[int, str]]:
+    """``(line, problem)`` for every duplicate mountpoint and every child listed before its
+    parent."""
+    problems: list[tuple[int, str]] = []
+    first: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if entry.mountpoint in first:
+            problems.append(
+                (
+                    entry.line,
+                    f"mountpoint {entry.mountpoint} is already used on line "
+                    f"{first[entry.mountpoint]}",
+                )
+            )
+            continue
+        first[entry.mountpoint] = entry.line
+        for later in entries[index + 1 :]:
+            if later.mountpoint != entry.mountpoint and is_under(
+                entry.mountpoint, later.mountpoint
+            ):
+                problems.append(
+                    (
+                        entry.line,
+                        f"mountpoint {entry.mountpoint} comes before {later.mountpoint} "
+                        f"(line {later.line}) that contains it: list parents first",
+                    )
+                )
+                break
+    return problems
+
+
+def is_under(path: str, parent: str) -> bool:
+    """Whether absolute ``path`` equals ``parent`` or lies below it."""
+    return parent == "/" or path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def resolve_in_root(root: Path, path: str) -> Path:
+    """``path`` looked up inside ``root`` as if ``root`` were ``/``: symlinks are followed, an
+    absolute link target starts again at ``root`` and ``..`` stops at it. Missing components are
+    kept as they are, so the result may name something that does not exist yet."""
+    parts = list(PurePosixPath("/", path).parts[1:])
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise MountError(f"{root}{path}: too many levels of symbolic links")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = list(PurePosixPath(target).parts) + parts
+            if parts and parts[0] == "/":
+                parts.pop(0)
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+# ---- mounting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A line ready to be mounted: its source resolved (device node, directory or ``tmpfs``)."""
+
+    entry: MountEntry
+    source: str
+    kind: str
+    """``block``, ``bind`` or ``tmpfs``."""
+    fstype: str | None = None
+    extra_options: tuple[str, ...] = ()
+    info: dict[str, str] = field(default_factory=dict)
+    """What blkid said about a block device (UUID, TYPE, PART_ENTRY_UUID ...)."""
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Options for mount: the line's, plus what Iguana adds (e.g. ``ro`` for a DPS flag)."""
+        own = self.entry.mount_options
+        return own + tuple(option for option in self.extra_options if option not in own)
+
+    def argv(self, target: Path) -> list[str]:
+        """The mount(8) command that mounts this at ``target``."""
+        options = ",".join(self.options)
+        argv = ["mount"]
+        if self.kind == "bind":
+            argv.append("--bind")
+        else:
+            argv += ["-t", self.fstype or "tmpfs"]
+        if options:
+            argv += ["-o", options]
+        return [*argv, "--", self.source, str(target)]
+
+
+def where(source: str, line: int) -> str:
+    """``SOURCE:LINE`` for a line of a file, ``SOURCE`` for an entry Iguana made itself."""
+    return f"{source}:{line}" if line else source
+
+
+def mount_all(mounts: Iterable[Mount], newroot: Path, log: Any, source: str) -> list[Path]:
+    """Mount each in order under ``newroot``, creating missing mountpoints; on any failure
+    unmount what was mounted, in reverse, and raise MountError naming the line of ``source``."""
+    done: list[Path] = []
+    try:
+        for mount in mounts:
+            at = where(source, mount.entry.line)
+            target = _target(newroot, mount.entry, at)
+            _run(
+                mount.argv(target), f"{at}: mount {mount.entry.device} on {mount.entry.mountpoint}"
+            )
+            done.append(target)
+            log.info(
+                "mount.mounted",
+                line=mount.entry.line,
+                device=mount.entry.device,
+                source=mount.source,
+                mountpoint=mount.entry.mountpoint,
+                options=",".join(mount.options),
+            )
+    except BaseException:
+        for target in reversed(done):
+            _unmount(target, log)
+        raise
+    return done
+
+
+def _target(newroot: Path, entry: MountEntry, at: str) -> Path:
+    """The directory to mount on, made when missing; never outside ``newroot``."""
+    target = resolve_in_root(newroot, entry.mountpoint)
+    real_root = os.path.realpath(newroot)
+    if not is_under(os.path.realpath(target), real_root):
+        raise MountError(f"{at}: mountpoint {entry.mountpoint} leads out of the new root")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MountError(
+            f"{at}: cannot create mountpoint {entry.mountpoint}: {error.strerror}"
+        ) from None
+    if not target.is_dir():
+        raise MountError(f"{at}: mountpoint {entry.mountpoint} is not a directory")
+    return target
+
+
+def mounted_under(root: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[Path]:
+    """Mount points at or below ``root``, in the order they were mounted."""
+    real = os.path.realpath(root)
+    found: list[Path] = []
+    for line in mountinfo.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        if point == real or point.startswith(real.rstrip("/") + "/"):
+            found.append(Path(point))
+    return found
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+
+
+def unmount_tree(root: Path, log: Any) -> list[Path]:
+    """Unmount everything at or below ``root``, children first; the paths unmounted."""
+    points = mounted_under(root)
+    for point in reversed(points):
+        _unmount(point, log)
+    left = mounted_under(root)
+    if left:
+        raise MountError(f"{left[-1]}: still mounted after unmounting {root}")
+    return points
+
+
+def _unmount(target: Path, log: Any) -> None:
+    result = subprocess.run(["umount", str(target)], capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        log.info("mount.unmounted", target=str(target))
+        return
+    # Busy (a shell cd'ed there): detach it so nothing stays visible, and say so.
+    lazy = subprocess.run(["umount", "-l", str(target)], capture_output=True, text=True)
+    log.warning(
+        "mount.unmount_lazy",
+        target=str(target),
+        error=result.stderr.strip(),
+        lazy_ok=lazy.returncode == 0,
+    )
+
+
+def _run(argv: list[str], what: str) -> None:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    except FileNotFoundError:
+        raise MountError(f"{what}: {argv[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise MountError(f"{what}: {argv[0]} did not finish within 120 s") from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().replace("\n", "; ")
+        raise MountError(f"{what}: {message or f'exit code {result.returncode}'}")
