@@ -1,0 +1,129 @@
+"""The three endings: switch-root, kexec, reboot. The mount stage has decided which and written
+the decision to the checkpoint; these stages leave the boot's checkpoint and log in the installed
+system (``/var/log/iguana/``) and carry the decision out through ``ctx.host``.
+
+In sandbox mode the host only records, nothing switches root, and everything mounted under the
+sandbox's new root is unmounted at the end so that no mount outlives ``iguana run``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from iguana_fsm.errors import HandoffError
+from iguana_fsm.handoff import copy_boot_record, stage_kernel
+from iguana_fsm.machine import END
+from iguana_fsm.mountlist import unmount_tree
+from iguana_fsm.stages.base import BootContext
+
+
+def switch_root(ctx: BootContext) -> str:
+    """Leave the new root mounted for dracut to switch to (sandbox: unmount it)."""
+    handoff = _handoff(ctx, "switch_root")
+    newroot = ctx.paths.newroot
+    if not ctx.paths.sandbox and not os.path.ismount(newroot):
+        raise HandoffError(f"{newroot} is not mounted: there is no root to switch to")
+    _leave_record(ctx)
+    _started(ctx, handoff)
+    if ctx.paths.sandbox:
+        unmount_tree(newroot, ctx.log)
+        ctx.log.info("handoff.switch_root", newroot=str(newroot), sandbox=True)
+        return END
+    ctx.log.info("handoff.switch_root", newroot=str(newroot))
+    return END
+
+
+def kexec(ctx: BootContext) -> str:
+    """Copy kernel and initrd out of the new root, unmount it, sync and exec the new kernel;
+    ``kexec_failed`` (decision rewritten to a reboot) when loading or exec fails."""
+    handoff = _handoff(ctx, "kexec")
+    kernel = handoff.get("kernel")
+    if not isinstance(kernel, str):
+        return _kexec_failed(ctx, "the decision names no kernel")
+    newroot = ctx.paths.newroot
+    _leave_record(ctx)
+    try:
+        staged = stage_kernel(newroot, kernel, handoff.get("initrd"), ctx.paths.run / "kexec")
+    except HandoffError as error:
+        return _kexec_failed(ctx, str(error))
+    unmount_tree(newroot, ctx.log)
+    os.sync()
+    _started(ctx, handoff)
+    try:
+        ctx.host.kexec(staged.kernel, staged.initrd, str(handoff.get("cmdline", "")))
+    except HandoffError as error:
+        staged.remove()
+        return _kexec_failed(ctx, str(error))
+    # Only a recording host returns here; a real kexec never does (it raises instead).
+    staged.remove()
+    ctx.log.info("handoff.kexec", kernel=kernel, sandbox=ctx.paths.sandbox)
+    return END
+
+
+def reboot(ctx: BootContext) -> str:
+    """Leave the record in the new root if it is mounted, unmount it and reboot; after a failed
+    kexec wait ``rd.iguana.reboot_delay`` first so the console can be read."""
+    handoff = _handoff(ctx, "reboot")
+    newroot = ctx.paths.newroot
+    if _root_available(ctx):
+        _leave_record(ctx)
+    if newroot.exists():
+        unmount_tree(newroot, ctx.log)
+    if handoff.get("fallback_from"):
+        ctx.host.sleep(ctx.config.reboot_delay)
+    _started(ctx, handoff)
+    ctx.log.info("handoff.reboot", reason=handoff.get("reason"))
+    ctx.host.reboot(str(handoff.get("reason", "")))
+    if not ctx.paths.sandbox:
+        raise HandoffError("the machine did not reboot")
+    return END
+
+
+def _handoff(ctx: BootContext, action: str) -> dict[str, Any]:
+    """The recorded decision; one is made up (and recorded) when resume lands here without."""
+    handoff = ctx.record.handoff
+    if handoff is None or handoff.get("action") != action:
+        handoff = {"action": action, "reason": "no decision was recorded for this ending"}
+        ctx.record.handoff = handoff
+        ctx.log.warning("handoff.undecided", action=action)
+    return handoff
+
+
+def _started(ctx: BootContext, handoff: dict[str, Any]) -> None:
+    handoff["started_at"] = time.time()
+    ctx.save()
+
+
+def _root_available(ctx: BootContext) -> bool:
+    newroot = ctx.paths.newroot
+    if os.path.ismount(newroot):
+        return True
+    # Sandbox without root: nothing was mounted, the containers filled the directory itself.
+    handoff = ctx.record.handoff or {}
+    return ctx.paths.sandbox and handoff.get("mounts") == "skipped" and newroot.is_dir()
+
+
+def _leave_record(ctx: BootContext) -> None:
+    """Checkpoint now and copy checkpoint and log to the installed system's /var/log/iguana."""
+    if not _root_available(ctx):
+        ctx.log.warning("handoff.record_not_copied", why=f"{ctx.paths.newroot} is not mounted")
+        return
+    ctx.save()
+    copies = copy_boot_record(ctx.paths.newroot, (ctx.paths.state, ctx.paths.log))
+    ctx.log.info("handoff.record_copied", files=[str(copy) for copy in copies])
+
+
+def _kexec_failed(ctx: BootContext, why: str) -> str:
+    previous = ctx.record.handoff or {}
+    ctx.record.handoff = {
+        "action": "reboot",
+        "reason": f"kexec failed: {why}",
+        "fallback_from": "kexec",
+        "kexec": previous,
+        "decided_at": time.time(),
+    }
+    ctx.log.error("handoff.kexec_failed", error=why)
+    ctx.save()
+    return "kexec_failed"

@@ -1,0 +1,250 @@
+"""The mount stage: mount the new root, give it the machine id, decide the ending.
+
+The mounts come from ``/iguana/mountlist``; without one, the root partition is guessed by its
+DPS type GUID (logged as a guess, with the reason). A LUKS device is never unlocked here: the
+ending becomes a reboot into the installed system's own initrd. The decision is written to
+``record.handoff`` and checkpointed before the trigger is returned, so it is on disk before any
+ending is carried out. In sandbox mode only devices under the sandbox directory are used, and
+when not running as root nothing is mounted (the mountlist is still checked).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iguana_fsm import identity
+from iguana_fsm.devices import (
+    FLAG_READ_ONLY,
+    DeviceScope,
+    crypt_module_present,
+    guess_root,
+    wait_for,
+)
+from iguana_fsm.errors import MountError
+from iguana_fsm.handoff import Decision, decide, inspect_root, kexec_cmdline, parse_kernel_action
+from iguana_fsm.mountlist import Mount, MountEntry, is_under, mount_all, read, unmount_tree, where
+from iguana_fsm.paths import Paths
+from iguana_fsm.stages.base import BootContext
+
+GUESS_SOURCE = "DPS root guess"
+_NOT_FILESYSTEMS = ("swap",)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to mount and where the list came from."""
+
+    entries: list[MountEntry]
+    source: str
+    guessed: bool
+    read_only: bool = False
+
+
+def run(ctx: BootContext) -> str:
+    """Mount the new root and return ``choose_switch_root``, ``choose_kexec`` or
+    ``choose_reboot``; MountError (everything unmounted again) when it cannot."""
+    paths, log = ctx.paths, ctx.log
+    scope = DeviceScope.for_paths(paths)
+    paths.newroot.mkdir(parents=True, exist_ok=True)
+    leftovers = unmount_tree(paths.newroot, log)
+    if leftovers:
+        # A resumed boot re-enters here: start again from an empty new root.
+        log.info("mount.leftovers_unmounted", count=len(leftovers))
+    ctx.progress("Iguana: mounting the new root")
+    plan = _plan(ctx, scope)
+    if plan is None:
+        return _no_root(ctx, scope)
+    can_mount = not paths.sandbox or os.geteuid() == 0
+    mounts = _resolve(plan, scope, paths) if can_mount else []
+    locked = [mount for mount in mounts if mount.fstype == "crypto_LUKS"]
+    if locked:
+        return _luks(ctx, plan, locked)
+    _check_filesystems(mounts, plan.source)
+    if can_mount:
+        mount_all(mounts, paths.newroot, log, plan.source)
+    else:
+        log.warning("mount.skipped", why="sandbox mode without root: nothing is mounted")
+    try:
+        return _decide(ctx, plan, mounts, mounted=can_mount)
+    except BaseException:
+        unmount_tree(paths.newroot, log)
+        raise
+
+
+def _plan(ctx: BootContext, scope: DeviceScope) -> Plan | None:
+    paths = ctx.paths
+    if paths.mountlist.exists():
+        return Plan(read(paths.mountlist), str(paths.mountlist), guessed=False)
+    guess = guess_root(scope)
+    for note in guess.skipped:
+        ctx.log.info("mount.guess_skipped", device=note)
+    if guess.device is None:
+        ctx.log.warning("mount.no_guess", why=f"no {paths.mountlist}; {guess.reason}")
+        return None
+    read_only = bool(guess.device.flags() & FLAG_READ_ONLY)
+    ctx.log.warning(
+        "mount.guessed",
+        device=str(guess.device.node),
+        why=f"no {paths.mountlist} was written; {guess.reason}",
+        read_only=read_only,
+    )
+    entry = MountEntry(0, str(guess.device.node), "/", ())
+    return Plan([entry], GUESS_SOURCE, guessed=True, read_only=read_only)
+
+
+def _resolve(plan: Plan, scope: DeviceScope, paths: Paths) -> list[Mount]:
+    """Each entry's source: a device (waited for until its deadline), a directory or tmpfs."""
+    started = time.monotonic()
+    mounts: list[Mount] = []
+    extra = ("ro",) if plan.read_only else ()
+    for entry in plan.entries:
+        at = where(plan.source, entry.line)
+        if entry.is_tmpfs:
+            mounts.append(Mount(entry, "tmpfs", "tmpfs", "tmpfs"))
+        elif entry.tag is None and not entry.device.startswith("/dev/"):
+            mounts.append(Mount(entry, str(_directory(entry.device, paths, scope, at)), "bind"))
+        else:
+            try:
+                device = wait_for(entry.device, scope, started + entry.device_timeout)
+            except MountError as error:
+                raise MountError(f"{at}: {error}") from None
+            mounts.append(
+                Mount(entry, str(device.node), "block", device.fstype, extra, dict(device.info))
+            )
+    return mounts
+
+
+def _directory(device: str, paths: Paths, scope: DeviceScope, at: str) -> Path:
+    """A directory to bind-mount; ``/iguana/...`` means the shared directory (as a container
+    that wrote the line sees it), which differs from ``/iguana`` in sandbox mode."""
+    path = Path(device)
+    if is_under(device, "/iguana") and device != "/":
+        path = paths.iguana / os.path.relpath(device, "/iguana")
+    if not path.is_dir():
+        raise MountError(f"{at}: {device} is neither a device under /dev nor a directory")
+    if scope.top is not None and not is_under(os.path.realpath(path), str(scope.top)):
+        raise MountError(f"{at}: {device}: not touched in sandbox mode ({scope.describe()})")
+    return path
+
+
+def _check_filesystems(mounts: list[Mount], source: str) -> None:
+    for mount in mounts:
+        if mount.kind != "block":
+            continue
+        at = where(source, mount.entry.line)
+        if not mount.fstype:
+            raise MountError(f"{at}: {mount.source} holds no file system that blkid knows")
+        if mount.fstype in _NOT_FILESYSTEMS:
+            raise MountError(f"{at}: {mount.source} holds {mount.fstype}, not a file system")
+
+
+def _root_spec(mounts: list[Mount]) -> str | None:
+    """How a kernel command line names the root (``root=``)."""
+    for mount in mounts:
+        if mount.entry.mountpoint == "/" and mount.kind == "block":
+            if mount.info.get("UUID"):
+                return f"UUID={mount.info['UUID']}"
+            if mount.info.get("PART_ENTRY_UUID"):
+                return f"PARTUUID={mount.info['PART_ENTRY_UUID']}"
+            return mount.source
+    return None
+
+
+def _base(ctx: BootContext, plan: Plan | None) -> dict[str, Any]:
+    action_text = _kernel_action_text(ctx.paths)
+    base: dict[str, Any] = {
+        "running_kernel": os.uname().release,
+        "kernel_action": action_text.strip()[:40] if action_text is not None else None,
+        "decided_at": time.time(),
+    }
+    if plan is not None:
+        base["mountlist"] = plan.source
+        base["guessed_root"] = plan.guessed
+    return base
+
+
+def _decide(ctx: BootContext, plan: Plan, mounts: list[Mount], mounted: bool) -> str:
+    paths = ctx.paths
+    extra = _base(ctx, plan)
+    extra["mounts"] = (
+        [
+            {
+                "line": m.entry.line,
+                "device": m.entry.device,
+                "source": m.source,
+                "mountpoint": m.entry.mountpoint,
+            }
+            for m in mounts
+        ]
+        if mounted
+        else "skipped"
+    )
+    extra["machine_id"] = identity.install(paths, paths.newroot, ctx.log)
+    decision = decide(inspect_root(paths.newroot, os.uname().release, paths.kernel_action))
+    if decision.action == "kexec" and decision.kernel is not None:
+        cmdline, origin = kexec_cmdline(
+            paths.newroot,
+            decision.kernel,
+            _root_spec(mounts),
+            ctx.config.kexec_cmdline,
+            _running_cmdline(),
+        )
+        extra["cmdline"], extra["cmdline_source"] = cmdline, origin
+    return _record(ctx, decision, extra)
+
+
+def _record(ctx: BootContext, decision: Decision, extra: dict[str, Any]) -> str:
+    """Write the decision into the checkpoint now, then name the trigger."""
+    ctx.record.handoff = decision.as_record(**extra)
+    for warning in decision.warnings:
+        ctx.record.warnings.append(warning)
+    ctx.save()
+    ctx.log.info("handoff.decided", action=decision.action, reason=decision.reason)
+    ctx.progress(f"Iguana: {decision.action.replace('_', '-')}: {decision.reason}")
+    return f"choose_{decision.action}"
+
+
+def _luks(ctx: BootContext, plan: Plan, locked: list[Mount]) -> str:
+    first = locked[0]
+    crypt = crypt_module_present()
+    reason = (
+        f"{first.source} ({first.entry.device}, mountpoint {first.entry.mountpoint}) is "
+        "LUKS-encrypted: Iguana does not unlock it; reboot so that the installed system's "
+        "own initrd unlocks it"
+    )
+    extra = _base(ctx, plan)
+    extra["luks_devices"] = [mount.source for mount in locked]
+    extra["crypt_module"] = crypt
+    ctx.log.warning("mount.luks", devices=extra["luks_devices"], crypt_module=crypt)
+    return _record(ctx, Decision("reboot", reason), extra)
+
+
+def _no_root(ctx: BootContext, scope: DeviceScope) -> str:
+    """No mountlist and nothing to guess: reboot only when kernelAction asks for it."""
+    wanted, _ = parse_kernel_action(_kernel_action_text(ctx.paths))
+    why = f"no {ctx.paths.mountlist} and no root partition to guess ({guess_root(scope).reason})"
+    if wanted != "reboot":
+        raise MountError(f"{why}: write a mountlist, or 'reboot' to {ctx.paths.kernel_action}")
+    return _record(
+        ctx, Decision("reboot", f"{why}; kernelAction asks for reboot"), _base(ctx, None)
+    )
+
+
+def _kernel_action_text(paths: Paths) -> str | None:
+    try:
+        return paths.kernel_action.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise MountError(f"{paths.kernel_action}: cannot read: {error.strerror}") from None
+
+
+def _running_cmdline() -> str:
+    try:
+        return Path("/proc/cmdline").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
