@@ -230,9 +230,6 @@ def policy_document(policy: TrustPolicy, paths: Paths) -> dict[str, object]:
             "docker": docker,
             # already in local storage: they got there through a checked pull
             "containers-storage": {"": accept},
-            # archives shipped inside the (signed) initrd's configuration directory
-            "oci-archive": {str(paths.config.absolute()): accept},
-            "docker-archive": {str(paths.config.absolute()): accept},
         },
     }
     return document

@@ -1,0 +1,323 @@
+"""The image policy against real parts: a TLS registry on 127.0.0.1 with a test CA, images
+signed with ``podman push --sign-by`` into a lookaside directory, and Iguana's own podman
+service reading the policy.json that ``prepare_engine_env`` wrote."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.checkpoint import BootRecord
+from iguana_fsm.cmdline import BootConfig
+from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.errors import PullError, TrustError
+from iguana_fsm.host import SandboxHost
+from iguana_fsm.log import make_logger
+from iguana_fsm.paths import Paths
+from iguana_fsm.stages import verify
+from iguana_fsm.stages.base import BootContext
+from iguana_fsm.trust.policy import prepare_engine_env
+from iguana_fsm.workflow.model import Container, Job, Workflow
+from tests.integration.trust_support import (
+    CertAuthority,
+    GpgKey,
+    push_signed,
+    registry_digest,
+    unmount_under,
+)
+from tests.support.images import build_image, busybox_rootfs_tar
+from tests.support.podman_cli import PodmanCli, podman_env
+from tests.support.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class World:
+    """A TLS registry holding signed, unsigned and stranger-signed images."""
+
+    ca: CertAuthority
+    registry: Registry
+    trusted: GpgKey
+    stranger: GpgKey
+    lookaside: Path
+    builder: PodmanCli
+    scratch: Path
+
+    def ref(self, name: str) -> str:
+        """The registry reference of test image ``name``."""
+        return f"{self.registry.host}/iguana/{name}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Build and push the test images once for the module; stop everything afterwards."""
+    top = tmp_path_factory.mktemp("trust-world")
+    ca = CertAuthority.create(top / "ca")
+    registry = Registry(top / "registry", tls=ca.server_cert(top / "server"), ca=ca.cert)
+    trusted = GpgKey.create(top, "trusted")
+    stranger = GpgKey.create(top, "stranger")
+    builder = PodmanCli(top / "storage", top / "runroot", podman_env(top / "conf"))
+    lookaside = top / "lookaside"
+    lookaside.mkdir()
+    world = World(ca, registry, trusted, stranger, lookaside, builder, top)
+    try:
+        registry.start()
+        rootfs = busybox_rootfs_tar(top)
+        images = {
+            "signed:1": ("echo signed-image", trusted),
+            "unsigned:1": ("echo unsigned-image", None),
+            "stranger:1": ("echo stranger-image", stranger),
+            "moving:1": ("echo first-image", trusted),
+        }
+        for name, (script, key) in images.items():
+            local = build_image(builder, f"localhost/trust/{name}", script, rootfs)
+            push_signed(
+                builder,
+                local,
+                world.ref(name),
+                ca=ca.cert,
+                lookaside=lookaside,
+                key=key,
+                scratch=top,
+            )
+        yield world
+    finally:
+        registry.stop()
+        trusted.close()
+        stranger.close()
+        builder.run("rm", "--all", "--force", check=False)
+        builder.run("rmi", "--all", "--force", check=False)
+
+
+@pytest.fixture
+def short_run() -> Iterator[Path]:
+    """A short run directory: podman refuses a runroot path longer than 50 characters."""
+    directory = Path(tempfile.mkdtemp(prefix="igt-", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def sandbox(
+    tmp_path: Path,
+    run_dir: Path,
+    world: World,
+    *,
+    ca: bool = True,
+    keyring: bool = True,
+    registries: str | None = None,
+) -> Paths:
+    """Sandbox paths whose /etc/iguana holds the test CA, keyring and registries.conf."""
+    base = Paths.for_sandbox(tmp_path / "sandbox")
+    paths = dataclasses.replace(base, run=run_dir)
+    paths.config.mkdir(parents=True)
+    if ca:
+        (paths.config / "ca.pem").write_bytes(world.ca.cert.read_bytes())
+    if keyring:
+        (paths.config / "trusted.gpg").write_bytes(world.trusted.keyring.read_bytes())
+    if registries is None:
+        registries = f"{world.registry.host} lookaside=file://{world.lookaside}\n"
+    (paths.config / "registries.conf").write_text(registries)
+    return paths
+
+
+@pytest.fixture
+def started() -> Iterator[list[PodmanEngine]]:
+    """Engines a test starts; all stopped and their storage unmounted even when it fails."""
+    engines: list[PodmanEngine] = []
+    yield engines
+    for engine in engines:
+        engine.stop()
+        if engine.paths.storage is not None:
+            unmount_under(engine.paths.storage)
+
+
+def engine_for(paths: Paths, config: BootConfig, started: list[PodmanEngine]) -> PodmanEngine:
+    """Iguana's podman service with the trust environment, as the runner starts it."""
+    engine = PodmanEngine(paths, uuid.uuid4().hex, env_overlay=prepare_engine_env(config, paths))
+    started.append(engine)
+    engine.start()
+    return engine
+
+
+def context(
+    paths: Paths, config: BootConfig, engine: PodmanEngine, images: list[str]
+) -> BootContext:
+    """A boot context whose workflow runs one job per image."""
+    jobs = tuple(
+        Job(id=f"job{i}", container=Container(image=image)) for i, image in enumerate(images)
+    )
+    record = BootRecord(run_id=uuid.uuid4().hex, state="verify", sandbox=True)
+    return BootContext(
+        config=config,
+        paths=paths,
+        engine=engine,
+        host=SandboxHost(),
+        record=record,
+        log=make_logger(paths.log, console=None),
+        progress=lambda _line: None,
+        save=lambda: None,
+        workflow=Workflow(jobs=jobs),
+    )
+
+
+def run_output(engine: PodmanEngine, paths: Paths, image: str) -> str:
+    """What a container of ``image`` prints."""
+    lines: list[str] = []
+    spec = ContainerSpec(
+        name=f"trust-{uuid.uuid4().hex[:8]}",
+        image=image,
+        env={"IGUANA": "true"},
+        volumes=(),
+        iguana_dir=paths.iguana,
+    )
+    paths.iguana.mkdir(parents=True, exist_ok=True)
+    result = engine.run_job(spec, timeout=60, interactive=False, output=lines.append)
+    assert result.exit_code == 0, lines
+    return "\n".join(lines).strip()
+
+
+class TestSignedImages:
+    def test_signed_image_verifies_pins_and_runs(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """An image signed by the trusted key is pulled, pinned to its registry digest and runs."""
+        paths = sandbox(tmp_path, short_run, world)
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("signed:1")
+        ctx = context(paths, config, engine, [reference])
+        assert verify.run(ctx) == "next_job"
+        digest = registry_digest(world.builder, reference, world.ca.cert, world.scratch)
+        assert ctx.record.images[reference] == f"{world.ref('signed')}@{digest}"
+        assert ctx.record.details["trust"]["images"][reference]["signature"].startswith("verified")
+        assert run_output(engine, paths, ctx.record.images[reference]) == "signed-image"
+
+    def test_unsigned_image_refused_before_any_container(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """An unsigned image is refused with a TrustError naming it; no container exists."""
+        paths = sandbox(tmp_path, short_run, world)
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("unsigned:1")
+        ctx = context(paths, config, engine, [world.ref("signed:1"), reference])
+        with pytest.raises(TrustError) as caught:
+            verify.run(ctx)
+        message = str(caught.value)
+        assert reference in message and "signature" in message and "fix:" in message
+        assert "\n" not in message
+        assert reference not in ctx.record.images
+        assert engine.client.containers.list(all=True) == []
+
+    def test_unknown_key_refused(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """An image signed by a key that is not in trusted.gpg is refused like an unsigned one."""
+        paths = sandbox(tmp_path, short_run, world)
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("stranger:1")
+        ctx = context(paths, config, engine, [reference])
+        with pytest.raises(TrustError, match="stranger:1: refused by the signature policy"):
+            verify.run(ctx)
+        assert engine.client.containers.list(all=True) == []
+
+    def test_unsigned_flag_accepts_unsigned_registry(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """A registry marked ``unsigned`` in registries.conf lets an unsigned image through."""
+        paths = sandbox(
+            tmp_path,
+            short_run,
+            world,
+            registries=f"{world.registry.host}/iguana/unsigned unsigned\n"
+            f"{world.registry.host} lookaside=file://{world.lookaside}\n",
+        )
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("unsigned:1")
+        ctx = context(paths, config, engine, [reference])
+        assert verify.run(ctx) == "next_job"
+        assert ctx.record.details["trust"]["images"][reference]["signature"] == "not required"
+
+
+class TestTLSRegistry:
+    def test_pull_without_ca_fails_clearly(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """Without the test CA the pull fails with podman's x509 message naming the image."""
+        paths = sandbox(tmp_path, short_run, world, ca=False, keyring=False, registries="")
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("unsigned:1")
+        with pytest.raises(PullError) as caught:
+            verify.run(context(paths, config, engine, [reference]))
+        assert reference in str(caught.value)
+        assert "certificate signed by unknown authority" in str(caught.value)
+
+    def test_pull_with_ca_from_command_line(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """rd.iguana.ca= names the CA bundle; the pull over TLS then works."""
+        paths = sandbox(tmp_path, short_run, world, ca=False, keyring=False)
+        config = BootConfig(ca=str(world.ca.cert))
+        engine = engine_for(paths, config, started)
+        reference = world.ref("unsigned:1")
+        ctx = context(paths, config, engine, [reference])
+        assert verify.run(ctx) == "next_job"
+        assert "@sha256:" in ctx.record.images[reference]
+
+
+class TestPinnedDigest:
+    def test_moved_tag_does_not_change_what_runs(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """A tag moved to another image after verify: the verified digest is what runs."""
+        paths = sandbox(tmp_path, short_run, world)
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("moving:1")
+        rootfs = world.scratch / "rootfs.tar"
+        ctx = context(paths, config, engine, [reference])
+        assert verify.run(ctx) == "next_job"
+        pinned = ctx.record.images[reference]
+        second = build_image(world.builder, "localhost/trust/moving:2", "echo second-image", rootfs)
+        push_signed(
+            world.builder,
+            second,
+            reference,
+            ca=world.ca.cert,
+            lookaside=world.lookaside,
+            key=world.trusted,
+            scratch=world.scratch,
+        )
+        assert (
+            registry_digest(world.builder, reference, world.ca.cert, world.scratch)
+            != pinned.split("@")[1]
+        )
+        engine.remove_image(pinned)
+        engine.pull(pinned)  # as the jobs stage does for an image no longer present
+        assert run_output(engine, paths, pinned) == "first-image"
+        engine.pull(reference)
+        assert run_output(engine, paths, reference) == "second-image"
+
+    def test_digest_reference_mismatch_refused(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """A reference pinned to a digest the registry does not have fails, naming the image."""
+        paths = sandbox(tmp_path, short_run, world)
+        config = BootConfig()
+        engine = engine_for(paths, config, started)
+        reference = world.ref("signed") + "@sha256:" + "0" * 64
+        with pytest.raises((PullError, TrustError)) as caught:
+            verify.run(context(paths, config, engine, [reference]))
+        assert reference in str(caught.value)
