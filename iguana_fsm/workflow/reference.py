@@ -21,7 +21,8 @@ _HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
 DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 ALGORITHM = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*"
-DIGEST = rf"(?:sha256:[a-f0-9]{{64}}|sha512:[a-f0-9]{{128}}|(?!sha256:|sha512:){ALGORITHM}:[a-fA-F0-9]{{32,}})"
+_OTHER_DIGEST = rf"(?!sha256:|sha512:){ALGORITHM}:[a-fA-F0-9]{{32,}}"
+DIGEST = rf"(?:sha256:[a-f0-9]{{64}}|sha512:[a-f0-9]{{128}}|{_OTHER_DIGEST})"
 NAME_MAX = 255
 """Longest repository name (domain and path) that registries accept."""
 

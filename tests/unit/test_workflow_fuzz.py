@@ -33,7 +33,7 @@ documents = st.recursive(
     ),
     max_leaves=40,
 )
-YAML_CHARS = st.sampled_from(list(":-[]{}&*!|>'\"%@`#,? \n\t\\~=<") + ["  ", "jobs", "a", "1"])
+YAML_CHARS = st.sampled_from([*":-[]{}&*!|>'\"%@`#,? \n\t\\~=<", "  ", "jobs", "a", "1"])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

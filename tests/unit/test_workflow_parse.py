@@ -134,7 +134,9 @@ class TestModel:
 
     def test_file_order_is_kept(self) -> None:
         """Jobs keep file order, even when a later job is needed by an earlier one."""
-        text = "jobs:\n  z:\n    needs: a\n    container: {image: x}\n  a:\n    container: {image: y}\n"
+        text = (
+            "jobs:\n  z:\n    needs: a\n    container: {image: x}\n  a:\n    container: {image: y}"
+        )
         assert [job.id for job in load_workflow(text, "w").jobs] == ["z", "a"]
 
     def test_conditions_with_and_without_expression_syntax(self) -> None:
