@@ -18,7 +18,9 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
 _IPV6 = r"\[[a-fA-F0-9:]+\]"
 _HOST = rf"(?:{_DOMAIN_NAME}|{_IPV6})"
-DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+"""A TCP port from 1 to 65535 without leading zeros."""
+DOMAIN = rf"{_HOST}(?::{PORT})?"
 TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 ALGORITHM = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*"
 _OTHER_DIGEST = rf"(?!sha256:|sha512:){ALGORITHM}:[a-fA-F0-9]{{32,}}"
@@ -33,6 +35,7 @@ _DIGEST_LENGTHS = {"sha256": 64, "sha512": 128}
 _PATH_RE = re.compile(PATH_COMPONENT)
 _DOMAIN_RE = re.compile(_HOST)
 _TAG_RE = re.compile(TAG)
+_PORT_RE = re.compile(PORT)
 _ALGORITHM_RE = re.compile(ALGORITHM)
 _HEX_RE = re.compile(r"[a-fA-F0-9]+")
 
@@ -75,8 +78,10 @@ def _check_domain(domain: str) -> None:
     host, port = domain, None
     if not domain.endswith("]") and ":" in domain:
         host, _, port = domain.rpartition(":")
-    if port is not None and not (re.fullmatch(r"[0-9]{1,5}", port) and 0 < int(port) < 65536):
-        raise ReferenceError(f"registry port {port!r} is not a number from 1 to 65535")
+    if port is not None and not _PORT_RE.fullmatch(port):
+        raise ReferenceError(
+            f"registry port {port!r} is not a number from 1 to 65535 (without leading zeros)"
+        )
     if not _DOMAIN_RE.fullmatch(host):
         raise ReferenceError(f"registry {host!r} is not a valid host name")
 

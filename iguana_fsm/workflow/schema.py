@@ -111,3 +111,8 @@ def render_schema() -> str:
 def shipped_schema() -> str:
     """The schema file shipped in ``iguana_fsm/data``."""
     return resources.files("iguana_fsm").joinpath("data", SHIPPED).read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":
+    # regenerates the shipped file: python -m iguana_fsm.workflow.schema > iguana_fsm/data/...
+    print(render_schema(), end="")
