@@ -10,6 +10,7 @@ into it unless it has one of its own.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -136,6 +137,9 @@ def install(paths: Paths, newroot: Path, log: Any) -> str:
     try:
         _write(target, machine_id, 0o444)
     except OSError as error:
+        if error.errno == errno.EROFS:
+            log.warning("identity.read_only", why="the new root is mounted read-only")
+            return "skipped"
         raise MountError(f"{target}: cannot write the machine id: {error.strerror}") from None
     log.info("identity.installed", machine_id=machine_id)
     return "written"

@@ -151,7 +151,7 @@ def _parse_line(number: int, line: str) -> tuple[MountEntry | None, list[str]]:
     errors = [*_device_errors(device), *_mountpoint_errors(mountpoint), *_option_errors(options)]
     if errors:
         return None, errors
-    normal = str(PurePosixPath(mountpoint))
+    normal = "/" + "/".join(PurePosixPath(mountpoint).parts[1:])
     return MountEntry(number, device, normal, tuple(options.split(",")) if options else ()), []
 
 

@@ -111,7 +111,13 @@ def _leave_record(ctx: BootContext) -> None:
         ctx.log.warning("handoff.record_not_copied", why=f"{ctx.paths.newroot} is not mounted")
         return
     ctx.save()
-    copies = copy_boot_record(ctx.paths.newroot, (ctx.paths.state, ctx.paths.log))
+    try:
+        copies = copy_boot_record(ctx.paths.newroot, (ctx.paths.state, ctx.paths.log))
+    except HandoffError as error:
+        # A read-only or full root must not stop a boot whose work is done: say so instead.
+        ctx.record.warnings.append(str(error))
+        ctx.log.warning("handoff.record_not_copied", why=str(error))
+        return
     ctx.log.info("handoff.record_copied", files=[str(copy) for copy in copies])
 
 

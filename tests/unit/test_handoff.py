@@ -1,0 +1,329 @@
+"""The ending decision as a table, the facts it is read from, the kexec command line, the boot
+record left in the installed system, the machine id and the initrd host's command sequence."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+from iguana_fsm import identity
+from iguana_fsm.errors import HandoffError
+from iguana_fsm.handoff import (
+    RootFacts,
+    boot_pairs,
+    copy_boot_record,
+    decide,
+    inspect_root,
+    kexec_cmdline,
+    version_key,
+)
+from iguana_fsm.host import InitrdHost
+from iguana_fsm.paths import Paths
+
+RUNNING = "6.1.0-13-amd64"
+NEW = "6.5.0-1-amd64"
+BOOT_NEW = frozenset({f"vmlinuz-{NEW}", f"initrd.img-{NEW}", "config-6.5.0-1-amd64"})
+
+# (case, module releases, /boot files, kernelAction, action, release, words in the reason)
+TABLE: list[tuple[str, set[str], frozenset[str], str | None, str, str | None, tuple[str, ...]]] = [
+    ("same kernel", {RUNNING}, frozenset(), None, "switch_root", RUNNING,
+     ("has modules for the running kernel 6.1.0-13-amd64",)),
+    ("same kernel, kexec asked", {RUNNING, NEW}, BOOT_NEW, "kexec\n", "switch_root", RUNNING,
+     ("has modules for the running kernel",)),
+    ("same kernel, reboot asked", {RUNNING}, BOOT_NEW, "reboot", "switch_root", RUNNING,
+     ("has modules for the running kernel",)),
+    ("different kernel with /boot files", {NEW}, BOOT_NEW, None, "kexec", NEW,
+     ("no modules for the running kernel 6.1.0-13-amd64 (it has: 6.5.0-1-amd64)",
+      "kexec is the default", "kernel 6.5.0-1-amd64 with its initrd")),
+    ("different kernel, kexec asked", {NEW}, BOOT_NEW, "kexec", "kexec", NEW,
+     ("kernelAction asks for kexec",)),
+    ("different kernel, reboot asked", {NEW}, BOOT_NEW, " Reboot \n", "reboot", None,
+     ("kernelAction asks for reboot",)),
+    ("different kernel without /boot files", {NEW}, frozenset(), None, "reboot", None,
+     ("/boot has no kernel with a matching initrd",)),
+    ("different kernel, kernel without initrd", {NEW}, frozenset({f"vmlinuz-{NEW}"}), None,
+     "reboot", None, ("/boot has no kernel with a matching initrd",)),
+    ("kexec asked without /boot files", {NEW}, frozenset(), "kexec", "reboot", None,
+     ("kernelAction asks for kexec but /boot has no kernel",)),
+    ("garbage with /boot files", {NEW}, BOOT_NEW, "please-kexec", "kexec", NEW,
+     ("kernelAction 'please-kexec' is neither kexec nor reboot and was ignored",)),
+    ("garbage without /boot files", {NEW}, frozenset(), "switch", "reboot", None,
+     ("no kernel with a matching initrd", "'switch' is neither kexec nor reboot")),
+    ("garbage, same kernel", {RUNNING}, frozenset(), "yes", "switch_root", RUNNING,
+     ("'yes' is neither kexec nor reboot",)),
+    ("empty root", set(), frozenset(), None, "reboot", None, ("(it has: none)",)),
+]  # fmt: skip
+
+
+class TestDecisionTable:
+    @pytest.mark.parametrize(
+        ("case", "modules", "boot", "action_file", "action", "release", "words"),
+        TABLE,
+        ids=[row[0] for row in TABLE],
+    )
+    def test_decision(
+        self,
+        case: str,
+        modules: set[str],
+        boot: frozenset[str],
+        action_file: str | None,
+        action: str,
+        release: str | None,
+        words: tuple[str, ...],
+    ) -> None:
+        """Each row of the table gets its action, release and reason."""
+        decision = decide(RootFacts(RUNNING, frozenset(modules), boot, action_file))
+        assert decision.action == action, case
+        assert decision.release == release, case
+        for word in words:
+            assert word in decision.reason, (case, decision.reason)
+
+    def test_garbage_is_a_warning(self) -> None:
+        """An unknown kernelAction is carried as a warning too."""
+        decision = decide(RootFacts(RUNNING, frozenset({NEW}), BOOT_NEW, "maybe"))
+        assert decision.warnings == (
+            "kernelAction 'maybe' is neither kexec nor reboot and was ignored",
+        )
+        assert decision.as_record()["warnings"] == list(decision.warnings)
+
+    def test_kexec_names_kernel_and_initrd(self) -> None:
+        """A kexec decision carries the kernel and initrd paths inside the new root."""
+        decision = decide(RootFacts(RUNNING, frozenset({NEW}), BOOT_NEW))
+        assert (decision.kernel, decision.initrd) == (
+            f"/boot/vmlinuz-{NEW}",
+            f"/boot/initrd.img-{NEW}",
+        )
+        record = decision.as_record(cmdline="root=x")
+        assert record["action"] == "kexec" and record["cmdline"] == "root=x"
+
+    def test_kexec_prefers_a_kernel_with_modules_then_the_newest(self) -> None:
+        """Among several kernels, one with modules wins over a newer one without."""
+        boot = frozenset(
+            {"vmlinuz-6.9.0", "initrd.img-6.9.0", "vmlinuz-6.5.0", "initrd.img-6.5.0",
+             "vmlinuz-6.10.0", "initrd.img-6.10.0"}
+        )  # fmt: skip
+        assert decide(RootFacts(RUNNING, frozenset({"6.5.0"}), boot)).release == "6.5.0"
+        assert decide(
+            RootFacts(RUNNING, frozenset({"6.5.0", "6.9.0", "6.10.0"}), boot)
+        ).release == ("6.10.0")
+
+
+class TestBootPairs:
+    def test_distribution_naming_schemes(self) -> None:
+        """Debian, SUSE and Fedora names pair a kernel with its initrd; signatures are skipped."""
+        pairs = boot_pairs(
+            {
+                "vmlinuz-6.1.0-9-amd64", "initrd.img-6.1.0-9-amd64",
+                "vmlinuz-6.4.0-1-default", "initrd-6.4.0-1-default",
+                "vmlinuz-6.8.5-301.fc40.x86_64", "initramfs-6.8.5-301.fc40.x86_64.img",
+                "vmlinuz-6.1.0-9-amd64.sig", "vmlinuz", "initrd",
+            }
+        )  # fmt: skip
+        assert pairs == {
+            "6.1.0-9-amd64": ("vmlinuz-6.1.0-9-amd64", "initrd.img-6.1.0-9-amd64"),
+            "6.4.0-1-default": ("vmlinuz-6.4.0-1-default", "initrd-6.4.0-1-default"),
+            "6.8.5-301.fc40.x86_64": (
+                "vmlinuz-6.8.5-301.fc40.x86_64",
+                "initramfs-6.8.5-301.fc40.x86_64.img",
+            ),
+        }
+
+    def test_version_order_is_numeric(self) -> None:
+        """Release 13 sorts after release 9."""
+        assert version_key("6.1.0-13-amd64") > version_key("6.1.0-9-amd64")
+
+
+class TestInspectRoot:
+    def test_reads_modules_boot_and_kernel_action(self, tmp_path: Path) -> None:
+        """Module releases come from lib and usr/lib (absolute /lib link followed inside)."""
+        root = tmp_path / "root"
+        (root / "usr" / "lib" / "modules" / NEW).mkdir(parents=True)
+        (root / "lib").symlink_to("/usr/lib")
+        (root / "boot").mkdir()
+        (root / "boot" / f"vmlinuz-{NEW}").write_bytes(b"k")
+        (root / "boot" / "grub").mkdir()
+        action = tmp_path / "kernelAction"
+        action.write_text("kexec\n", encoding="utf-8")
+        facts = inspect_root(root, RUNNING, action)
+        assert facts.module_releases == {NEW}
+        assert facts.boot_files == {f"vmlinuz-{NEW}"}
+        assert facts.kernel_action == "kexec\n"
+        assert inspect_root(root, RUNNING, tmp_path / "missing").kernel_action is None
+
+
+class TestKexecCmdline:
+    def test_override_wins(self, tmp_path: Path) -> None:
+        """rd.iguana.kexec_cmdline comes first."""
+        assert kexec_cmdline(tmp_path, "/boot/vmlinuz-1", "UUID=x", "quiet root=y", "") == (
+            "quiet root=y",
+            "rd.iguana.kexec_cmdline",
+        )
+
+    def test_etc_kernel_cmdline(self, tmp_path: Path) -> None:
+        """The new root's /etc/kernel/cmdline is used as written (whitespace folded)."""
+        (tmp_path / "etc" / "kernel").mkdir(parents=True)
+        (tmp_path / "etc" / "kernel" / "cmdline").write_text("root=UUID=a\n  rw quiet\n")
+        assert kexec_cmdline(tmp_path, "/boot/vmlinuz-1", None, None, "") == (
+            "root=UUID=a rw quiet",
+            "/etc/kernel/cmdline",
+        )
+
+    def test_grub_entry_of_that_kernel(self, tmp_path: Path) -> None:
+        """The grub.cfg line that boots the chosen kernel gives its arguments."""
+        (tmp_path / "boot" / "grub").mkdir(parents=True)
+        (tmp_path / "boot" / "grub" / "grub.cfg").write_text(
+            "menuentry 'old' {\n\tlinux /boot/vmlinuz-1 root=UUID=old ro\n}\n"
+            "menuentry 'new' {\n\tlinux\t/vmlinuz-2 root=UUID=new ro $vt_handoff quiet\n}\n"
+        )
+        assert kexec_cmdline(tmp_path, "/boot/vmlinuz-2", "UUID=z", None, "") == (
+            "root=UUID=new ro quiet",
+            "/boot/grub/grub.cfg",
+        )
+
+    def test_composed_from_root_and_console(self, tmp_path: Path) -> None:
+        """Without any source: root= of the mounted root plus the running console= words."""
+        running = "BOOT_IMAGE=/x console=tty0 rd.iguana.debug console=ttyS0,115200 quiet"
+        assert kexec_cmdline(tmp_path, "/boot/vmlinuz-2", "UUID=z", None, running) == (
+            "root=UUID=z console=tty0 console=ttyS0,115200",
+            "composed",
+        )
+
+
+class TestBootRecordCopy:
+    def test_copies_into_var_log_iguana(self, tmp_path: Path) -> None:
+        """Checkpoint and log land in /var/log/iguana, root-only; missing files are skipped."""
+        root = tmp_path / "root"
+        (root / "var").mkdir(parents=True)
+        state = tmp_path / "state"
+        state.write_text('{"state": "switch_root"}')
+        copies = copy_boot_record(root, [state, tmp_path / "log.jsonl"])
+        assert copies == [root / "var" / "log" / "iguana" / "state"]
+        assert copies[0].read_text() == '{"state": "switch_root"}'
+        assert (root / "var" / "log" / "iguana").stat().st_mode & 0o777 == 0o700
+
+    def test_failure_names_the_directory(self, tmp_path: Path) -> None:
+        """When /var/log is not a directory the error says where."""
+        root = tmp_path / "root"
+        (root / "var").mkdir(parents=True)
+        (root / "var" / "log").write_text("a file")
+        state = tmp_path / "state"
+        state.write_text("{}")
+        with pytest.raises(HandoffError, match=r"var/log/iguana: cannot copy"):
+            copy_boot_record(root, [state])
+
+
+def capture() -> tuple[Any, LogCapture]:
+    """A structlog logger whose events land in the returned LogCapture."""
+    sink = LogCapture()
+    return structlog.wrap_logger(None, processors=[sink]), sink
+
+
+class TestMachineId:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef"),
+            ("", None),
+            ("uninitialized\n", None),
+            ("0" * 32, None),
+            ("0123456789ABCDEF0123456789ABCDEF", None),
+        ],
+    )
+    def test_parse(self, text: str, expected: str | None) -> None:
+        """Only 32 lowercase hex digits, not all zero, are an id."""
+        assert identity.parse(text) == expected
+
+    def test_generate_is_valid_and_new(self) -> None:
+        """Generated ids are valid and differ."""
+        first, second = identity.generate(), identity.generate()
+        assert identity.parse(first) == first and first != second
+
+    def test_prepare_keeps_an_id_from_an_earlier_attempt(self, tmp_path: Path) -> None:
+        """A resumed boot keeps the id the containers already saw."""
+        paths = Paths.for_sandbox(tmp_path)
+        paths.iguana.mkdir(parents=True)
+        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+        log, sink = capture()
+        assert identity.prepare(paths, log) == "0123456789abcdef0123456789abcdef"
+        assert sink.entries[-1]["event"] == "identity.kept"
+
+    def test_install_writes_only_when_the_root_has_none(self, tmp_path: Path) -> None:
+        """The new root gets the boot's id when its own is empty, and keeps a valid one."""
+        paths = Paths.for_sandbox(tmp_path)
+        paths.iguana.mkdir(parents=True)
+        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+        root = tmp_path / "root"
+        (root / "etc").mkdir(parents=True)
+        (root / "etc" / "machine-id").write_text("")
+        log, _ = capture()
+        assert identity.install(paths, root, log) == "written"
+        assert (root / "etc" / "machine-id").read_text() == "0123456789abcdef0123456789abcdef\n"
+        (root / "etc" / "machine-id").chmod(0o644)
+        (root / "etc" / "machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+        assert identity.install(paths, root, log) == "kept"
+        assert (root / "etc" / "machine-id").read_text() == "fedcba9876543210fedcba9876543210\n"
+
+    def test_install_skips_a_root_without_etc(self, tmp_path: Path) -> None:
+        """A root without /etc is left alone, with a warning."""
+        paths = Paths.for_sandbox(tmp_path)
+        paths.iguana.mkdir(parents=True)
+        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
+        (tmp_path / "root").mkdir()
+        log, sink = capture()
+        assert identity.install(paths, tmp_path / "root", log) == "skipped"
+        assert sink.entries[-1]["event"] == "identity.no_etc"
+
+
+class Recorder:
+    """Stands in for running commands on the initrd host: records argv, answers with codes."""
+
+    def __init__(self, codes: dict[str, int]) -> None:
+        self.codes = codes
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(argv))
+        code = self.codes.get(" ".join(argv[:2]), 0)
+        return subprocess.CompletedProcess(
+            list(argv), code, "", f"{argv[0]} said no" if code else ""
+        )
+
+
+class TestInitrdHostSequence:
+    def test_kexec_falls_back_to_kexec_load_then_execs(self, tmp_path: Path) -> None:
+        """kexec_file_load first, kexec_load second, then kexec -e, whose return is an error."""
+        run = Recorder({"kexec -s": 1})
+        host = InitrdHost(run=run)
+        with pytest.raises(HandoffError, match="kexec -e returned"):
+            host.kexec(tmp_path / "vmlinuz", tmp_path / "initrd", "root=UUID=x rw")
+        assert run.calls == [
+            ["kexec", "-s", "-l", str(tmp_path / "vmlinuz"), "--command-line=root=UUID=x rw",
+             f"--initrd={tmp_path / 'initrd'}"],
+            ["kexec", "-l", str(tmp_path / "vmlinuz"), "--command-line=root=UUID=x rw",
+             f"--initrd={tmp_path / 'initrd'}"],
+            ["kexec", "-e"],
+        ]  # fmt: skip
+
+    def test_kexec_load_failure_never_execs(self, tmp_path: Path) -> None:
+        """When neither load works, both messages are reported and nothing is executed."""
+        run = Recorder({"kexec -s": 1, "kexec -l": 1})
+        with pytest.raises(HandoffError, match=r"kexec could not load .*kexec said no"):
+            InitrdHost(run=run).kexec(tmp_path / "k", None, "")
+        assert ["kexec", "-e"] not in run.calls
+
+    def test_reboot_uses_the_syscall_when_reboot_fails(self) -> None:
+        """A failing ``reboot -f`` falls back to reboot(2); still being up is an error."""
+        run = Recorder({"reboot -f": 1})
+        syscalls: list[int] = []
+        host = InitrdHost(
+            run=run, reboot_syscall=lambda: syscalls.append(1) or -1, settle_seconds=0
+        )
+        with pytest.raises(HandoffError, match="did not reboot"):
+            host.reboot("test")
+        assert run.calls == [["reboot", "-f"]] and syscalls == [1]

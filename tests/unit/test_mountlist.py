@@ -1,0 +1,236 @@
+"""The mountlist parser, its checks, chroot-style path lookup and the mount command it builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.errors import MountError
+from iguana_fsm.mountlist import (
+    DEFAULT_DEVICE_TIMEOUT,
+    Mount,
+    MountEntry,
+    is_under,
+    mounted_under,
+    parse,
+    read,
+    resolve_in_root,
+)
+
+SOURCE = "/iguana/mountlist"
+
+
+def problems(text: str) -> list[str]:
+    """The lines of the MountError that parsing ``text`` raises."""
+    with pytest.raises(MountError) as caught:
+        parse(text, SOURCE)
+    lines = str(caught.value).splitlines()
+    assert caught.value.details["problems"] == lines
+    return lines
+
+
+class TestValidLists:
+    def test_every_device_form_is_accepted(self) -> None:
+        """Paths, UUID=, LABEL=, PARTUUID= and tmpfs are all devices."""
+        entries = parse(
+            "UUID=0f1e2d3c-aaaa-bbbb-cccc-000000000001 /\n"
+            "LABEL=EFI /boot/efi umask=0077\n"
+            "PARTUUID=6f42001d-2749-4441-8d19-9ef669b3b47e /home\n"
+            "/dev/vdb1 /srv noatime,nodev\n"
+            "tmpfs /tmp size=16m\n",
+            SOURCE,
+        )
+        assert [entry.device.split("=")[0] for entry in entries] == [
+            "UUID",
+            "LABEL",
+            "PARTUUID",
+            "/dev/vdb1",
+            "tmpfs",
+        ]
+        assert [entry.tag for entry in entries] == ["UUID", "LABEL", "PARTUUID", None, None]
+        assert entries[3].options == ("noatime", "nodev")
+        assert entries[4].is_tmpfs
+
+    def test_comments_blank_lines_and_line_numbers(self) -> None:
+        """Comments and blank lines are skipped but still count for line numbers."""
+        entries = parse(
+            "# root first\n\n   \n/dev/vda2 /\n  # indented comment\n/dev/vda1 /boot\n", SOURCE
+        )
+        assert [(entry.line, entry.mountpoint) for entry in entries] == [(4, "/"), (6, "/boot")]
+
+    def test_mountpoints_are_normalised(self) -> None:
+        """Double and trailing slashes and ``.`` parts are dropped from mountpoints."""
+        entries = parse("/dev/vda2 /\n/dev/vda1 //boot/./efi/\n", SOURCE)
+        assert entries[1].mountpoint == "/boot/efi"
+
+    def test_x_options_are_kept_from_mount(self) -> None:
+        """``x-`` options steer Iguana and are not handed to mount."""
+        (entry,) = parse("UUID=abcd / ro,x-systemd.device-timeout=2s,x-foo.bar\n", SOURCE)
+        assert entry.mount_options == ("ro",)
+        assert entry.device_timeout == 2.0
+
+    @pytest.mark.parametrize(("value", "seconds"), [("5", 5.0), ("250ms", 0.25), ("1min", 60.0)])
+    def test_device_timeout_units(self, value: str, seconds: float) -> None:
+        """The device timeout takes seconds, ms or min."""
+        (entry,) = parse(f"UUID=abcd / x-systemd.device-timeout={value}\n", SOURCE)
+        assert entry.device_timeout == seconds
+
+    def test_default_device_timeout(self) -> None:
+        """Without the option a device is waited for the default time."""
+        (entry,) = parse("LABEL=root /\n", SOURCE)
+        assert entry.device_timeout == DEFAULT_DEVICE_TIMEOUT
+
+    def test_one_device_may_be_mounted_twice(self) -> None:
+        """The same device on two mountpoints is allowed (btrfs subvolumes)."""
+        entries = parse("UUID=abcd / subvol=@\nUUID=abcd /home subvol=@home\n", SOURCE)
+        assert len(entries) == 2
+
+    def test_read_reports_a_missing_file(self, tmp_path: Path) -> None:
+        """An unreadable mountlist is a MountError naming the file."""
+        with pytest.raises(MountError, match=r"mountlist: cannot read"):
+            read(tmp_path / "mountlist")
+
+
+class TestBadLists:
+    def test_every_bad_line_is_reported_with_its_number(self) -> None:
+        """All problems come at once, one line each, in line order, as FILE:LINE: message."""
+        lines = problems(
+            "/dev/vda2 /\n"
+            "bad\n"
+            "/dev/vda3 relative/path\n"
+            "uuid=abcd /srv\n"
+            "/dev/vda4 /x a,,b\n"
+            "/dev/vda5 /y ro,rw\n"
+            "/dev/vda6 /z too many fields\n"
+        )
+        assert [line.split(":")[1] for line in lines] == ["2", "3", "4", "5", "6", "7"]
+        assert all(line.startswith(f"{SOURCE}:") for line in lines)
+        assert "found 1 field" in lines[0]
+        assert "not absolute" in lines[1]
+        assert "write UUID= in capitals" in lines[2]
+        assert "empty option" in lines[3]
+        assert "ro and rw contradict" in lines[4]
+        assert "found 5 fields" in lines[5]
+
+    def test_escaping_the_new_root_is_refused(self) -> None:
+        """A mountpoint whose ``..`` climbs above the new root is refused as an escape."""
+        (line,) = problems("/dev/vda2 /\n/dev/vda3 /../../etc\n")
+        assert line == f"{SOURCE}:2: mountpoint /../../etc escapes the new root"
+
+    def test_dotdot_inside_the_root_is_refused_too(self) -> None:
+        """``..`` that stays inside is still refused: the writer should say what it means."""
+        (line,) = problems("/dev/vda2 /\n/dev/vda3 /boot/../srv\n")
+        assert "'..' is not allowed" in line
+
+    def test_unknown_device_form(self) -> None:
+        """A device that is no path, tag or tmpfs is named in the error."""
+        (line,) = problems("vda2 /\n")
+        assert "device 'vda2' is not a path, UUID=, LABEL=, PARTUUID= or tmpfs" in line
+
+    def test_bad_tag_values(self) -> None:
+        """Empty tags and a PARTUUID that is not hex are refused."""
+        lines = problems("UUID= /\nPARTUUID=xyz-123 /srv\n")
+        assert "UUID= needs a value" in lines[0]
+        assert "not a valid PARTUUID" in lines[1]
+
+    @pytest.mark.parametrize(
+        "option", ["bind", "remount", "move", "loop", "rshared", "make-private"]
+    )
+    def test_mount_operations_are_not_options(self, option: str) -> None:
+        """Options that turn mount into another operation are refused."""
+        (line,) = problems(f"/dev/vda2 / {option}\n")
+        assert "mount operation" in line
+
+    def test_bad_device_timeout(self) -> None:
+        """A device timeout that is not a duration is refused."""
+        (line,) = problems("/dev/vda2 / x-systemd.device-timeout=soon\n")
+        assert "expected seconds" in line
+
+    def test_child_before_parent_is_refused(self) -> None:
+        """Parents must come first: the child's line names the later parent."""
+        (line,) = problems("/dev/vda2 /\n/dev/vda1 /boot/efi\n/dev/vda3 /boot\n")
+        assert line == (
+            f"{SOURCE}:2: mountpoint /boot/efi comes before /boot (line 3) that contains it: "
+            "list parents first"
+        )
+
+    def test_root_must_come_first(self) -> None:
+        """``/`` contains everything, so any line before it is out of order."""
+        (line,) = problems("/dev/vda1 /boot\n/dev/vda2 /\n")
+        assert line.startswith(f"{SOURCE}:1: mountpoint /boot comes before / (line 2)")
+
+    def test_duplicate_mountpoint(self) -> None:
+        """A mountpoint used twice is refused on its second line."""
+        (line,) = problems("/dev/vda2 /\n/dev/vda1 /boot\n/dev/vda3 /boot/\n")
+        assert line == f"{SOURCE}:3: mountpoint /boot is already used on line 2"
+
+    def test_no_root(self) -> None:
+        """A list without ``/`` has no new root."""
+        assert problems("# nothing\n") == [f"{SOURCE}: no line mounts the new root '/'"]
+        assert problems("/dev/vda1 /boot\n") == [f"{SOURCE}: no line mounts the new root '/'"]
+
+    def test_similar_prefix_is_not_a_parent(self) -> None:
+        """/bootx is not inside /boot, so it may come before it."""
+        entries = parse("/dev/vda2 /\n/dev/vda1 /bootx\n/dev/vda3 /boot\n", SOURCE)
+        assert len(entries) == 3
+        assert not is_under("/bootx", "/boot")
+        assert is_under("/boot/efi", "/boot")
+
+
+class TestResolveInRoot:
+    def test_absolute_symlink_starts_again_at_the_root(self, tmp_path: Path) -> None:
+        """An absolute link inside the new root points inside it, not into the initrd."""
+        (tmp_path / "usr" / "lib").mkdir(parents=True)
+        (tmp_path / "lib").symlink_to("/usr/lib")
+        assert resolve_in_root(tmp_path, "/lib/modules") == tmp_path / "usr" / "lib" / "modules"
+
+    def test_dotdot_stops_at_the_root(self, tmp_path: Path) -> None:
+        """A link climbing out with ``..`` ends at the root."""
+        (tmp_path / "boot").symlink_to("../../../../../../../etc")
+        assert resolve_in_root(tmp_path, "/boot/efi") == tmp_path / "etc" / "efi"
+
+    def test_relative_symlink(self, tmp_path: Path) -> None:
+        """A relative link is followed from its own directory."""
+        (tmp_path / "var" / "home").mkdir(parents=True)
+        (tmp_path / "home").symlink_to("var/home")
+        assert resolve_in_root(tmp_path, "/home/user") == tmp_path / "var" / "home" / "user"
+
+    def test_symlink_loop(self, tmp_path: Path) -> None:
+        """A symlink loop is an error, not a hang."""
+        (tmp_path / "a").symlink_to("b")
+        (tmp_path / "b").symlink_to("a")
+        with pytest.raises(MountError, match="too many levels"):
+            resolve_in_root(tmp_path, "/a")
+
+
+class TestMountCommand:
+    def test_block_device(self) -> None:
+        """A block device mounts with its probed type and the line's options plus Iguana's."""
+        entry = MountEntry(3, "UUID=abcd", "/", ("noatime", "x-systemd.device-timeout=1"))
+        mount = Mount(entry, "/dev/vda2", "block", "ext4", ("ro",))
+        assert mount.argv(Path("/sysroot")) == [
+            "mount", "-t", "ext4", "-o", "noatime,ro", "--", "/dev/vda2", "/sysroot",
+        ]  # fmt: skip
+
+    def test_bind_and_tmpfs(self) -> None:
+        """A directory is bind-mounted; tmpfs gets its type and no options when none are given."""
+        bind = Mount(MountEntry(1, "/iguana/root", "/"), "/x/iguana/root", "bind")
+        assert bind.argv(Path("/s")) == ["mount", "--bind", "--", "/x/iguana/root", "/s"]
+        tmpfs = Mount(MountEntry(2, "tmpfs", "/tmp"), "tmpfs", "tmpfs", "tmpfs")
+        assert tmpfs.argv(Path("/s/tmp")) == ["mount", "-t", "tmpfs", "--", "tmpfs", "/s/tmp"]
+
+
+class TestMountedUnder:
+    def test_reads_mountinfo_with_escapes(self, tmp_path: Path) -> None:
+        """Mount points below the root are found in order; octal escapes are decoded."""
+        info = tmp_path / "mountinfo"
+        info.write_text(
+            "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+            "30 22 7:1 / /top/sysroot rw - ext4 /dev/loop1p1 rw\n"
+            "31 30 7:2 / /top/sysroot/my\\040dir rw - vfat /dev/loop1p2 rw\n"
+            "32 22 0:5 / /top/sysrootx rw - tmpfs tmpfs rw\n",
+            encoding="utf-8",
+        )
+        found = mounted_under(Path("/top/sysroot"), info)
+        assert found == [Path("/top/sysroot"), Path("/top/sysroot/my dir")]
