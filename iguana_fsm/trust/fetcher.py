@@ -220,7 +220,7 @@ def _attempt(
                 "rd.iguana.ca=FILE"
             ) from None
         except requests.exceptions.Timeout:
-            raise _Retryable(f"no answer within {timeout:g}s") from None
+            raise _Retryable(f"no answer within {timeout:.1f}s") from None
         except requests.exceptions.ConnectionError as error:
             raise _Retryable(f"cannot connect: {_connection_reason(error)}") from None
         with response:
