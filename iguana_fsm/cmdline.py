@@ -9,11 +9,14 @@ takes one value the last occurrence wins, as with dracut's ``getarg``; list opti
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from iguana_fsm.errors import UsageError
+from iguana_fsm.workflow.grammar import ENV_NAME
 
 PREFIX = "rd.iguana."
 
@@ -97,7 +100,7 @@ def _seconds(name: str, value: str | None) -> float:
         seconds = float(value or "")
     except ValueError:
         seconds = -1.0
-    if seconds <= 0:
+    if not (math.isfinite(seconds) and seconds > 0):
         raise UsageError(f"kernel command line: {PREFIX}{name}={value}: expected seconds > 0")
     return seconds
 
@@ -132,8 +135,11 @@ def _list(attr: str) -> Setter:
 
 
 def _env(fields: dict[str, object], name: str, value: str | None) -> None:
+    """``NAME=VALUE``; quotes around VALUE alone go too (``rd.iguana.env=A="b c"``)."""
     var, sep, val = _text(name, value).partition("=")
-    if not sep or not var.isidentifier():
+    if val.startswith('"'):
+        val = val[1:-1] if len(val) > 1 and val.endswith('"') else val[1:]
+    if not sep or not re.fullmatch(ENV_NAME, var):
         raise UsageError(f"kernel command line: {PREFIX}{name}={value}: expected NAME=VALUE")
     env = dict(fields.get("env", {}))  # type: ignore[call-overload]
     env[var] = val
