@@ -1,0 +1,23 @@
+"""The validation benchmark keeps working (its timing is checked by running it, not here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_validate.py"
+
+
+def test_benchmark_runs_on_a_small_workflow(capsys: pytest.CaptureFixture[str]) -> None:
+    """The benchmark's generated workflow is valid and it prints both timings and the ratio."""
+    spec = importlib.util.spec_from_file_location("bench_validate", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["bench_validate.py", "20"]) == 0
+    output = capsys.readouterr().out
+    assert "workflow: 20 jobs" in output
+    assert "yaml.safe_load" in output and "iguana validate" in output
+    assert "ratio validate / safe_load" in output
