@@ -16,7 +16,14 @@ from iguana_fsm.errors import PullError, TrustError
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.jobs import advance
-from iguana_fsm.trust.policy import ImageVerdict, TrustPolicy, check_image, load_policy
+from iguana_fsm.trust.policy import (
+    ImageVerdict,
+    TrustPolicy,
+    check_image,
+    is_policy_rejection,
+    load_policy,
+    signature_refusal,
+)
 
 
 def run(ctx: BootContext) -> str:
@@ -69,23 +76,6 @@ def check_all(policy: TrustPolicy, references: tuple[str, ...], log: Any) -> lis
         more = f" (and {len(refusals) - 1} more image(s) refused)" if len(refusals) > 1 else ""
         raise TrustError(refusals[0] + more)
     return verdicts
-
-
-def is_policy_rejection(message: str) -> bool:
-    """Whether a pull failed because the signature policy refused the image."""
-    lowered = message.lower()
-    return "rejected" in lowered and ("signature" in lowered or "policy" in lowered)
-
-
-def signature_refusal(reference: str, podman_words: str, policy: TrustPolicy) -> str:
-    """The one-line refusal for an image the engine's signature policy rejected."""
-    words = podman_words.split(": ", 1)[-1] if podman_words.startswith("pull ") else podman_words
-    keyring = policy.keyring or "/etc/iguana/trusted.gpg"
-    return (
-        f"image {reference}: refused by the signature policy ({words}); fix: sign it with a key "
-        f"in {keyring} (podman push --sign-by FINGERPRINT) and publish the signature where "
-        "registries.conf's lookaside=URL points"
-    )
 
 
 def image_verdict(verdict: ImageVerdict, digest: str | None, policy: TrustPolicy) -> dict[str, Any]:

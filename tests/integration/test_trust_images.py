@@ -5,6 +5,7 @@ service reading the policy.json that ``prepare_engine_env`` wrote."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ from iguana_fsm.paths import Paths
 from iguana_fsm.stages import verify
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.policy import prepare_engine_env
+from iguana_fsm.trust.report import cmd_verify
 from iguana_fsm.workflow.model import Container, Job, Workflow
 from tests.integration.trust_support import (
     CertAuthority,
@@ -227,8 +229,13 @@ class TestSignedImages:
         engine = engine_for(paths, config, started)
         reference = world.ref("stranger:1")
         ctx = context(paths, config, engine, [reference])
-        with pytest.raises(TrustError, match="stranger:1: refused by the signature policy"):
+        with pytest.raises(
+            TrustError, match="stranger:1: refused by the signature policy"
+        ) as caught:
             verify.run(ctx)
+        assert f"signed by key {world.stranger.fingerprint}, which is not trusted" in str(
+            caught.value
+        )
         assert engine.client.containers.list(all=True) == []
 
     def test_unsigned_flag_accepts_unsigned_registry(
@@ -321,3 +328,47 @@ class TestPinnedDigest:
         with pytest.raises((PullError, TrustError)) as caught:
             verify.run(context(paths, config, engine, [reference]))
         assert reference in str(caught.value)
+
+
+def workflow_file(directory: Path, images: list[str]) -> Path:
+    """A workflow with one job per image."""
+    lines = ["jobs:"]
+    for number, image in enumerate(images):
+        lines += [f"  job{number}:", "    container:", f"      image: {image}"]
+    path = directory / "control.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class TestVerifyCommand:
+    def test_all_trusted(self, tmp_path: Path, short_run: Path, world: World) -> None:
+        """`iguana verify` prints registry, digest and a verified signature, and exits 0."""
+        paths = sandbox(tmp_path, short_run, world)
+        workflow = workflow_file(tmp_path, [world.ref("signed:1")])
+        (tmp_path / "control.yaml.sig").write_bytes(
+            world.trusted.detach_sign(workflow.read_bytes())
+        )
+        out = io.StringIO()
+        assert cmd_verify(str(workflow), BootConfig(), paths, out) == 0
+        text = out.getvalue()
+        digest = registry_digest(world.builder, world.ref("signed:1"), world.ca.cert, world.scratch)
+        assert f"signed by {world.trusted.fingerprint}" in text
+        assert f"image {world.ref('signed:1')}: OK" in text
+        assert f"digest:    {digest} (resolved from the tag)" in text
+        assert "signature: verified against" in text
+
+    def test_refusals_each_named(self, tmp_path: Path, short_run: Path, world: World) -> None:
+        """Unsigned, stranger-signed and foreign-registry images are each reported REFUSED."""
+        paths = sandbox(tmp_path, short_run, world)
+        foreign = "registry.example.org/iguana/other:1"
+        images = [world.ref("signed:1"), world.ref("unsigned:1"), world.ref("stranger:1"), foreign]
+        workflow = workflow_file(tmp_path, images)
+        out = io.StringIO()
+        assert cmd_verify(str(workflow), BootConfig(), paths, out) == TrustError.exit_code
+        text = out.getvalue()
+        assert "REFUSED: " in text.splitlines()[0] and "no signature at" in text
+        assert f"image {world.ref('signed:1')}: OK" in text
+        for refused in images[1:]:
+            assert f"image {refused}: REFUSED" in text
+        assert "registry registry.example.org is not allowed" in text
+        assert "verify: workflow refused; 4 image(s): 3 refused, 0 not checked" in text
