@@ -16,7 +16,6 @@ from iguana_fsm.workflow import grammar
 from iguana_fsm.workflow.grammar import Key, Kind
 from iguana_fsm.workflow.reference import IMAGE_PATTERN, NAME_MAX
 
-SCHEMA_ID = "https://github.com/aaannz/iguana/raw/main/workflow.schema.json"
 SHIPPED = "workflow.schema.json"
 """The file name of the generated schema in ``iguana_fsm/data``."""
 
@@ -33,7 +32,7 @@ def _ids(what: str) -> Schema:
 
 def _kind(kind: Kind) -> Schema:
     if kind is Kind.TEXT:
-        return {"type": "string"}
+        return {"type": ["string", "number", "boolean"]}
     if kind is Kind.ENV:
         return {
             "type": "object",
@@ -93,7 +92,6 @@ def build_schema() -> Schema:
     schema = _mapping(grammar.WORKFLOW_KEYS, "An Iguana workflow.")
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": SCHEMA_ID,
         "title": "Iguana workflow",
         **schema,
         "definitions": {

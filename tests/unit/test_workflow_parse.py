@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from iguana_fsm.errors import WorkflowInvalid
+from iguana_fsm.workflow import grammar
 from iguana_fsm.workflow.model import Condition, Volume
 from iguana_fsm.workflow.parse import load_workflow, parse_volume, workflow_from_containers
 from iguana_fsm.workflow.validate import check_file, validate
@@ -242,3 +244,15 @@ class TestKernelContainers:
         """No images at all is an invalid workflow, not an empty one."""
         with pytest.raises(WorkflowInvalid, match="no container images"):
             workflow_from_containers([])
+
+
+def test_full_example_uses_every_key_of_the_grammar() -> None:
+    """FULL above holds every key of the language, so the model tests cover each one."""
+    document = yaml.safe_load(FULL)
+    jobs = document["jobs"].values()
+    used = set(document) | {key for job in jobs for key in job}
+    used |= {key for job in jobs for key in job["container"]}
+    every = {
+        key.name for key in (*grammar.WORKFLOW_KEYS, *grammar.JOB_KEYS, *grammar.CONTAINER_KEYS)
+    }
+    assert used == every
