@@ -119,6 +119,8 @@ class _Walk:
         if not isinstance(node, SequenceNode):
             self.problem(node, path, f"expected a list (- item), found {_describe(node)}")
             return None
+        for index, item in enumerate(node.value):
+            self.positions[f"{path}[{index}]"] = _at(item)
         return list(node.value)
 
     def scalar(self, node: Node, path: str, what: str) -> str | None:
@@ -293,6 +295,7 @@ class _Walk:
         items: list[tuple[Node, str]] = []
         if isinstance(node, SequenceNode):
             items = [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+            self.positions.update((here, _at(item)) for item, here in items)
         elif isinstance(node, ScalarNode) and node.tag != _TAG + "null":
             items = [(node, path)]
         else:

@@ -132,6 +132,9 @@ class TestModel:
         assert workflow.positions["jobs.install"] == (27, 3)
         assert workflow.positions["jobs.prepare.container.image"] == (15, 7)
         assert workflow.where("jobs.rescue.if") == "full.yaml:34:5"
+        assert workflow.where("jobs.prepare.container.volumes[2]") == "full.yaml:21:11"
+        assert workflow.where("jobs.rescue.needs[1]") == "full.yaml:33:22"
+        assert workflow.where("public-env[0]") == "full.yaml:8:14"
         assert workflow.where("no.such.key") == "full.yaml"
 
     def test_file_order_is_kept(self) -> None:
