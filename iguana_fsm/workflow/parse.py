@@ -45,7 +45,9 @@ def _at(node: Node) -> Position:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    # a key with spaces or control characters is quoted so that a problem stays one line
+    shown = key if key and key.isprintable() and " " not in key else repr(key)
+    return f"{path}.{shown}" if path else shown
 
 
 def _near(word: str, choices: Sequence[str]) -> str | None:

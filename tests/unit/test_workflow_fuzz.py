@@ -42,7 +42,7 @@ def assert_problems(result: object) -> None:
     for problem in result:
         assert isinstance(problem, Problem)
         assert problem.file == "fuzz.yaml" and problem.line >= 0 and problem.col >= 0
-        assert "\n" not in str(problem).split(": ", 1)[0]
+        assert "\n" not in str(problem) and "\r" not in str(problem)
 
 
 @FUZZ

@@ -132,6 +132,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "duplicate key (first at line 4)",
     ),
     ("job-id", JOB.replace("  a:", "  1st:"), "2:3: jobs.1st", "a job id must match"),
+    ("job-id-newline", JOB.replace("  a:", '  "a\\nb":'), "2:3: jobs.'a\\nb'", "a job id must"),
     (
         "volume-relative",
         JOB + "      volumes: [data:relative]\n",
