@@ -416,6 +416,14 @@ def _yaml_problem(source: str, text: str, error: yaml.YAMLError) -> Problem:
 
 def _decode(data: str | bytes, source: str) -> str | Problem:
     if isinstance(data, str):
+        try:
+            # a lone surrogate cannot reach libyaml, which reads UTF-8
+            data.encode("utf-8")
+        except UnicodeEncodeError as error:
+            before = data[: error.start]
+            line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
+            char = ord(data[error.start])
+            return Problem(source, line, col, "", f"YAML: character U+{char:04X} is not allowed")
         return data
     try:
         return data.decode("utf-8-sig")

@@ -53,6 +53,15 @@ def test_random_text(text: str) -> None:
 
 
 @FUZZ
+@given(
+    st.text(st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)))
+)
+def test_random_text_with_surrogates(text: str) -> None:
+    """Strings holding lone surrogates (which no file decodes to) still yield problems."""
+    assert_problems(validate(text, "fuzz.yaml"))
+
+
+@FUZZ
 @given(st.binary())
 def test_random_bytes(data: bytes) -> None:
     """Any bytes (invalid UTF-8, NUL, BOMs) yield a list of problems."""

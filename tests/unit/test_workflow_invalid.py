@@ -268,6 +268,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("yaml-two-docs", "jobs: {}\n---\njobs: {}\n", "2:1: ", "a single document"),
     ("yaml-colon", "name: a: b\n" + JOB, "1:8: ", "YAML: mapping values are not allowed"),
     ("yaml-control-char", JOB + "\x07\n", "5:1: ", "character U+0007 is not allowed"),
+    ("yaml-surrogate", JOB + "  b: \ud800\n", "5:6: ", "character U+D800 is not allowed"),
 ]
 
 
