@@ -428,9 +428,9 @@ def _decode(data: str | bytes, source: str) -> str | Problem:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        before = data[: error.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - before.rfind(b"\n")
+        prefix = data[: error.start]
+        line = prefix.count(b"\n") + 1
+        col = len(prefix) - prefix.rfind(b"\n")
         return Problem(source, line, col, "", f"not UTF-8 text (byte 0x{data[error.start]:02x})")
 
 
