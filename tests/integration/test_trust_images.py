@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -117,9 +120,21 @@ def sandbox(
     keyring: bool = True,
     registries: str | None = None,
 ) -> Paths:
-    """Sandbox paths whose /etc/iguana holds the test CA, keyring and registries.conf."""
-    base = Paths.for_sandbox(tmp_path / "sandbox")
-    paths = dataclasses.replace(base, run=run_dir)
+    """Sandbox paths (run dir short for podman) with the test trust configuration."""
+    paths = dataclasses.replace(Paths.for_sandbox(tmp_path / "sandbox"), run=run_dir)
+    configure(paths, world, ca=ca, keyring=keyring, registries=registries)
+    return paths
+
+
+def configure(
+    paths: Paths,
+    world: World,
+    *,
+    ca: bool = True,
+    keyring: bool = True,
+    registries: str | None = None,
+) -> None:
+    """Write the test CA, the trusted keyring and registries.conf into /etc/iguana."""
     paths.config.mkdir(parents=True)
     if ca:
         (paths.config / "ca.pem").write_bytes(world.ca.cert.read_bytes())
@@ -128,7 +143,6 @@ def sandbox(
     if registries is None:
         registries = f"{world.registry.host} lookaside=file://{world.lookaside}\n"
     (paths.config / "registries.conf").write_text(registries)
-    return paths
 
 
 @pytest.fixture
@@ -372,3 +386,45 @@ class TestVerifyCommand:
             assert f"image {refused}: REFUSED" in text
         assert "registry registry.example.org is not allowed" in text
         assert "verify: workflow refused; 4 image(s): 3 refused, 0 not checked" in text
+
+
+class TestBoot:
+    def test_unsigned_image_ends_the_boot_with_the_reason_in_status(
+        self, short_run: Path, world: World
+    ) -> None:
+        """`iguana run` refuses an unsigned image in verify: exit 4, the reason in `iguana
+        status`, no container created, no podman service left running."""
+        paths = Paths.for_sandbox(short_run / "sb")
+        configure(paths, world)
+        unsigned = world.ref("unsigned:1")
+        workflow = workflow_file(short_run, [world.ref("signed:1"), unsigned])
+        (short_run / "control.yaml.sig").write_bytes(
+            world.trusted.detach_sign(workflow.read_bytes())
+        )
+        cli = [sys.executable, "-m", "iguana_fsm"]
+        top = ["--sandbox", str(short_run / "sb")]
+        try:
+            run = subprocess.run(
+                [*cli, "run", *top, "--batch", "--workflow", str(workflow)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert run.returncode == TrustError.exit_code, run.stderr
+            status = subprocess.run(
+                [*cli, "status", *top, "--json"], capture_output=True, text=True, check=False
+            )
+            record = json.loads(status.stdout)
+            assert record["failed_state"] == "verify"
+            reason = json.dumps(record["error"])
+            assert f"image {unsigned}: refused by the signature policy" in reason
+            assert record["images"].keys() == {world.ref("signed:1")}
+            podman = PodmanCli.for_paths(paths, podman_env(short_run / "conf"))
+            assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+            leftover = subprocess.run(
+                ["pgrep", "-f", str(paths.run)], capture_output=True, text=True, check=False
+            )
+            assert leftover.stdout == ""
+        finally:
+            unmount_under(short_run / "sb")
