@@ -321,9 +321,12 @@ class TestInitrdHostSequence:
         """A failing ``reboot -f`` falls back to reboot(2); still being up is an error."""
         run = Recorder({"reboot -f": 1})
         syscalls: list[int] = []
-        host = InitrdHost(
-            run=run, reboot_syscall=lambda: syscalls.append(1) or -1, settle_seconds=0
-        )
+
+        def refused() -> int:
+            syscalls.append(1)
+            return -1
+
+        host = InitrdHost(run=run, reboot_syscall=refused, settle_seconds=0)
         with pytest.raises(HandoffError, match="did not reboot"):
             host.reboot("test")
         assert run.calls == [["reboot", "-f"]] and syscalls == [1]
