@@ -376,6 +376,13 @@ def mounted_under(root: Path, mountinfo: Path = Path("/proc/self/mountinfo")) ->
     return found
 
 
+def is_mount_point(path: Path) -> bool:
+    """Whether something is mounted on ``path`` (also a bind mount from the same file system,
+    which ``os.path.ismount`` cannot see)."""
+    real = Path(os.path.realpath(path))
+    return real in mounted_under(real)
+
+
 def _unescape(text: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)

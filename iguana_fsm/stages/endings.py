@@ -15,7 +15,7 @@ from typing import Any
 from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
-from iguana_fsm.mountlist import unmount_tree
+from iguana_fsm.mountlist import is_mount_point, unmount_tree
 from iguana_fsm.stages.base import BootContext
 
 
@@ -23,7 +23,7 @@ def switch_root(ctx: BootContext) -> str:
     """Leave the new root mounted for dracut to switch to (sandbox: unmount it)."""
     handoff = _handoff(ctx, "switch_root")
     newroot = ctx.paths.newroot
-    if not ctx.paths.sandbox and not os.path.ismount(newroot):
+    if not ctx.paths.sandbox and not is_mount_point(newroot):
         raise HandoffError(f"{newroot} is not mounted: there is no root to switch to")
     _leave_record(ctx)
     _started(ctx, handoff)
@@ -98,7 +98,7 @@ def _started(ctx: BootContext, handoff: dict[str, Any]) -> None:
 
 def _root_available(ctx: BootContext) -> bool:
     newroot = ctx.paths.newroot
-    if os.path.ismount(newroot):
+    if is_mount_point(newroot):
         return True
     # Sandbox without root: nothing was mounted, the containers filled the directory itself.
     handoff = ctx.record.handoff or {}

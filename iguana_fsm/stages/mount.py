@@ -55,6 +55,10 @@ def run(ctx: BootContext) -> str:
         # A resumed boot re-enters here: start again from an empty new root.
         log.info("mount.leftovers_unmounted", count=len(leftovers))
     ctx.progress("Iguana: mounting the new root")
+    if identity.read(paths.machine_id) is None:
+        # prepare() belongs before the first container; settle the id now rather than never.
+        log.warning("identity.late", why=f"{paths.machine_id} was not written before the jobs")
+        identity.prepare(paths, log, scope)
     plan = _plan(ctx, scope)
     if plan is None:
         return _no_root(ctx, scope)

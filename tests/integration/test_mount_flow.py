@@ -1,0 +1,88 @@
+"""A whole sandbox boot through the real runner, with the real mount stage and endings: the job
+(run by a fake engine, since containers are not the point here) writes the mountlist and fills a
+directory under /iguana, as the demo's installer does; Iguana bind-mounts it, decides, leaves its
+record in the installed system and unmounts everything at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.stages import default_stages
+from tests.unit.boot_harness import Boot
+
+pytestmark = pytest.mark.integration
+
+WORKFLOW = """\
+name: handoff
+jobs:
+  install:
+    container: {image: registry.example/install:1}
+"""
+
+
+def installer(release: str, kernel_action: str | None = None) -> object:
+    """A job that installs a root under /iguana/newroot with modules for ``release``."""
+
+    def job(spec: ContainerSpec) -> None:
+        root = spec.iguana_dir / "newroot"
+        (root / "lib" / "modules" / release).mkdir(parents=True)
+        (root / "etc").mkdir()
+        (root / "var" / "log").mkdir(parents=True)
+        (spec.iguana_dir / "mountlist").write_text("/iguana/newroot /\ntmpfs /run size=1m\n")
+        if kernel_action is not None:
+            (spec.iguana_dir / "kernelAction").write_text(kernel_action)
+
+    return job
+
+
+def real_endings(boot: Boot) -> None:
+    """Use the real mount and ending stages instead of the harness doubles."""
+    stages = default_stages()
+    for state in ("mount", "switch_root", "kexec", "reboot"):
+        boot.replace(state, stages[state])
+
+
+class TestWholeBoot:
+    def test_switch_root_into_a_bind_mounted_directory(self, tmp_path: Path) -> None:
+        """The boot ends in switch_root with the reason recorded, the installed system holds
+        the checkpoint that shows every state, and nothing stays mounted."""
+        boot = Boot(tmp_path, WORKFLOW)
+        boot.engine.on_job = installer(os.uname().release)  # type: ignore[assignment]
+        real_endings(boot)
+        try:
+            assert boot.run() == 0
+        finally:
+            leftovers = mounted_under(tmp_path)
+        assert leftovers == []
+        record = boot.record()
+        assert record.state == "switch_root"
+        assert record.handoff is not None
+        assert record.handoff["action"] == "switch_root"
+        assert [m["mountpoint"] for m in record.handoff["mounts"]] == ["/", "/run"]
+        installed = tmp_path / "iguana" / "newroot"
+        copied = json.loads((installed / "var" / "log" / "iguana" / "state").read_text())
+        assert [step["to"] for step in copied["history"]][-2:] == ["mount", "switch_root"]
+        assert (installed / "etc" / "machine-id").is_file()
+        assert boot.host.actions == []
+
+    def test_other_kernel_and_reboot_asked(self, tmp_path: Path) -> None:
+        """A root for another kernel with kernelAction reboot ends in a recorded reboot."""
+        boot = Boot(tmp_path, WORKFLOW)
+        boot.engine.on_job = installer("0.0.1-other", "reboot\n")  # type: ignore[assignment]
+        real_endings(boot)
+        try:
+            assert boot.run() == 0
+        finally:
+            leftovers = mounted_under(tmp_path)
+        assert leftovers == []
+        record = boot.record()
+        assert record.state == "reboot"
+        assert record.handoff is not None
+        assert "kernelAction asks for reboot" in record.handoff["reason"]
+        assert boot.host.actions == [{"action": "reboot", "reason": record.handoff["reason"]}]
