@@ -54,7 +54,8 @@ def run(ctx: BootContext) -> str:
         else:
             for warning in checked.warnings:
                 ctx.record.warnings.append(warning)
-            text, location = checked.data, checked.location
+            # the source as configured names the workflow; a redirect target is in the verdict
+            text, location = checked.data, str(value)
             verdict = {"kind": kind, **checked.verdict()}
         workflow = load_workflow(text, location)
     ctx.workflow = workflow

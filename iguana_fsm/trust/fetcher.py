@@ -7,6 +7,7 @@ deadline; a 4xx answer or a TLS failure is final, because waiting does not chang
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 import urllib.parse
@@ -284,10 +285,10 @@ def _read_body(
 
 def _tls_reason(error: Exception) -> str:
     text = str(error)
-    marker = "certificate verify failed:"
-    if marker in text:
-        return text[text.index(marker) :].split(")")[0].strip()
-    return text.split("(Caused by")[-1].strip(" ()") or "TLS handshake failed"
+    found = re.search(r"certificate verify failed: ([^()]*)", text)
+    if found:
+        return f"certificate verify failed: {found.group(1).strip()}"
+    return text.split("(Caused by")[-1].strip(" ()")[:200] or "TLS handshake failed"
 
 
 def _connection_reason(error: Exception) -> str:

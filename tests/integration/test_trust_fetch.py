@@ -199,7 +199,9 @@ class TestTLS:
         with timed() as took, pytest.raises(FetchError) as caught:
             fetch(url, FAST, Recorder())
         assert "TLS verification failed" in str(caught.value)
-        assert "certificate verify failed" in str(caught.value)
+        assert "(certificate verify failed: unable to get local issuer certificate);" in str(
+            caught.value
+        )
         assert "/etc/iguana/ca.pem" in str(caught.value)
         assert https.hits.get("/w.yaml", 0) == 0 and took[0] < 1.0
 
