@@ -163,9 +163,17 @@ def ca_bundle(config: BootConfig, paths: Paths) -> Path | None:
         path = Path(config.ca)
         if not path.is_file():
             raise TrustError(f"rd.iguana.ca={config.ca}: no such file; fix: name a PEM CA bundle")
-        return path
-    default = paths.config / "ca.pem"
-    return default if default.is_file() else None
+    else:
+        path = paths.config / "ca.pem"
+        if not path.is_file():
+            return None
+    try:
+        pem = path.read_bytes()
+    except OSError as error:
+        raise TrustError(f"{path}: cannot read the CA bundle: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise TrustError(f"{path}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
+    return path
 
 
 def check_image(policy: TrustPolicy, reference: str) -> ImageVerdict:
@@ -273,25 +281,28 @@ def trust_home(paths: Paths) -> Path:
     return paths.run / "trust" / "home"
 
 
-def write_engine_files(policy: TrustPolicy, paths: Paths) -> Path:
-    """Write policy.json, registries.d and certs.d under a fresh ``trust_home``; return it."""
+REJECT_ALL: dict[str, object] = {"default": [{"type": "reject"}]}
+"""The policy.json written when Iguana's own trust configuration is broken: fail closed."""
+
+
+def write_engine_files(policy: TrustPolicy | None, paths: Paths) -> Path:
+    """Write policy.json, registries.d and certs.d under a fresh ``trust_home``; return it.
+    ``policy`` None writes a policy that rejects every image."""
     home = trust_home(paths)
     if home.exists():
         shutil.rmtree(home)
     containers = home / ".config" / "containers"
     (containers / "registries.d").mkdir(parents=True)
     (containers / "certs.d").mkdir()
-    (containers / "policy.json").write_text(
-        json.dumps(policy_document(policy, paths), indent=2) + "\n", encoding="utf-8"
-    )
-    lookasides = {
-        rule.scope: {"lookaside": rule.lookaside} for rule in policy.rules if rule.lookaside
-    }
+    document = REJECT_ALL if policy is None else policy_document(policy, paths)
+    (containers / "policy.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+    rules = policy.rules if policy is not None else ()
+    lookasides = {rule.scope: {"lookaside": rule.lookaside} for rule in rules if rule.lookaside}
     registries_d = containers / "registries.d" / "iguana.yaml"
     # JSON is YAML, and saves a YAML writer here
-    registries_d.write_text(json.dumps({"docker": lookasides}, indent=2) + "\n", encoding="utf-8")
-    if policy.ca_bundle is not None:
-        for host in dict.fromkeys(rule.host for rule in policy.rules):
+    registries_d.write_text(json.dumps({"docker": lookasides}, indent=2) + "\n", "utf-8")
+    if policy is not None and policy.ca_bundle is not None:
+        for host in dict.fromkeys(rule.host for rule in rules):
             (containers / "certs.d" / host).mkdir(exist_ok=True)
             shutil.copyfile(policy.ca_bundle, containers / "certs.d" / host / "ca.crt")
     return home
@@ -299,11 +310,23 @@ def write_engine_files(policy: TrustPolicy, paths: Paths) -> Path:
 
 def prepare_engine_env(config: BootConfig, paths: Paths) -> dict[str, str]:
     """Write the podman trust configuration and return the environment overlay that makes the
-    podman service (or skopeo) use it. Call before the engine starts."""
-    policy = load_policy(config, paths)
+    podman service (or skopeo) use it. Call before the engine starts.
+
+    Never raises for a broken trust configuration: it then writes a policy that rejects every
+    image, and the verify stage raises the same TrustError inside the boot, where the checkpoint
+    and ``iguana status`` show it."""
+    try:
+        policy: TrustPolicy | None = load_policy(config, paths)
+    except TrustError:
+        policy = None
     home = write_engine_files(policy, paths)
     env = {"HOME": str(home)}
-    if policy.ca_bundle is not None:
+    if policy is not None and policy.ca_bundle is not None:
+        try:
+            bundle = combined_ca_bundle(policy.ca_bundle, home.parent)
+        except TrustError:
+            # verify reports it; until then Go's default CAs apply
+            return env
         # certs.d only covers listed hosts; Go's SSL_CERT_FILE covers any registry
-        env["SSL_CERT_FILE"] = str(combined_ca_bundle(policy.ca_bundle, home.parent))
+        env["SSL_CERT_FILE"] = str(bundle)
     return env

@@ -219,3 +219,21 @@ class TestEngineWords:
             "Source image rejected: Invalid GPG signature "
             "(signed by key ABCDEF0123, which is not trusted)"
         )
+
+
+class TestBrokenConfiguration:
+    def test_engine_env_fails_closed_and_verify_names_the_problem(self, paths: Paths) -> None:
+        """A broken registries.conf gives podman a reject-all policy; load_policy names the line."""
+        configure(paths, conf="registry.example.org bogus-flag\n")
+        env = prepare_engine_env(BootConfig(), paths)
+        policy_json = Path(env["HOME"]) / ".config" / "containers" / "policy.json"
+        assert json.loads(policy_json.read_text()) == {"default": [{"type": "reject"}]}
+        with pytest.raises(TrustError, match=r"registries\.conf:1: unknown flag 'bogus-flag'"):
+            load_policy(BootConfig(), paths)
+
+    def test_ca_that_is_not_pem_is_refused(self, paths: Paths) -> None:
+        """A ca.pem without certificates is refused, naming the file."""
+        (paths.config / "ca.pem").write_text("hello\n")
+        with pytest.raises(TrustError, match=r"ca\.pem: not a PEM CA bundle"):
+            load_policy(BootConfig(), paths)
+        assert "SSL_CERT_FILE" not in prepare_engine_env(BootConfig(), paths)
