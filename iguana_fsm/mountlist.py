@@ -307,7 +307,7 @@ class Mount:
         if self.kind == "bind":
             argv.append("--bind")
         else:
-            argv += ["-t", self.fstype or "tmpfs"]
+            argv += ["-t", self.fstype or self.kind]
         if options:
             argv += ["-o", options]
         return [*argv, "--", self.source, str(target)]

@@ -59,9 +59,9 @@ def run(ctx: BootContext) -> str:
         # prepare() belongs before the first container; settle the id now rather than never.
         log.warning("identity.late", why=f"{paths.machine_id} was not written before the jobs")
         identity.prepare(paths, log, scope)
-    plan = _plan(ctx, scope)
+    plan, why = _plan(ctx, scope)
     if plan is None:
-        return _no_root(ctx, scope)
+        return _no_root(ctx, why)
     can_mount = not paths.sandbox or os.geteuid() == 0
     mounts = _resolve(plan, scope, paths) if can_mount else []
     locked = [mount for mount in mounts if mount.fstype == "crypto_LUKS"]
@@ -79,16 +79,17 @@ def run(ctx: BootContext) -> str:
         raise
 
 
-def _plan(ctx: BootContext, scope: DeviceScope) -> Plan | None:
+def _plan(ctx: BootContext, scope: DeviceScope) -> tuple[Plan | None, str]:
+    """The mounts and how they were found, or None and why there is nothing to mount."""
     paths = ctx.paths
     if paths.mountlist.exists():
-        return Plan(read(paths.mountlist), str(paths.mountlist), guessed=False)
+        return Plan(read(paths.mountlist), str(paths.mountlist), guessed=False), "mountlist"
     guess = guess_root(scope)
     for note in guess.skipped:
         ctx.log.info("mount.guess_skipped", device=note)
     if guess.device is None:
         ctx.log.warning("mount.no_guess", why=f"no {paths.mountlist}; {guess.reason}")
-        return None
+        return None, guess.reason
     read_only = bool(guess.device.flags() & FLAG_READ_ONLY)
     ctx.log.warning(
         "mount.guessed",
@@ -97,7 +98,7 @@ def _plan(ctx: BootContext, scope: DeviceScope) -> Plan | None:
         read_only=read_only,
     )
     entry = MountEntry(0, str(guess.device.node), "/", ())
-    return Plan([entry], GUESS_SOURCE, guessed=True, read_only=read_only)
+    return Plan([entry], GUESS_SOURCE, guessed=True, read_only=read_only), guess.reason
 
 
 def _resolve(plan: Plan, scope: DeviceScope, paths: Paths) -> list[Mount]:
@@ -227,10 +228,10 @@ def _luks(ctx: BootContext, plan: Plan, locked: list[Mount]) -> str:
     return _record(ctx, Decision("reboot", reason), extra)
 
 
-def _no_root(ctx: BootContext, scope: DeviceScope) -> str:
+def _no_root(ctx: BootContext, reason: str) -> str:
     """No mountlist and nothing to guess: reboot only when kernelAction asks for it."""
     wanted, _ = parse_kernel_action(_kernel_action_text(ctx.paths))
-    why = f"no {ctx.paths.mountlist} and no root partition to guess ({guess_root(scope).reason})"
+    why = f"no {ctx.paths.mountlist} and no root partition to guess ({reason})"
     if wanted != "reboot":
         raise MountError(f"{why}: write a mountlist, or 'reboot' to {ctx.paths.kernel_action}")
     return _record(
