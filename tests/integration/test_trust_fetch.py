@@ -4,6 +4,9 @@ test CA for faults, TLS and signatures, and gpg/gpgv for the detached signature.
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -363,3 +366,30 @@ class TestFallback:
         ctx, _ = boot(paths, BootConfig(fallback=True), "url", url)
         with pytest.raises(TrustError):
             fetch_stage.run(ctx)
+
+
+class TestBoot:
+    def test_tampered_workflow_ends_the_boot_in_fetch(
+        self, https: ScriptedServer, keys: Keys, tmp_path: Path
+    ) -> None:
+        """`iguana run` on a tampered workflow exits 4; `iguana status` names the URL and rule."""
+        url = https.serve("/w.yaml", Answer(200, WORKFLOW + b"# changed\n"))
+        https.serve("/w.yaml.sig", Answer(200, keys.trusted.detach_sign(WORKFLOW)))
+        paths = paths_with(tmp_path, keys)
+        top = ["--sandbox", str(tmp_path / "sandbox")]
+        cli = [sys.executable, "-m", "iguana_fsm"]
+        run = subprocess.run(
+            [*cli, "run", *top, "--batch", "--workflow", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == TrustError.exit_code, run.stderr
+        status = subprocess.run(
+            [*cli, "status", *top, "--json"], capture_output=True, text=True, check=False
+        )
+        record = json.loads(status.stdout)
+        assert record["failed_state"] == "fetch"
+        assert f"{url}: signature does not match the content" in json.dumps(record["error"])
+        assert not paths.workflow_copy.exists()
