@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -371,6 +372,37 @@ class TestExplicitMountlist:
         )
         assert 1.0 <= waited < 10
         assert mounted_under(tmp_path) == []
+
+    def test_a_device_that_appears_while_waiting(self, tmp_path: Path, disks: DiskFactory) -> None:
+        """A device attached only after the stage started is waited for and mounted."""
+        image = tmp_path / "late.img"
+        with image.open("wb") as handle:
+            handle.truncate(24 * 1024 * 1024)
+        tree = tmp_path / "late-tree"
+        (tree / "lib" / "modules" / RUNNING).mkdir(parents=True)
+        sh("mkfs.ext4", "-q", "-F", "-L", "late", "-d", str(tree), str(image))
+        boot = make_boot(tmp_path)
+        boot.mountlist("LABEL=late / x-systemd.device-timeout=20\n")
+        attached: list[str] = []
+
+        def attach_later() -> None:
+            time.sleep(1.0)
+            attached.append(sh("losetup", "-f", "--show", str(image)).strip())
+
+        late = threading.Thread(target=attach_later)
+        started = time.monotonic()
+        late.start()
+        try:
+            assert mount.run(boot.ctx) == "choose_switch_root"
+            waited = time.monotonic() - started
+            assert 1.0 <= waited < 15
+            assert fstypes(boot.paths.newroot) == {"/": "ext4"}
+            endings.switch_root(boot.ctx)
+        finally:
+            late.join()
+            for loop in attached:
+                subprocess.run(["umount", "-l", loop], capture_output=True, check=False)
+                subprocess.run(["losetup", "-d", loop], capture_output=True, check=False)
 
     def test_a_failed_mount_unmounts_what_was_mounted(
         self, tmp_path: Path, disks: DiskFactory

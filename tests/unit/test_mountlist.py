@@ -1,4 +1,5 @@
-"""The mountlist parser, its checks, chroot-style path lookup and the mount command it builds."""
+"""The mountlist parser, its checks, chroot-style path lookup, the mount command it builds, and
+the device scope and DPS types it relies on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from iguana_fsm.devices import (
+    DeviceScope,
+    block_devices,
+    dps_architecture,
+    partition_parent,
+    root_type,
+)
 from iguana_fsm.errors import MountError
 from iguana_fsm.mountlist import (
     DEFAULT_DEVICE_TIMEOUT,
@@ -234,3 +242,86 @@ class TestMountedUnder:
         )
         found = mounted_under(Path("/top/sysroot"), info)
         assert found == [Path("/top/sysroot"), Path("/top/sysroot/my dir")]
+
+
+def fake_sysfs(top: Path, image_dir: Path) -> Path:
+    """A /sys/class/block look-alike: loop0 (backed under ``image_dir``) with partition loop0p1,
+    dm-0 on loop0p1, loop1 backed elsewhere, an empty loop2, a disk sda and a floppy."""
+    devices = top / "devices"
+    block = top / "class" / "block"
+    block.mkdir(parents=True)
+
+    def device(path: str, size: int = 2048) -> Path:
+        directory = devices / path
+        directory.mkdir(parents=True)
+        (directory / "size").write_text(f"{size}\n")
+        (block / directory.name).symlink_to(directory)
+        return directory
+
+    loop0 = device("virtual/block/loop0")
+    (loop0 / "loop").mkdir()
+    (loop0 / "loop" / "backing_file").write_text(f"{image_dir}/disk.img\n")
+    (device("virtual/block/loop0/loop0p1") / "partition").write_text("1\n")
+    (device("virtual/block/dm-0") / "slaves").mkdir()
+    (devices / "virtual/block/dm-0/slaves/loop0p1").mkdir()
+    loop1 = device("virtual/block/loop1")
+    (loop1 / "loop").mkdir()
+    (loop1 / "loop" / "backing_file").write_text("/somewhere/else.img\n")
+    device("virtual/block/loop2", size=0)
+    device("pci0000:00/block/sda")
+    device("platform/floppy/block/fd0")
+    return block
+
+
+class TestDeviceScope:
+    def test_sandbox_scope_is_loop_devices_backed_under_the_sandbox(self, tmp_path: Path) -> None:
+        """Loop devices backed under the sandbox, their partitions and dm volumes on them are
+        in scope; other loops and real disks are not."""
+        sandbox = tmp_path / "sandbox"
+        block = fake_sysfs(tmp_path / "sys", sandbox)
+        scope = DeviceScope(top=sandbox, sys_block=block)
+        allowed = {
+            name: scope.allows(name) for name in ("loop0", "loop0p1", "dm-0", "loop1", "sda")
+        }
+        assert allowed == {
+            "loop0": True,
+            "loop0p1": True,
+            "dm-0": True,
+            "loop1": False,
+            "sda": False,
+        }
+        assert block_devices(scope) == ["dm-0", "loop0", "loop0p1"]
+        assert "sandbox: only loop devices backed by files under" in scope.describe()
+
+    def test_initrd_scope_is_every_device_with_data(self, tmp_path: Path) -> None:
+        """Without a sandbox every device is in scope except empty ones and floppies."""
+        block = fake_sysfs(tmp_path / "sys", tmp_path / "sandbox")
+        scope = DeviceScope(sys_block=block)
+        assert block_devices(scope) == ["dm-0", "loop0", "loop0p1", "loop1", "sda"]
+        assert partition_parent("loop0p1", block) == "loop0"
+        assert partition_parent("loop0", block) is None
+
+    def test_a_sibling_directory_with_the_same_prefix_is_outside(self, tmp_path: Path) -> None:
+        """A backing file in ``sandbox-other`` is not under ``sandbox``."""
+        block = fake_sysfs(tmp_path / "sys", tmp_path / "sandbox-other")
+        assert not DeviceScope(top=tmp_path / "sandbox", sys_block=block).allows("loop0")
+
+    @pytest.mark.parametrize(
+        ("machine", "arch", "guid"),
+        [
+            ("x86_64", "x86-64", "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"),
+            ("aarch64", "arm64", "b921b045-1df0-41c3-af44-4c6f280d3fae"),
+            ("armv7l", "arm", "69dad710-2ce4-4e3c-b16c-21a1d49abed3"),
+            ("i686", "x86", "44479540-f297-41b2-9af7-d131d5f0458a"),
+            ("ppc64le", "ppc64-le", "c31c45e6-3f39-412e-80fb-4809c4980599"),
+            ("riscv64", "riscv64", "72ec70a6-cf74-40e6-bd49-4bda08e8f224"),
+            ("s390x", "s390x", "5eead9a9-fe09-4a1e-a1d7-520d00531306"),
+            ("sparc64", None, None),
+        ],
+    )
+    def test_dps_root_type_per_architecture(
+        self, machine: str, arch: str | None, guid: str | None
+    ) -> None:
+        """Each architecture maps to the specification's root partition type."""
+        assert dps_architecture(machine) == arch
+        assert root_type(machine) == guid
