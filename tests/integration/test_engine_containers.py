@@ -1,0 +1,280 @@
+"""PodmanEngine against real podman: what an installation container sees and how it ends."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, JobResult
+from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.errors import EngineError
+from iguana_fsm.workflow.model import Volume
+from tests.integration.conftest import ImageFactory
+from tests.support.podman_cli import PodmanCli
+from tests.support.registry import free_port
+
+pytestmark = pytest.mark.integration
+
+READY = "test -e /tmp/ready"
+
+
+def serving(script: str) -> str:
+    """A service script that then idles and ends at once on SIGTERM (PID 1 ignores it else)."""
+    return f"trap 'exit 0' TERM; {script}; sleep 600 & wait"
+
+
+def spec(
+    image: str,
+    iguana: Path,
+    env: Mapping[str, str] | None = None,
+    volumes: tuple[Volume, ...] = (),
+) -> ContainerSpec:
+    """A spec with a unique name and IGUANA=true merged in, as the stages build it."""
+    return ContainerSpec(
+        f"t-{uuid.uuid4().hex[:10]}", image, {**(env or {}), "IGUANA": "true"}, volumes, iguana
+    )
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(engine: PodmanEngine, engine_podman: PodmanCli) -> Iterator[None]:
+    """Every test must leave no container of the engine's run behind."""
+    yield
+    left = engine_podman.labelled(f"{RUN_LABEL}={engine.run_id}")
+    engine.remove_leftovers(engine.run_id)
+    assert left == [], f"containers left behind: {left}"
+
+
+def collect(
+    engine: PodmanEngine, job: ContainerSpec, timeout: float | None = 60
+) -> tuple[JobResult, list[str]]:
+    lines: list[str] = []
+    result = engine.run_job(job, timeout=timeout, interactive=False, output=lines.append)
+    return result, lines
+
+
+class TestJobEnvironment:
+    def test_env_and_iguana_flag_are_visible_inside(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A job sees IGUANA=true and the merged env, and its output reaches the sink."""
+        image = engine_image("localhost/it/env:1", "env > /iguana/env.txt; echo hello from job")
+        result, lines = collect(engine, spec(image, tmp_path, {"GREETING": "hi there"}))
+        assert result.exit_code == 0
+        seen = (tmp_path / "env.txt").read_text().splitlines()
+        assert "IGUANA=true" in seen
+        assert "GREETING=hi there" in seen
+        assert lines == ["hello from job"]
+        assert result.tail == ("hello from job",)
+
+    def test_iguana_dir_is_shared_between_containers(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """What one container writes to /iguana the next one reads, and the host sees it."""
+        writer = engine_image("localhost/it/writer:1", "echo $PAYLOAD > /iguana/note")
+        reader = engine_image("localhost/it/reader:1", "cat /iguana/note")
+        first, _ = collect(engine, spec(writer, tmp_path, {"PAYLOAD": "passed-along"}))
+        second, lines = collect(engine, spec(reader, tmp_path))
+        assert (first.exit_code, second.exit_code) == (0, 0)
+        assert lines == ["passed-along"]
+        assert (tmp_path / "note").read_text() == "passed-along\n"
+
+    def test_container_is_privileged_with_host_dev(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A job sees the host's /dev (loop-control exists) and has every capability we have."""
+        image = engine_image(
+            "localhost/it/caps:1", "ls /dev/loop-control; grep CapEff /proc/self/status"
+        )
+        result, lines = collect(engine, spec(image, tmp_path))
+        assert result.exit_code == 0
+        assert lines[0] == "/dev/loop-control"
+        ours = next(
+            line
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("CapEff")
+        )
+        assert lines[1].split() == ours.split()
+
+
+class TestJobEnd:
+    def test_failing_job_reports_its_exit_code_and_tail(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A job's own exit code comes back with its last lines, and the container is gone."""
+        image = engine_image(
+            "localhost/it/fail:1", "for i in $(seq 1 30); do echo line $i; done; exit 7"
+        )
+        result, lines = collect(engine, spec(image, tmp_path))
+        assert result.exit_code == 7
+        assert not result.timed_out
+        assert len(lines) == 30
+        assert result.tail == tuple(f"line {i}" for i in range(11, 31))
+
+    def test_timeout_stops_a_sleeping_job(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A job past its timeout is stopped (SIGTERM, then SIGKILL) and marked timed out."""
+        image = engine_image("localhost/it/sleeper:1", "echo started; sleep 120")
+        began = time.monotonic()
+        result, lines = collect(engine, spec(image, tmp_path), timeout=1.5)
+        elapsed = time.monotonic() - began
+        assert result.timed_out
+        assert result.exit_code != 0
+        assert lines == ["started"]
+        assert 1.5 <= elapsed < 1.5 + engine.stop_grace + 5
+
+    def test_job_of_a_missing_image_is_an_engine_error(
+        self, engine: PodmanEngine, tmp_path: Path
+    ) -> None:
+        """A job whose image is not in storage fails with an EngineError naming the image."""
+        with pytest.raises(EngineError, match="localhost/it/not-there:1"):
+            collect(engine, spec("localhost/it/not-there:1", tmp_path))
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class TestServices:
+    def test_service_is_reachable_over_host_network_and_removed(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        tmp_path: Path,
+    ) -> None:
+        """A job reaches its service on 127.0.0.1; after stop_container it is gone by id."""
+        port = free_port()
+        server = engine_image(
+            "localhost/it/httpd:1",
+            serving("mkdir -p /www && echo pong > /www/ping && httpd -p 127.0.0.1:$PORT -h /www"),
+            healthcheck="wget -q -O /dev/null http://127.0.0.1:$PORT/ping",
+        )
+        client = engine_image("localhost/it/client:1", "wget -q -O - http://127.0.0.1:$PORT/ping")
+        service_id = engine.start_service(spec(server, tmp_path, {"PORT": str(port)}), 30)
+        assert _listening(port)
+        result, lines = collect(engine, spec(client, tmp_path, {"PORT": str(port)}))
+        assert (result.exit_code, lines) == (0, ["pong"])
+        engine.stop_container(service_id)
+        assert not engine_podman.exists("container", service_id)
+        assert not _listening(port)
+        engine.stop_container(service_id)
+
+    def test_start_service_waits_for_health(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """start_service returns only once the image's health check passes."""
+        image = engine_image("localhost/it/slow:1", serving("sleep 2; touch /tmp/ready"), READY)
+        began = time.monotonic()
+        service_id = engine.start_service(spec(image, tmp_path), 30)
+        elapsed = time.monotonic() - began
+        try:
+            health = engine.client.containers.get(service_id).attrs["State"]["Health"]["Status"]
+            assert health == "healthy"
+            assert elapsed >= 2
+        finally:
+            engine.stop_container(service_id)
+
+    def test_unhealthy_service_fails_and_is_removed(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A service whose health check never passes is an EngineError after ready_timeout."""
+        image = engine_image("localhost/it/sick:1", serving("true"), READY)
+        began = time.monotonic()
+        with pytest.raises(EngineError, match=r"not ready after 2s: health check unhealthy"):
+            engine.start_service(spec(image, tmp_path), 2)
+        assert time.monotonic() - began < 2 + engine.stop_grace + 5
+
+    def test_service_that_exits_early_reports_code_and_output(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A service that dies while starting is an EngineError with its exit code and words."""
+        image = engine_image("localhost/it/crash:1", "echo cannot bind port; exit 3")
+        with pytest.raises(EngineError, match=r"exited with code 3 .*cannot bind port"):
+            engine.start_service(spec(image, tmp_path), 10)
+
+    def test_named_volume_is_shared_and_removed(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        tmp_path: Path,
+    ) -> None:
+        """A service and its job share a named volume (read-only for the job); it is removed."""
+        volume = f"vol-{uuid.uuid4().hex[:8]}"
+        engine.create_volume(volume, {"iguana.job": "install"})
+        engine.create_volume(volume, {"iguana.job": "install"})
+        producer = engine_image(
+            "localhost/it/producer:1",
+            serving("echo made-by-service > /data/file; touch /tmp/ready"),
+            READY,
+        )
+        consumer = engine_image(
+            "localhost/it/consumer:1",
+            "cat /data/file; touch /data/other 2>/dev/null && echo writable || echo read-only",
+        )
+        service_id = engine.start_service(
+            spec(producer, tmp_path, volumes=(Volume(volume, "/data"),)), 30
+        )
+        try:
+            result, lines = collect(
+                engine, spec(consumer, tmp_path, volumes=(Volume(volume, "/data", True),))
+            )
+        finally:
+            engine.stop_container(service_id)
+        assert (result.exit_code, lines) == (0, ["made-by-service", "read-only"])
+        labels = engine.client.volumes.get(volume).attrs["Labels"]
+        assert labels == {"iguana.job": "install", RUN_LABEL: engine.run_id}
+        engine.remove_volume(volume)
+        assert not engine_podman.exists("volume", volume)
+        engine.remove_volume(volume)
+
+    def test_bind_and_anonymous_volumes(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A host path is bind-mounted (ro honoured) and an anonymous volume is writable."""
+        host = tmp_path / "host"
+        host.mkdir()
+        (host / "in").write_text("from-host\n")
+        image = engine_image(
+            "localhost/it/mounts:1",
+            "cat /host/in; touch /host/x 2>/dev/null || echo ro; "
+            "echo scratch > /scratch/f && cat /scratch/f",
+        )
+        volumes = (Volume(str(host), "/host", True), Volume(None, "/scratch"))
+        result, lines = collect(engine, spec(image, tmp_path, volumes=volumes))
+        assert (result.exit_code, lines) == (0, ["from-host", "ro", "scratch"])
+        assert sorted(p.name for p in host.iterdir()) == ["in"]
+
+
+class TestLeftovers:
+    def test_remove_leftovers_removes_only_this_runs_things(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        tmp_path: Path,
+    ) -> None:
+        """Containers and volumes of a run are found by label and removed; others stay."""
+        image = engine_image("localhost/it/idle:1", serving("touch /tmp/ready"), READY)
+        service = spec(image, tmp_path)
+        engine.start_service(service, 30)
+        volume = f"left-{uuid.uuid4().hex[:8]}"
+        engine.create_volume(volume, {})
+        other = f"other-{uuid.uuid4().hex[:8]}"
+        engine_podman.run("create", "--name", other, "--label", f"{RUN_LABEL}=another", image)
+        try:
+            removed = engine.remove_leftovers(engine.run_id)
+            assert sorted(removed) == sorted([f"container:{service.name}", f"volume:{volume}"])
+            assert not engine_podman.exists("container", service.name)
+            assert not engine_podman.exists("volume", volume)
+            assert engine_podman.exists("container", other)
+            assert engine.remove_leftovers(engine.run_id) == []
+        finally:
+            engine_podman.run("rm", "-f", other)
