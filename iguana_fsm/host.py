@@ -6,8 +6,6 @@ on a workstation without rebooting it.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import subprocess
 import time
@@ -76,6 +74,10 @@ LINUX_REBOOT_CMD_RESTART = 0x01234567
 
 def _reboot_syscall() -> int:
     """reboot(2) through libc, for an initrd whose ``reboot`` program is missing or refuses."""
+    # Imported here: ctypes needs libffi, which an initrd need not carry for anything else.
+    import ctypes
+    import ctypes.util
+
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return int(libc.reboot(LINUX_REBOOT_CMD_RESTART))
 
