@@ -189,11 +189,20 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _add_verify(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "verify", help="check a workflow and its images against the trust policy, offline"
+        "verify",
+        help="check a workflow and its images against the trust policy without running them",
+        description="Exit codes: 0 every image is trusted, 4 something is refused, 5 a registry "
+        "could not be asked.",
     )
     _add_target(parser)
     parser.add_argument("file", metavar="FILE")
     parser.add_argument("--cmdline", metavar="TEXT", help="kernel command line to apply")
+    parser.add_argument(
+        "--no-registry",
+        action="store_true",
+        help="check only the allow-list and digest rules; ask no registry for digests or "
+        "signatures",
+    )
     parser.set_defaults(func=_cmd_verify)
 
 
@@ -202,7 +211,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from iguana_fsm.trust.report import cmd_verify
 
     config = parse_cmdline(args.cmdline or "")
-    return int(cmd_verify(args.file, config, _paths(args), sys.stdout))
+    return int(cmd_verify(args.file, config, _paths(args), sys.stdout, online=not args.no_registry))
 
 
 def build_parser() -> argparse.ArgumentParser:
