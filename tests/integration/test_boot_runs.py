@@ -56,6 +56,8 @@ class World:
     ca: Path
     job_image: str
     other_image: str
+    # the job image's very content under another repository name: same image id
+    alias_image: str
     podman_env: Mapping[str, str]
 
 
@@ -78,8 +80,12 @@ def world(
                 remote = f"{registry.host}/igt/{name}:1"
                 push_image(podman, local, remote, tls_verify=False)
                 images[name] = remote
+            alias = f"{registry.host}/igt/alias:1"
+            push_image(podman, "localhost/igt/job:1", alias, tls_verify=False)
             podman.run("rmi", "--all", "--force")
-            yield World(registry, ca.cert, images["job"], images["other"], podman_environment)
+            yield World(
+                registry, ca.cert, images["job"], images["other"], alias, podman_environment
+            )
     finally:
         unmount_under(build_dir)
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -419,6 +425,31 @@ def test_image_kept_for_a_skipped_job_is_removed(sandbox: Sandbox, world: World)
     assert result.returncode == 0, result.stderr[-3000:]
     _, document = sandbox.status()
     assert document["jobs"]["on-failure"]["status"] == "skipped"
+    assert sandbox.images() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: engine.remove_image removes the image by id with force, taking every name; "
+    "stages/specs.py still counts the other name as present, so the later job gets "
+    "'image not known'",
+)
+def test_same_image_under_two_names(sandbox: Sandbox, world: World) -> None:
+    """A job whose image is the earlier job's image under another repository name still
+    runs after the earlier job's clean-up removed that image."""
+    sandbox.write_workflow(
+        {
+            "first": job(world.job_image, "true"),
+            "second": job(world.alias_image, NEW_ROOT),
+        }
+    )
+    result = sandbox.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, document = sandbox.status()
+    assert [document["jobs"][name]["status"] for name in ("first", "second")] == [
+        "succeeded",
+        "succeeded",
+    ]
     assert sandbox.images() == []
 
 
