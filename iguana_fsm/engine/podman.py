@@ -207,7 +207,10 @@ class PodmanEngine:
         PullError with podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
         try:
-            stream = self.client.images.pull(reference, stream=True, decode=True, compatMode=False)
+            # tls_verify=None leaves TLS to registries.conf: podman-py would force it on.
+            stream = self.client.images.pull(
+                reference, stream=True, decode=True, compatMode=False, tls_verify=None
+            )
             for item in stream:
                 if item.get("error"):
                     raise PullError(f"pull {reference}: {_explain_text(item['error'])}")

@@ -8,7 +8,9 @@ containers it made and leaves nothing behind when it stops.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +26,33 @@ from iguana_fsm.paths import Paths
 
 INSTALL_HINT = "install it: apt-get install -y podman runc (or: zypper install podman runc)"
 
+RUNROOT_MAX = 50
+"""podman refuses a runroot path longer than this ("the specified runroot is longer than 50")."""
+
+SOCKET_MAX = 100
+"""A unix socket path must fit in sun_path (108 bytes with the terminating NUL)."""
+
+
+def _short_path(long: Path, kind: str) -> Path:
+    """A short, stable stand-in in /tmp for a path too long for podman or the kernel."""
+    digest = hashlib.sha256(str(long).encode()).hexdigest()[:16]
+    return Path("/tmp") / f"iguana-{kind}-{digest}"
+
+
+def runroot_for(paths: Paths) -> Path | None:
+    """podman's runroot for a private storage: RUN/runroot, or a short path in /tmp when that
+    is too long for podman; None (podman's default) without a private storage."""
+    if paths.storage is None:
+        return None
+    preferred = paths.run / "runroot"
+    return preferred if len(str(preferred)) <= RUNROOT_MAX else _short_path(preferred, "runroot")
+
+
+def socket_for(paths: Paths) -> Path:
+    """The service's socket: RUN/podman.sock, or a short path in /tmp when that is too long."""
+    preferred = paths.run / "podman.sock"
+    return preferred if len(str(preferred)) <= SOCKET_MAX else _short_path(preferred, "sock")
+
 
 def packaged_containers_conf() -> Path:
     """The containers.conf shipped with Iguana (runc, lower ulimits, no systemd assumed)."""
@@ -37,6 +66,27 @@ def service_environment(overlay: Mapping[str, str] | None = None) -> dict[str, s
     env.update(overlay or {})
     env.setdefault("CONTAINERS_CONF", str(packaged_containers_conf()))
     return env
+
+
+def mounts_below(top: Path) -> list[Path]:
+    """Mount points at or under ``top`` (from /proc/self/mountinfo), deepest first."""
+    top = top.absolute()
+    found: list[Path] = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        for line in mountinfo:
+            # Field 5 is the mount point, with spaces and the like written as octal escapes.
+            point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]))
+            if point == top or top in point.parents:
+                found.append(point)
+    return sorted(set(found), key=lambda path: len(path.parts), reverse=True)
+
+
+def unmount_below(top: Path) -> None:
+    """Unmount everything podman left mounted under a private storage; EngineError if stuck."""
+    for point in mounts_below(top):
+        result = subprocess.run(["umount", str(point)], capture_output=True, text=True, check=False)
+        if result.returncode != 0 and point in mounts_below(top):
+            raise EngineError(f"cannot unmount {point}: {result.stderr.strip()}")
 
 
 class PodmanService:
@@ -64,7 +114,7 @@ class PodmanService:
     @property
     def socket_path(self) -> Path:
         """The unix socket the service listens on."""
-        return self.paths.run / "podman.sock"
+        return socket_for(self.paths)
 
     @property
     def url(self) -> str:
@@ -82,10 +132,11 @@ class PodmanService:
         return self._process is not None and self._process.poll() is None
 
     def global_options(self) -> list[str]:
-        """``--root``/``--runroot`` when Paths names a private storage, else nothing."""
-        if self.paths.storage is None:
+        """``--root``/``--runroot`` (see ``runroot_for``) for a private storage, else nothing."""
+        runroot = runroot_for(self.paths)
+        if self.paths.storage is None or runroot is None:
             return []
-        return ["--root", str(self.paths.storage), "--runroot", str(self.paths.run / "runroot")]
+        return ["--root", str(self.paths.storage), "--runroot", str(runroot)]
 
     def command(self) -> list[str]:
         """The full command line of the service."""
@@ -182,6 +233,9 @@ class PodmanService:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if process is not None and self.paths.storage is not None:
+            # The service leaves its overlay home bind-mounted on itself when it exits.
+            unmount_below(self.paths.storage)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None

@@ -6,6 +6,7 @@ the registry and one started PodmanEngine with a private storage under pytest's 
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.engine.service import runroot_for
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image, busybox_rootfs_tar
 from tests.support.podman_cli import PodmanCli, podman_env
@@ -69,6 +71,9 @@ def engine(engine_paths: Paths, registries_conf: Path) -> Iterator[PodmanEngine]
         yield started
     finally:
         started.stop()
+        runroot = runroot_for(engine_paths)
+        if runroot is not None and runroot.parent == Path("/tmp"):
+            shutil.rmtree(runroot, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

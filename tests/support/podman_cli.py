@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iguana_fsm.engine.service import runroot_for
 from iguana_fsm.paths import Paths
 
 CONTAINERS_CONF = """\
@@ -45,8 +47,10 @@ class PodmanCli:
     @classmethod
     def for_paths(cls, paths: Paths, env: Mapping[str, str]) -> PodmanCli:
         """The CLI on the same storage as the PodmanEngine/PodmanService of ``paths``."""
+        runroot = runroot_for(paths)
         assert paths.storage is not None, "tests use a private storage (Paths.for_sandbox)"
-        return cls(paths.storage, paths.run / "runroot", env)
+        assert runroot is not None
+        return cls(paths.storage, runroot, env)
 
     def run(
         self, *args: str, input: str | None = None, check: bool = True
@@ -65,6 +69,11 @@ class PodmanCli:
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed: {result.stderr.strip()}")
         return result
+
+    def remove_runroot(self) -> None:
+        """Remove a runroot that had to live in /tmp (see ``runroot_for``); call it last."""
+        if self.runroot.parent == Path("/tmp"):
+            shutil.rmtree(self.runroot, ignore_errors=True)
 
     def exists(self, kind: str, name: str) -> bool:
         """True when ``podman KIND exists NAME`` (kind: image, container, volume)."""

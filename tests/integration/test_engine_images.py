@@ -1,0 +1,122 @@
+"""PodmanEngine images against a real registry on 127.0.0.1: pull, digests, errors, removal."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.errors import EngineError, PullError
+from tests.integration.conftest import ImageFactory
+from tests.support.images import push_image
+from tests.support.podman_cli import PodmanCli
+from tests.support.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+
+
+def published(
+    engine_image: ImageFactory, engine_podman: PodmanCli, registry: Registry, script: str
+) -> str:
+    """Build an image with ``script`` and push it under a fresh name; return its reference."""
+    local = engine_image(f"localhost/it/pub-{uuid.uuid4().hex[:8]}:1", script)
+    remote = f"{registry.host}/it/{local.split('/')[-1]}"
+    push_image(engine_podman, local, remote, tls_verify=False)
+    engine_podman.run("rmi", local)
+    return remote
+
+
+def registry_digest(registry: Registry, reference: str) -> str:
+    """The manifest digest the registry itself reports for ``reference``."""
+    name, tag = reference.removeprefix(registry.host + "/").rsplit(":", 1)
+    response = requests.head(
+        f"{registry.url}/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, timeout=10
+    )
+    response.raise_for_status()
+    return response.headers["Docker-Content-Digest"]
+
+
+class TestPull:
+    def test_pull_returns_id_and_the_registrys_manifest_digest(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        registry: Registry,
+    ) -> None:
+        """A pull gives the image id and the same manifest digest the registry serves."""
+        reference = published(engine_image, engine_podman, registry, "echo pulled")
+        info = engine.pull(reference)
+        try:
+            assert info.reference == reference
+            assert info.digest == registry_digest(registry, reference)
+            assert info.pinned == f"{reference.rsplit(':', 1)[0]}@{info.digest}"
+            assert engine_podman.run("image", "inspect", "--format", "{{.Id}}", reference).stdout
+            assert engine.pull(info.pinned).image_id == info.image_id
+        finally:
+            engine.remove_image(info.image_id)
+
+    def test_pull_of_a_missing_image_fails_with_podmans_words(
+        self, engine: PodmanEngine, registry: Registry
+    ) -> None:
+        """Pulling a name the registry does not have raises PullError with podman's message."""
+        reference = f"{registry.host}/it/does-not-exist:1"
+        with pytest.raises(PullError) as caught:
+            engine.pull(reference)
+        message = str(caught.value)
+        assert message.startswith(f"pull {reference}: ")
+        assert "manifest unknown" in message
+        assert "\n" not in message
+
+    def test_pull_from_a_registry_that_is_not_there_fails(self, engine: PodmanEngine) -> None:
+        """A pull from a port nobody listens on raises PullError naming the connection error."""
+        from tests.support.registry import free_port
+
+        reference = f"127.0.0.1:{free_port()}/it/nowhere:1"
+        with pytest.raises(PullError, match="connection refused"):
+            engine.pull(reference)
+
+
+class TestRemoveImage:
+    def test_removed_image_is_gone_and_removing_again_is_fine(
+        self, engine: PodmanEngine, engine_image: ImageFactory, engine_podman: PodmanCli
+    ) -> None:
+        """remove_image frees the image with all its names; a second removal is no error."""
+        name = engine_image(f"localhost/it/gone-{uuid.uuid4().hex[:8]}:1", "true")
+        engine_podman.run("tag", name, name.replace(":1", ":alias"))
+        engine.remove_image(name)
+        assert not engine_podman.exists("image", name)
+        assert not engine_podman.exists("image", name.replace(":1", ":alias"))
+        engine.remove_image(name)
+
+    def test_image_in_use_is_not_removed(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        tmp_path: pytest.TempPathFactory,
+    ) -> None:
+        """An image a running service uses stays, and the error names that container."""
+        name = engine_image(
+            f"localhost/it/busy-{uuid.uuid4().hex[:8]}:1", "trap 'exit 0' TERM; sleep 600 & wait"
+        )
+        service = ContainerSpec("busy-service", name, {"IGUANA": "true"}, (), tmp_path)
+        service_id = engine.start_service(service, 30)
+        try:
+            with pytest.raises(EngineError, match="still used by container busy-service"):
+                engine.remove_image(name)
+            assert engine_podman.exists("image", name)
+        finally:
+            engine.stop_container(service_id)
+        engine.remove_image(name)
+        assert not engine_podman.exists("image", name)

@@ -1,0 +1,147 @@
+"""Interactive jobs: a container reads the console's stdin, on a terminal when the console is one.
+
+podman-py cannot attach, so the engine attaches with ``podman start --attach --interactive``;
+these tests drive a real ``run_job`` (tests/support/run_job_driver.py) from a pseudo-terminal
+and from a pipe, type a line, and look for the container's answer on the terminal and in the
+output sink.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.paths import Paths
+from tests.support.images import build_image
+from tests.support.podman_cli import PodmanCli
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+QUESTION = (
+    "printf 'name? '; read answer; echo \"got:$answer\"; "
+    'if [ -t 0 ]; then echo "size:$(stty size)"; else echo no-tty; fi; exit 4'
+)
+
+
+@pytest.fixture
+def driver_sandbox(
+    tmp_path: Path, podman_environment: dict[str, str], busybox_rootfs: Path
+) -> Iterator[tuple[Path, str, PodmanCli]]:
+    """A sandbox whose private storage holds the question image, for the driver's own engine."""
+    top = tmp_path / "sandbox"
+    podman = PodmanCli.for_paths(Paths.for_sandbox(top), podman_environment)
+    try:
+        yield top, build_image(podman, "localhost/it/question:1", QUESTION, busybox_rootfs), podman
+    finally:
+        podman.remove_runroot()
+
+
+def driver_command(top: Path, image: str, sink: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tests.support.run_job_driver",
+        str(top),
+        image,
+        str(sink),
+        "--interactive",
+    ]
+
+
+def read_until(master: int, wanted: bytes, seen: bytearray, deadline: float) -> bool:
+    """Read the pty into ``seen`` until ``wanted`` shows up (True) or the pty closes (False)."""
+    while wanted not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"waited for {wanted!r}, got {bytes(seen)!r}"
+        readable, _, _ = select.select([master], [], [], remaining)
+        if not readable:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        seen.extend(chunk)
+    return True
+
+
+class TestInteractiveJob:
+    def test_job_reads_a_typed_line_on_a_terminal(
+        self,
+        driver_sandbox: tuple[Path, str, PodmanCli],
+        podman_environment: dict[str, str],
+        tmp_path: Path,
+    ) -> None:
+        """Under a terminal the job gets a tty of our size, reads what is typed, and its answer
+        shows on the terminal and in the output sink."""
+        top, image, podman = driver_sandbox
+        sink = tmp_path / "sink.txt"
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 31, 97, 0, 0))
+        process = subprocess.Popen(
+            driver_command(top, image, sink),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=REPO,
+            env=podman_environment,
+            start_new_session=True,
+        )
+        os.close(slave)
+        seen = bytearray()
+        try:
+            deadline = time.monotonic() + 60
+            assert read_until(master, b"name? ", seen, deadline)
+            os.write(master, b"hello iguana\r")
+            read_until(master, b"timed_out=", seen, deadline)
+            read_until(master, b"\n", seen, deadline)
+            assert process.wait(30) == 4
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            os.close(master)
+        terminal = bytes(seen).decode(errors="replace")
+        assert "got:hello iguana" in terminal
+        assert "size:31 97" in terminal
+        assert "exit=4 timed_out=False" in terminal
+        lines = sink.read_text().splitlines()
+        assert "got:hello iguana" in lines
+        assert "size:31 97" in lines
+        assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+
+    def test_job_reads_stdin_from_a_pipe(
+        self,
+        driver_sandbox: tuple[Path, str, PodmanCli],
+        podman_environment: dict[str, str],
+        tmp_path: Path,
+    ) -> None:
+        """Without a terminal an interactive job still reads our stdin, through a pipe, no tty."""
+        top, image, podman = driver_sandbox
+        sink = tmp_path / "sink.txt"
+        result = subprocess.run(
+            driver_command(top, image, sink),
+            input="from a pipe\n",
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=podman_environment,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 4, result.stderr
+        assert "got:from a pipe" in result.stdout
+        assert sink.read_text().splitlines() == ["name? got:from a pipe", "no-tty"]
+        assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
