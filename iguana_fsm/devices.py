@@ -1,4 +1,4 @@
-"""Block devices: find them by path, UUID=, LABEL= or PARTUUID=, wait for them, and find the
+"""Block devices: find them by path or tag (UUID=, LABEL=, ...), wait for them, and find the
 root partition of the Discoverable Partitions Specification (DPS).
 
 Everything is read from the device itself with ``blkid -p`` and from ``/sys``, never from the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import stat
 import subprocess
 import time
@@ -218,7 +219,8 @@ def probe(node: Path) -> dict[str, str]:
     for line in result.stdout.splitlines():
         key, sep, value = line.partition("=")
         if sep:
-            info[key] = value
+            # The export format escapes blanks and shell characters with a backslash.
+            info[key] = re.sub(r"\\(.)", r"\1", value)
     return info
 
 
@@ -231,6 +233,8 @@ def matches(info: Mapping[str, str], tag: str, value: str) -> bool:
     """Whether blkid's ``info`` carries ``tag=value``; UUIDs compare without case."""
     if tag == "LABEL":
         return info.get("LABEL") == value
+    if tag == "PARTLABEL":
+        return info.get("PART_ENTRY_NAME") == value
     key = "PART_ENTRY_UUID" if tag == "PARTUUID" else "UUID"
     return info.get(key, "").lower() == value.lower()
 

@@ -1,8 +1,10 @@
 """The mountlist: ``/iguana/mountlist`` parsed and checked strictly, then mounted and unmounted.
 
 One mount a line, ``device mountpoint [options]``. ``device`` is a path (``/dev/vda2``, or a
-directory that is bind-mounted), ``UUID=``, ``LABEL=``, ``PARTUUID=`` or the word ``tmpfs``.
-``mountpoint`` is absolute and relative to the new root (``/`` is the new root itself).
+directory that is bind-mounted), ``UUID=``, ``LABEL=``, ``PARTUUID=``, ``PARTLABEL=`` or the
+word ``tmpfs``.
+``mountpoint`` is absolute and relative to the new root (``/`` is the new root itself). As in
+fstab, ``\040`` writes a space (and ``\011`` a tab, ``\134`` a backslash) in either field.
 ``options`` are comma-separated as ``mount -o`` takes them; ``x-systemd.device-timeout=SECONDS``
 sets how long to wait for the device. ``#`` starts a comment line; blank lines are ignored.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from iguana_fsm.errors import MountError
 
-TAGS = ("UUID", "LABEL", "PARTUUID")
+TAGS = ("UUID", "LABEL", "PARTUUID", "PARTLABEL")
 DEFAULT_DEVICE_TIMEOUT = 30.0
 """Seconds to wait for a device that has not appeared yet, unless the line says otherwise."""
 
@@ -34,7 +36,8 @@ _OPTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*\Z")
 _TAG_VALUE = {
     "UUID": re.compile(r"[0-9A-Za-z][0-9A-Za-z-]*\Z"),
     "PARTUUID": re.compile(r"[0-9A-Fa-f][0-9A-Fa-f-]*\Z"),
-    "LABEL": re.compile(r"\S+\Z"),
+    "LABEL": re.compile(r".+\Z"),
+    "PARTLABEL": re.compile(r".+\Z"),
 }
 _TIMEOUT = re.compile(r"(\d+(?:\.\d+)?)(ms|s|min)?\Z")
 # Operations of mount(8), not options of a file system: they would change what a line means.
@@ -68,7 +71,7 @@ class MountEntry:
 
     @property
     def tag(self) -> str | None:
-        """``UUID``, ``LABEL`` or ``PARTUUID`` when the device is named by a tag."""
+        """``UUID``, ``LABEL``, ``PARTUUID`` or ``PARTLABEL`` when the device is a tag."""
         key, sep, _ = self.device.partition("=")
         return key if sep and key in TAGS else None
 
@@ -146,7 +149,7 @@ def _parse_line(number: int, line: str) -> tuple[MountEntry | None, list[str]]:
     if len(fields) not in (2, 3):
         plural = "" if len(fields) == 1 else "s"
         return None, [f"expected 'device mountpoint [options]', found {len(fields)} field{plural}"]
-    device, mountpoint = fields[0], fields[1]
+    device, mountpoint = _unescape(fields[0]), _unescape(fields[1])
     options = fields[2] if len(fields) == 3 else ""
     errors = [*_device_errors(device), *_mountpoint_errors(mountpoint), *_option_errors(options)]
     if errors:
@@ -171,7 +174,7 @@ def _device_errors(device: str) -> list[str]:
         return []
     if sep and key.upper() in TAGS:
         return [f"device {device}: write {key.upper()}= in capitals"]
-    return [f"device {device!r} is not a path, UUID=, LABEL=, PARTUUID= or tmpfs"]
+    return [f"device {device!r} is not a path, UUID=, LABEL=, PARTUUID=, PARTLABEL= or tmpfs"]
 
 
 def _mountpoint_errors(mountpoint: str) -> list[str]:

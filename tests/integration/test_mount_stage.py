@@ -61,6 +61,8 @@ class Part:
     """Files to put in an ext4 (path -> content; a path ending in / is a directory)."""
     links: dict[str, str] = field(default_factory=dict)
     flags: int = 0
+    name: str | None = None
+    """The GPT partition name (PARTLABEL)."""
 
 
 class Disk:
@@ -75,6 +77,8 @@ class Disk:
         args: list[str] = []
         for number, part in enumerate(parts, start=1):
             args += [f"-n{number}:0:+{part.size_mib}M", f"-t{number}:{part.type_guid}"]
+            if part.name:
+                args.append(f"-c{number}:{part.name}")
             for bit in range(64):
                 if part.flags & (1 << bit):
                     args.append(f"-A{number}:set:{bit}")
@@ -262,10 +266,11 @@ def dps_root() -> str:
 
 
 class TestExplicitMountlist:
-    def test_nested_mounts_by_uuid_label_partuuid_then_switch_root(
+    def test_nested_mounts_by_tags_then_switch_root(
         self, tmp_path: Path, disks: DiskFactory
     ) -> None:
-        """A mountlist with UUID=, LABEL=, PARTUUID= and tmpfs mounts in order, the root gets
+        """A mountlist with UUID=, LABEL=, PARTUUID=, PARTLABEL= (with a \\040 space) and tmpfs
+        mounts in order, the root gets
         the machine id, the decision is on disk before the ending, and switch-root (sandbox)
         leaves the boot record in /var/log/iguana and unmounts everything."""
         disk = disks(
@@ -273,6 +278,7 @@ class TestExplicitMountlist:
                 Part(24, LINUX, "ext4", "root", system_tree(RUNNING)),
                 Part(16, LINUX, "ext4", "BOOT"),
                 Part(16, ESP, ESP_FS, "EFI"),
+                Part(16, LINUX, "ext4", "SRV", name="srv data"),
             ]
         )
         boot = make_boot(tmp_path)
@@ -283,6 +289,7 @@ class TestExplicitMountlist:
             f"PARTUUID={disk.info(3)['PART_ENTRY_UUID']} /boot/efi noatime\n"
             "\n"
             "tmpfs /run size=1m\n"
+            "PARTLABEL=srv\\040data /srv\n"
         )
         assert mount.run(boot.ctx) == "choose_switch_root"
         newroot = boot.paths.newroot
@@ -291,18 +298,26 @@ class TestExplicitMountlist:
             newroot / "boot",
             newroot / "boot" / "efi",
             newroot / "run",
+            newroot / "srv",
         ]
         assert fstypes(newroot) == {
             "/": "ext4",
             "/boot": "ext4",
             "/boot/efi": ESP_FS,
             "/run": "tmpfs",
+            "/srv": "ext4",
         }
         assert (newroot / "etc" / "machine-id").read_text() == MACHINE_ID + "\n"
         handoff = boot.ctx.record.handoff
         assert handoff is not None and handoff["action"] == "switch_root"
         assert f"modules for the running kernel {RUNNING}" in handoff["reason"]
-        assert [m["mountpoint"] for m in handoff["mounts"]] == ["/", "/boot", "/boot/efi", "/run"]
+        assert [m["mountpoint"] for m in handoff["mounts"]] == [
+            "/",
+            "/boot",
+            "/boot/efi",
+            "/run",
+            "/srv",
+        ]
         assert boot.stored().handoff == handoff
 
         assert endings.switch_root(boot.ctx) == END

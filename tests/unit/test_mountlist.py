@@ -94,6 +94,15 @@ class TestValidLists:
         entries = parse("UUID=abcd / subvol=@\nUUID=abcd /home subvol=@home\n", SOURCE)
         assert len(entries) == 2
 
+    def test_fstab_escapes_write_spaces(self) -> None:
+        """``\\040`` in a device or mountpoint is a space, as in fstab."""
+        entries = parse("LABEL=my\\040root /\nPARTLABEL=EFI\\040System /boot/my\\040efi\n", SOURCE)
+        assert [(entry.device, entry.mountpoint) for entry in entries] == [
+            ("LABEL=my root", "/"),
+            ("PARTLABEL=EFI System", "/boot/my efi"),
+        ]
+        assert entries[1].tag == "PARTLABEL" and entries[1].tag_value == "EFI System"
+
     def test_read_reports_a_missing_file(self, tmp_path: Path) -> None:
         """An unreadable mountlist is a MountError naming the file."""
         with pytest.raises(MountError, match=r"mountlist: cannot read"):
@@ -134,7 +143,7 @@ class TestBadLists:
     def test_unknown_device_form(self) -> None:
         """A device that is no path, tag or tmpfs is named in the error."""
         (line,) = problems("vda2 /\n")
-        assert "device 'vda2' is not a path, UUID=, LABEL=, PARTUUID= or tmpfs" in line
+        assert "device 'vda2' is not a path, UUID=, LABEL=, PARTUUID=, PARTLABEL= or tmpfs" in line
 
     def test_bad_tag_values(self) -> None:
         """Empty tags and a PARTUUID that is not hex are refused."""
