@@ -1,0 +1,15 @@
+#!/bin/sh
+# Prepare the initramfs for podman: overlay support and tmpfs for image storage and temp files.
+# Idempotent: a resumed boot runs it again.
+set -eu
+
+modprobe -q overlay || echo "iguana: modprobe overlay failed; podman may not start" >&2
+
+for dir in /var/lib/containers /var/tmp; do
+    mkdir -p "$dir"
+    if ! mountpoint -q "$dir"; then
+        mount -t tmpfs -o mode=0755,nodev,nosuid tmpfs "$dir"
+    fi
+done
+chmod 1777 /var/tmp
+mkdir -p /run/containers/storage

@@ -1,0 +1,88 @@
+#!/bin/sh
+# images-setup start|stop [DIR]: serve the registry store under DIR/registry (the mounted
+# rd.iguana.images= device) read-only on 127.0.0.1:5000, and write a registries.conf drop-in
+# that makes every registry found in the store pull through it. A device without a store is
+# fine: the workflow may take its images from a registry, or need none at all.
+set -eu
+
+RUN=/run/iguana
+CONF=$RUN/images-registry.yml
+PIDFILE=$RUN/images-registry.pid
+MIRRORS=/etc/containers/registries.conf.d/90-iguana-images.conf
+ADDR=127.0.0.1:5000
+
+say() {
+    echo "iguana: $*" >&2
+}
+
+start() {
+    store=$1/registry
+    repos=$store/docker/registry/v2/repositories
+    [ -d "$repos" ] || return 0
+    if [ -r "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2> /dev/null; then
+        return 0
+    fi
+
+    ip link set lo up
+    cat > "$CONF" <<CONFIG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $store
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: $ADDR
+CONFIG
+    setsid docker-registry serve "$CONF" < /dev/null > "$RUN/images-registry.log" 2>&1 &
+    echo "$!" > "$PIDFILE"
+
+    tries=50
+    until python3 -I -c "import urllib.request as r; r.urlopen('http://$ADDR/v2/', timeout=1)" \
+        2> /dev/null; do
+        tries=$((tries - 1))
+        if [ "$tries" -le 0 ]; then
+            say "the image registry on $ADDR did not start; see $RUN/images-registry.log"
+            return 1
+        fi
+        sleep 0.2
+    done
+
+    mkdir -p "${MIRRORS%/*}"
+    # podman decides http or https by the mirror's own registry entry, not by the mirror line.
+    printf '[[registry]]\nlocation = "%s"\ninsecure = true\n\n' "$ADDR" > "$MIRRORS"
+    for dir in "$repos"/*/; do
+        host=${dir%/}
+        host=${host##*/}
+        cat >> "$MIRRORS" <<MIRROR
+[[registry]]
+prefix = "$host"
+location = "$host"
+[[registry.mirror]]
+location = "$ADDR/$host"
+insecure = true
+
+MIRROR
+        say "images for $host come from $1"
+    done
+}
+
+stop() {
+    [ -r "$PIDFILE" ] || return 0
+    kill "$(cat "$PIDFILE")" 2> /dev/null || true
+    rm -f "$PIDFILE" "$MIRRORS"
+}
+
+case "${1:-}" in
+    start) start "${2:-$RUN/images}" ;;
+    stop) stop ;;
+    *)
+        echo "usage: images-setup start|stop [DIR]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,50 @@
+#!/bin/sh
+# dracut cmdline hook (both systemd and shell initrds): what the initrd itself must know of the
+# rd.iguana.* options before Iguana runs. Iguana parses the full command line on its own.
+# Sourced by dracut with dracut-lib.sh loaded: getarg, wait_for_dev, info, warn.
+
+# shellcheck source=/dev/null
+type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
+
+# root=iguana: there is no root device to wait for; Iguana mounts the new root at $NEWROOT.
+if [ "${root:-}" = "iguana" ]; then
+    # shellcheck disable=SC2034 # read by dracut's init after this hook
+    rootok=1
+fi
+
+mkdir -p /run/iguana
+{
+    echo "# written by the iguana cmdline hook from /proc/cmdline"
+    if _v=$(getarg rd.iguana.images=); then
+        echo "IGUANA_IMAGES='$_v'"
+    fi
+    if _v=$(getarg rd.iguana.report=); then
+        echo "IGUANA_REPORT='$_v'"
+    fi
+    if getargbool 0 rd.iguana.debug; then
+        echo "IGUANA_DEBUG=1"
+    fi
+} > /run/iguana/initrd.env
+
+# Offline installs: the image source must be there before Iguana starts.
+if _v=$(getarg rd.iguana.images=); then
+    case "$_v" in
+        LABEL=* | UUID=* | PARTUUID=* | PARTLABEL=*) wait_for_dev "$(label_uuid_to_dev "$_v")" ;;
+        /dev/*) wait_for_dev "$_v" ;;
+        *) warn "rd.iguana.images=$_v: expected a device path, LABEL=, UUID=, PARTUUID= or PARTLABEL=" ;;
+    esac
+fi
+
+# Network only when something has to come over it (and a network module is in the initrd).
+_url=$(getarg rd.iguana.control_url=) || _url=
+case "$_url" in
+    http://* | https://*) _net=1 ;;
+    *) _net= ;;
+esac
+getarg rd.iguana.containers= > /dev/null && _net=1
+if [ -n "$_net" ] && ! getarg rd.neednet > /dev/null; then
+    info "iguana: the workflow comes over the network; asking for it (rd.neednet=1)"
+    mkdir -p /etc/cmdline.d
+    echo "rd.neednet=1" > /etc/cmdline.d/95iguana-neednet.conf
+fi
+unset _v _url _net

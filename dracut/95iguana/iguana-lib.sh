@@ -1,0 +1,73 @@
+#!/bin/sh
+# Shell helpers shared by Iguana's initrd steps (sourced, not run): device lookup and the report.
+# POSIX sh: the initrd's /bin/sh may be dash or bash.
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+IGUANA_ENV=/run/iguana/initrd.env
+# shellcheck disable=SC2034
+IGUANA_IMAGES_MNT=/run/iguana/images
+IGUANA_DIR=/iguana
+
+iguana_say() {
+    echo "iguana: $*" > /dev/console 2>/dev/null || echo "iguana: $*" >&2
+}
+
+# iguana_find_device SPEC SECONDS: print the device node SPEC names (a path, LABEL=, UUID=,
+# PARTUUID= or PARTLABEL=), waiting up to SECONDS for it to appear. blkid probes the devices
+# itself, so this works without udev's /dev/disk/by-* links too.
+iguana_find_device() {
+    _spec=$1
+    _left=$2
+    while :; do
+        case "$_spec" in
+            LABEL=* | UUID=* | PARTUUID=* | PARTLABEL=*)
+                _dev=$(blkid -l -o device -t "$_spec" 2>/dev/null) || _dev=
+                ;;
+            *)
+                _dev=$_spec
+                [ -e "$_dev" ] || _dev=
+                ;;
+        esac
+        if [ -n "$_dev" ]; then
+            echo "$_dev"
+            return 0
+        fi
+        [ "$_left" -gt 0 ] || return 1
+        _left=$((_left - 1))
+        sleep 1
+    done
+}
+
+# iguana_save_report: copy the checkpoint and the log onto the rd.iguana.report device, under
+# /iguana-report/, so that the outcome of a boot outlives the RAM it happened in.
+iguana_save_report() {
+    [ -n "${IGUANA_REPORT:-}" ] || return 0
+    if ! _dev=$(iguana_find_device "$IGUANA_REPORT" 10); then
+        iguana_say "report device $IGUANA_REPORT not found; the report stays in RAM only"
+        return 1
+    fi
+    _mnt=/run/iguana/report
+    mkdir -p "$_mnt"
+    if ! mount -o rw "$_dev" "$_mnt"; then
+        iguana_say "cannot mount report device $_dev ($IGUANA_REPORT)"
+        return 1
+    fi
+    _rc=0
+    mkdir -p "$_mnt/iguana-report" || _rc=1
+    for _file in state log.jsonl workflow.yaml; do
+        if [ -e "$IGUANA_DIR/$_file" ]; then
+            cp "$IGUANA_DIR/$_file" "$_mnt/iguana-report/$_file" || _rc=1
+        fi
+    done
+    if [ -e /run/iguana/boot.log ]; then
+        cp /run/iguana/boot.log "$_mnt/iguana-report/boot.log" || _rc=1
+    fi
+    sync
+    umount "$_mnt" || _rc=1
+    if [ "$_rc" -eq 0 ]; then
+        iguana_say "report saved to $_dev:/iguana-report/"
+    else
+        iguana_say "report on $_dev may be incomplete"
+    fi
+    return "$_rc"
+}
