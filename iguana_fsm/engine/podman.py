@@ -226,21 +226,39 @@ class PodmanEngine:
         return info
 
     def remove_image(self, reference: str) -> None:
-        """Remove the image ``reference`` names, with all its names; missing is fine. Refused
-        (EngineError) while a container still uses it."""
+        """Remove the name ``reference`` (for ``repo@sha256:...``: every name of that
+        repository); the image itself, and its layers, go with its last name. Missing is fine;
+        EngineError while a container still uses an image that would go."""
         try:
             image = self.client.images.get(reference)
         except (podman.errors.NotFound, podman.errors.ImageNotFound):
             return
         except (podman.errors.PodmanError, requests.RequestException) as error:
             raise EngineError(f"remove image {reference}: {_explain(error)}") from error
+        tags = [str(name) for name in image.attrs.get("RepoTags") or []]
+        digests = [str(name) for name in image.attrs.get("RepoDigests") or []]
+        ours = [tag for tag in tags if _names_match(tag, reference)]
+        others = [tag for tag in tags if tag not in ours]
+        # A digest name belongs to its repository; it stays only for another repository.
+        others += [name for name in digests if not _same_repository(name, reference)]
         with _engine_errors(f"remove image {reference}"):
+            if others:
+                # Another repository or tag still names this image: only our names go.
+                for name in ours:
+                    self.client.images.remove(name)
+                # podman finds an image by digest under any repository: drop our digest name
+                # only while it is still one of the image's names, or the image itself goes.
+                digests = self.client.images.get(image.id).attrs.get("RepoDigests") or []
+                if "@" in reference and reference in digests:
+                    self.client.images.remove(reference)
+                self._log.info("image.untagged", image=reference, id=image.id, kept=others)
+                return
             users = self.client.containers.list(all=True, filters={"ancestor": image.id})
             if users:
                 raise EngineError(
                     f"remove image {reference}: still used by container {users[0].name}"
                 )
-            # By id with force: every name goes, so its layers really leave the (RAM) storage.
+            # By id: every name of ours goes at once and the layers leave the (RAM) storage.
             self.client.images.remove(image.id, force=True)
         self._log.info("image.removed", image=reference, id=image.id)
 
@@ -469,6 +487,21 @@ class PodmanEngine:
 
 def _explain_text(text: object) -> str:
     return " ".join(str(text).split())
+
+
+def _same_repository(name: str, reference: str) -> bool:
+    """Whether two image names share a repository (a short name matches by suffix)."""
+    found, wanted = repository(name), repository(reference)
+    return found == wanted or found.endswith("/" + wanted)
+
+
+def _names_match(tag: str, reference: str) -> bool:
+    """Whether the tagged name ``tag`` is one ``reference`` removes: the same tag, or for a
+    digest reference any tag of the same repository."""
+    if "@" in reference:
+        return _same_repository(tag, reference)
+    wanted = reference if ":" in reference.rsplit("/", 1)[-1] else reference + ":latest"
+    return tag == wanted or tag.endswith("/" + wanted)
 
 
 def _has_healthcheck(attrs: Mapping[str, Any]) -> bool:

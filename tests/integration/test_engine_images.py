@@ -91,13 +91,56 @@ class TestRemoveImage:
     def test_removed_image_is_gone_and_removing_again_is_fine(
         self, engine: PodmanEngine, engine_image: ImageFactory, engine_podman: PodmanCli
     ) -> None:
-        """remove_image frees the image with all its names; a second removal is no error."""
+        """remove_image of an image's only name frees it; a second removal is no error."""
         name = engine_image(f"localhost/it/gone-{uuid.uuid4().hex[:8]}:1", "true")
-        engine_podman.run("tag", name, name.replace(":1", ":alias"))
+        image_id = engine_podman.run("image", "inspect", "--format", "{{.Id}}", name).stdout
         engine.remove_image(name)
         assert not engine_podman.exists("image", name)
-        assert not engine_podman.exists("image", name.replace(":1", ":alias"))
+        assert not engine_podman.exists("image", image_id.strip())
         engine.remove_image(name)
+
+    def test_an_image_with_another_name_keeps_it(
+        self, engine: PodmanEngine, engine_image: ImageFactory, engine_podman: PodmanCli
+    ) -> None:
+        """Removing one name leaves the image under its other name; the last name frees it."""
+        name = engine_image(f"localhost/it/twice-{uuid.uuid4().hex[:8]}:1", "true")
+        alias = name.replace("/twice-", "/alias-")
+        engine_podman.run("tag", name, alias)
+        engine.remove_image(name)
+        assert not engine_podman.exists("image", name)
+        assert engine_podman.exists("image", alias)
+        engine.remove_image(alias)
+        assert not engine_podman.exists("image", alias)
+
+    @pytest.mark.parametrize("pull_pinned", [False, True], ids=["by-tag", "by-tag-and-digest"])
+    def test_pinned_references_of_two_repositories_are_released_one_by_one(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        registry: Registry,
+        pull_pinned: bool,
+    ) -> None:
+        """The same content pulled from two repositories stays for the second after the first
+        repository's pinned reference is removed, and goes with the second."""
+        first = published(engine_image, engine_podman, registry, "echo same content")
+        second = f"{registry.host}/it/second-{uuid.uuid4().hex[:8]}:1"
+        engine_podman.run(
+            "pull", "--tls-verify=false", first
+        )  # the content, to push it under the second repository
+        push_image(engine_podman, first, second, tls_verify=False)
+        engine_podman.run("rmi", first)
+        one, two = engine.pull(first), engine.pull(second)
+        assert one.image_id == two.image_id
+        if pull_pinned:
+            engine.pull(one.pinned)
+            engine.pull(two.pinned)
+        engine.remove_image(one.pinned)
+        assert not engine_podman.exists("image", first)
+        assert engine_podman.exists("image", two.pinned)
+        assert engine_podman.exists("image", second)
+        engine.remove_image(two.pinned)
+        assert not engine_podman.exists("image", one.image_id)
 
     def test_image_in_use_is_not_removed(
         self,
