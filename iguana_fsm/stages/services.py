@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from iguana_fsm import identity
 from iguana_fsm.engine.base import RUN_LABEL
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
@@ -15,6 +16,9 @@ SERVICES = "services"
 def run(ctx: BootContext) -> str:
     """Create volumes, start every service by id, record the ids for the jobs stage."""
     job = specs.current_job(ctx)
+    if identity.read(ctx.paths.machine_id) is None:
+        # every container, the first included, sees the machine's id in /iguana/machine-id
+        identity.prepare(ctx.paths, ctx.log)
     specs.ensure_images(ctx, job)
     for volume in specs.named_volumes(job):
         ctx.engine.create_volume(volume, {RUN_LABEL: ctx.record.run_id})

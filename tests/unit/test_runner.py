@@ -125,6 +125,15 @@ class TestHealthyBoot:
         boot.run()
         assert boot.engine.names("remove_image") == []
 
+    def test_machine_id_is_there_before_the_first_container(self, tmp_path: Path) -> None:
+        """/iguana/machine-id holds a valid id when the first job starts, and never changes."""
+        boot = make_boot(tmp_path)
+        seen: list[str] = []
+        boot.engine.on_job = lambda spec: seen.append(boot.paths.machine_id.read_text().strip())
+        boot.run()
+        assert len(seen) == 2 and seen[0] == seen[1]
+        assert len(seen[0]) == 32 and int(seen[0], 16) > 0
+
     def test_engine_stopped_at_the_end(self, tmp_path: Path) -> None:
         """The podman service started on first use is stopped when the boot ends."""
         boot = make_boot(tmp_path)
