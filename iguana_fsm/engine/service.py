@@ -168,6 +168,7 @@ class PodmanService:
             return
         command = self.command()
         self.paths.run.mkdir(parents=True, exist_ok=True)
+        self._reclaim_orphan()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         self._log_handle = self.log_path.open("ab")
@@ -180,11 +181,30 @@ class PodmanService:
             env=self.environment,
             start_new_session=True,
         )
+        self.pid_path.write_text(f"{self._process.pid}\n")
         try:
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def pid_path(self) -> Path:
+        """The running service's pid, so that a later Iguana can end an orphaned one."""
+        return self.paths.run / "podman-service.pid"
+
+    def _reclaim_orphan(self) -> None:
+        """End a service left running by an Iguana that was killed (e.g. before a resume)."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if b"service" not in cmdline or self.url.encode() not in cmdline:
+            return
+        _end_group(pid, self.stop_timeout)
+        if self.paths.storage is not None:
+            unmount_below(self.paths.storage)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -225,14 +245,11 @@ class PodmanService:
         """SIGTERM to the service's process group, SIGKILL after ``stop_timeout``; idempotent."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            _end_group(process.pid, self.stop_timeout)
+            process.wait()
+        if process is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.pid_path.unlink()
         if process is not None and self.paths.storage is not None:
             # The service leaves its overlay home bind-mounted on itself when it exits.
             unmount_below(self.paths.storage)
@@ -241,3 +258,26 @@ class PodmanService:
             self._log_handle = None
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+
+
+def _end_group(pid: int, timeout: float) -> None:
+    """SIGTERM to the process group led by ``pid``, SIGKILL when it is still there after
+    ``timeout`` seconds; returns once the leader is gone (or is a zombie of ours)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"

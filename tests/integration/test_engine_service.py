@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from iguana_fsm.engine.base import ContainerSpec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.engine.service import (
     PodmanService,
@@ -19,6 +23,8 @@ from iguana_fsm.engine.service import (
 )
 from iguana_fsm.errors import EngineError
 from iguana_fsm.paths import Paths
+from tests.support.images import build_image
+from tests.support.podman_cli import PodmanCli
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +40,12 @@ def service_paths(tmp_path: Path) -> Iterator[Paths]:
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (nobody may reap it here) counts as ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class TestPodmanService:
@@ -108,3 +115,72 @@ class TestPodmanService:
         text = packaged_containers_conf().read_text()
         assert 'runtime = "runc"' in text
         assert '"nofile=1024:1024"' in text
+
+
+ORPHAN_MAKER = """
+import sys, time
+from pathlib import Path
+from iguana_fsm.engine.service import PodmanService
+from iguana_fsm.paths import Paths
+from tests.support.images import build_image
+from tests.support.podman_cli import PodmanCli
+PodmanService(Paths.for_sandbox(Path(sys.argv[1]))).start()
+print("up", flush=True)
+time.sleep(600)
+"""
+
+
+class TestLeftBehind:
+    def test_service_orphaned_by_a_killed_iguana_is_ended_by_the_next(
+        self, service_paths: Paths, tmp_path: Path
+    ) -> None:
+        """When Iguana was SIGKILLed, the next start ends the service it left running."""
+        top = service_paths.iguana.parent
+        maker = subprocess.Popen(
+            [sys.executable, "-c", ORPHAN_MAKER, str(top)],
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert maker.stdout is not None
+        assert maker.stdout.readline() == b"up\n"
+        maker.kill()
+        maker.wait()
+        orphan = int((service_paths.run / "podman-service.pid").read_text())
+        try:
+            assert _alive(orphan)
+            service = PodmanService(service_paths)
+            service.start()
+            try:
+                assert not _alive(orphan)
+                assert service.running
+            finally:
+                service.stop()
+        finally:
+            if _alive(orphan):
+                os.killpg(orphan, signal.SIGKILL)
+        assert service_paths.storage is not None
+        assert mounts_below(service_paths.storage) == []
+
+    def test_engine_stop_removes_the_containers_it_still_has(
+        self,
+        service_paths: Paths,
+        podman_environment: dict[str, str],
+        busybox_rootfs: Path,
+    ) -> None:
+        """Stopping the engine stops and removes a service container that is still running."""
+        podman = PodmanCli.for_paths(service_paths, podman_environment)
+        image = build_image(
+            podman, "localhost/it/idle:1", "trap 'exit 0' TERM; sleep 600 & wait", busybox_rootfs
+        )
+        engine = PodmanEngine(service_paths, "stop-test", stop_grace=1)
+        engine.start()
+        try:
+            service_paths.iguana.mkdir(parents=True, exist_ok=True)
+            spec = ContainerSpec(
+                "left-running", image, {"IGUANA": "true"}, (), service_paths.iguana
+            )
+            engine.start_service(spec, 30)
+        finally:
+            engine.stop()
+        assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+        assert mounts_below(service_paths.storage or service_paths.run) == []
