@@ -145,7 +145,11 @@ def _engine_errors(what: str) -> Iterator[None]:
 
 class PodmanEngine:
     """The Engine protocol on podman. ``start`` launches the private service; every container
-    carries ``RUN_LABEL=run_id``; ``env_overlay`` reaches podman (e.g. HOME for trust config)."""
+    carries ``RUN_LABEL=run_id``; ``env_overlay`` reaches podman (e.g. HOME for trust config).
+
+    ``stop_grace``: seconds between SIGTERM and SIGKILL when a container is stopped;
+    ``service_settle``: how long a service without a health check must keep running to count
+    as started (one that dies at once is an error, not a running service)."""
 
     def __init__(
         self,
@@ -156,10 +160,12 @@ class PodmanEngine:
         log: Any = None,
         stop_grace: float = 10.0,
         service_ready_timeout: float = 30.0,
+        service_settle: float = 0.3,
     ) -> None:
         self.paths = paths
         self.run_id = run_id
         self.stop_grace = stop_grace
+        self.service_settle = service_settle
         self.service = PodmanService(paths, env=env_overlay, ready_timeout=service_ready_timeout)
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
         self._client: Any = None
@@ -302,6 +308,7 @@ class PodmanEngine:
         health status or ``none``."""
         deadline = time.monotonic() + ready_timeout
         health = "none"
+        running_since: float | None = None
         while True:
             container.reload()
             state = container.attrs["State"]
@@ -311,15 +318,21 @@ class PodmanEngine:
                     f"service {spec.name} ({spec.image}) exited with code {code} before it was "
                     f"ready: {self._last_lines(container)}"
                 )
-            if state.get("Running"):
-                if not _has_healthcheck(container.attrs):
+            if state.get("Running") and not _has_healthcheck(container.attrs):
+                # Without a health check, "up" means it kept running for a moment.
+                now = time.monotonic()
+                running_since = running_since or now
+                if now - running_since >= min(self.service_settle, ready_timeout):
                     return health
+            elif state.get("Running"):
                 # The service runs the check on request: no systemd timer is needed for it.
                 response = self.client.api.get(f"/containers/{container.id}/healthcheck")
-                response.raise_for_status()
-                health = str(response.json().get("Status", "unknown"))
-                if health == "healthy":
-                    return health
+                # 409: it stopped meanwhile; the next look reports how it ended.
+                if response.status_code != 409:
+                    response.raise_for_status()
+                    health = str(response.json().get("Status", "unknown"))
+                    if health == "healthy":
+                        return health
             if time.monotonic() > deadline:
                 what = f"health check {health}" if health != "none" else "not running"
                 raise EngineError(
