@@ -58,6 +58,8 @@ class World:
     other_image: str
     # the job image's very content under another repository name: same image id
     alias_image: str
+    # a health check that passes once /tmp/ready exists: a service is not ready before that
+    checked_image: str
     podman_env: Mapping[str, str]
 
 
@@ -75,8 +77,14 @@ def world(
     try:
         with Registry(top / "registry", tls=ca.server_cert(top / "server"), ca=ca.cert) as registry:
             images = {}
-            for name, script in (("job", RUN_SCRIPT), ("other", OTHER_SCRIPT)):
-                local = build_image(podman, f"localhost/igt/{name}:1", script, busybox_rootfs)
+            for name, script, check in (
+                ("job", RUN_SCRIPT, None),
+                ("other", OTHER_SCRIPT, None),
+                ("checked", RUN_SCRIPT, "test -e /tmp/ready"),
+            ):
+                local = build_image(
+                    podman, f"localhost/igt/{name}:1", script, busybox_rootfs, healthcheck=check
+                )
                 remote = f"{registry.host}/igt/{name}:1"
                 push_image(podman, local, remote, tls_verify=False)
                 images[name] = remote
@@ -84,7 +92,13 @@ def world(
             push_image(podman, "localhost/igt/job:1", alias, tls_verify=False)
             podman.run("rmi", "--all", "--force")
             yield World(
-                registry, ca.cert, images["job"], images["other"], alias, podman_environment
+                registry,
+                ca.cert,
+                images["job"],
+                images["other"],
+                alias,
+                images["checked"],
+                podman_environment,
             )
     finally:
         unmount_under(build_dir)
@@ -421,14 +435,15 @@ class TestFailingBoot:
         assert document["jobs"].get("ghost", {}).get("status", "pending") == "pending"
 
     def service_exits_early(self, sandbox: Sandbox, world: World) -> dict[str, Any]:
-        """Boot a job whose service (sharing a named volume) exits 3 before it is ready."""
+        """Boot a job whose service (sharing a named volume) exits 3 before its health check
+        ever passed."""
         sandbox.write_workflow(
             {
                 "uses-db": {
                     "services": {
                         "db": job(
-                            world.other_image,
-                            "echo 'db: no disk' >&2\nexit 3",
+                            world.checked_image,
+                            "sleep 1\necho 'db: no disk' >&2\nexit 3",
                             volumes=["dbdata:/data"],
                         )["container"]
                     },
@@ -512,12 +527,6 @@ def test_image_kept_for_a_skipped_job_is_removed(sandbox: Sandbox, world: World)
     assert sandbox.images() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine.remove_image removes the image by id with force, taking every name; "
-    "stages/specs.py still counts the other name as present, so the later job gets "
-    "'image not known'",
-)
 def test_same_image_under_two_names(sandbox: Sandbox, world: World) -> None:
     """A job whose image is the earlier job's image under another repository name still
     runs after the earlier job's clean-up removed that image."""
@@ -642,11 +651,6 @@ class TestResumeAfterSigkill:
         assert resumed.box.labelled(run_id_of(resumed.document)) == []
         assert resumed.box.podman.run("ps", "--all", "--quiet").stdout.split() == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: the killed run's `podman system service` (own session) is never stopped; "
-        "resume starts a second one on the same socket (iguana_fsm/engine/service.py start)",
-    )
     def test_no_podman_service_left(self, resumed: Resumed) -> None:
         """After the resumed boot ended, no podman process of the sandbox is still running."""
         assert resumed.left == []
