@@ -1,8 +1,9 @@
 """What Iguana costs per job: the same N trivial containers through ``iguana run --sandbox`` and
 as plain ``podman run --rm`` calls, in the same run, on the same image, storage and
-containers.conf. Prints both totals, the per-job times, the per-job overhead and the ratio.
+containers.conf, in alternating rounds. Prints the medians of both totals, the per-job times,
+the per-job overhead and the ratio.
 
-``python bench/bench_jobs.py [--jobs N]``: needs podman, runc, docker-registry, openssl and
+``python bench/bench_jobs.py [--jobs N] [--rounds R]``: needs podman, runc, docker-registry, openssl and
 busybox-static (``make bench`` installs them). Everything lives in a temp dir under /tmp that is
 removed at the end, registry and podman mounts included.
 """
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,15 +94,28 @@ def run_podman(podman: PodmanCli, image: str, iguana_dir: Path, jobs: int) -> fl
     return time.monotonic() - began
 
 
+def sandbox(top: Path, registry: Registry, ca: Path) -> Paths:
+    """Sandbox paths whose trust config allows the bench repository and trusts the CA."""
+    paths = Paths.for_sandbox(top)
+    paths.config.mkdir(parents=True)
+    (paths.config / "registries.conf").write_text(f"{registry.host}/bench\n")
+    shutil.copyfile(ca, paths.config / "ca.pem")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Set up registry and image, measure both ways, print the figures."""
+    """Set up registry and image, measure both ways in alternating rounds, print medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10, help="containers per side (default 10)")
-    parser.add_argument("--keep-log", type=Path, metavar="FILE", help="copy iguana's log.jsonl")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, medians shown (default 3)")
+    parser.add_argument("--keep-log", type=Path, metavar="FILE", help="copy iguana's last log")
     args = parser.parse_args(argv)
     # short: podman refuses a runroot path longer than 50 characters
     work = Path(tempfile.mkdtemp(prefix="igbench-", dir="/tmp"))
     env = {**os.environ, "CONTAINERS_CONF": str(packaged_containers_conf())}
+    iguana_totals: list[float] = []
+    iguana_insides: list[float] = []
+    podman_totals: list[float] = []
     try:
         ca = CertAuthority.create(work / "ca")
         builder = PodmanCli(work / "build" / "root", work / "build" / "runroot", env)
@@ -108,45 +123,57 @@ def main(argv: list[str] | None = None) -> int:
             local = build_image(builder, "localhost/bench/true:1", SCRIPT, busybox_rootfs_tar(work))
             image = f"{registry.host}/bench/true:1"
             push_image(builder, local, image, tls_verify=False)
-            top = work / "sandbox"
-            paths = Paths.for_sandbox(top)
-            paths.config.mkdir(parents=True)
-            (paths.config / "registries.conf").write_text(f"{registry.host}/bench\n")
-            shutil.copyfile(ca.cert, paths.config / "ca.pem")
-
-            iguana_total, iguana_inside = run_iguana(top, image, args.jobs, env)
-            if args.keep_log:
-                shutil.copyfile(paths.log, args.keep_log)
-
-            # the same storage and conf; Iguana removed the image after its last job
-            podman = PodmanCli.for_paths(paths, env)
-            certs = work / "certs"
-            certs.mkdir()
-            shutil.copyfile(ca.cert, certs / "ca.crt")
-            podman.run("pull", "--quiet", f"--cert-dir={certs}", image)
-            run_podman(podman, image, paths.iguana, 1)  # warm the runtime, like the pulls above
-            podman_total = run_podman(podman, image, paths.iguana, args.jobs)
+            builder.run("rmi", "--all", "--force")
+            # the podman side: the storage of the first sandbox, with the image pulled once
+            first = sandbox(work / "sb0", registry, ca.cert)
+            podman = PodmanCli.for_paths(first, env)
+            for number in range(args.rounds):
+                paths = first if number == 0 else sandbox(work / f"sb{number}", registry, ca.cert)
+                total, inside = run_iguana(paths.iguana.parent, image, args.jobs, env)
+                iguana_totals.append(total)
+                iguana_insides.append(inside)
+                if args.keep_log:
+                    shutil.copyfile(paths.log, args.keep_log)
+                if number == 0:
+                    # Iguana removed the image after its last job; podman gets it back once
+                    certs = work / "certs"
+                    certs.mkdir()
+                    shutil.copyfile(ca.cert, certs / "ca.crt")
+                    podman.run("pull", "--quiet", f"--cert-dir={certs}", image)
+                    run_podman(podman, image, first.iguana, 1)  # warm up, as verify's pull does
+                podman_totals.append(run_podman(podman, image, first.iguana, args.jobs))
             podman.run("rmi", "--all", "--force")
     finally:
         unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
-
-    jobs = args.jobs
-    per_iguana, per_podman = iguana_total / jobs, podman_total / jobs
-    print(f"bench_jobs: {jobs} trivial containers (busybox sh -c true), same image and storage")
-    print(
-        f"  iguana run --sandbox  total {iguana_total:7.2f} s  {per_iguana:6.3f} s/job"
-        f"  (jobs themselves {iguana_inside:.2f} s, {iguana_inside / jobs:.3f} s/job; the rest"
-        f" is start-up, pull, mount and hand-off: {iguana_total - iguana_inside:.2f} s)"
-    )
-    print(f"  podman run --rm       total {podman_total:7.2f} s  {per_podman:6.3f} s/job")
-    print(
-        f"  per-job overhead of iguana: {per_iguana - per_podman:+.3f} s "
-        f"(jobs only: {iguana_inside / jobs - per_podman:+.3f} s); "
-        f"ratio iguana/podman: {iguana_total / podman_total:.2f} "
-        f"(jobs only: {iguana_inside / podman_total:.2f})"
-    )
+    report(args.jobs, args.rounds, iguana_totals, iguana_insides, podman_totals)
     return 0
+
+
+def report(
+    jobs: int, rounds: int, totals: list[float], insides: list[float], baselines: list[float]
+) -> None:
+    """Print the medians: totals, per job, overhead and ratio."""
+    iguana_total, inside, podman_total = (
+        statistics.median(values) for values in (totals, insides, baselines)
+    )
+    per_iguana, per_inside, per_podman = iguana_total / jobs, inside / jobs, podman_total / jobs
+    print(
+        f"bench_jobs: {jobs} trivial containers (busybox sh -c true) per side, same image, "
+        f"storage and containers.conf; median of {rounds} alternating rounds"
+    )
+    print(f"  iguana run --sandbox  total {iguana_total:6.2f} s  {per_iguana:6.3f} s/job")
+    print(
+        f"    of which the jobs   total {inside:6.2f} s  {per_inside:6.3f} s/job  (the rest, "
+        f"{iguana_total - inside:.2f} s once: start-up, podman service, pull, mount, hand-off)"
+    )
+    print(f"  podman run --rm       total {podman_total:6.2f} s  {per_podman:6.3f} s/job")
+    print(
+        f"  per-job overhead: {per_iguana - per_podman:+.3f} s all-in, "
+        f"{per_inside - per_podman:+.3f} s per job alone; "
+        f"ratio iguana/podman: {iguana_total / podman_total:.2f} all-in, "
+        f"{inside / podman_total:.2f} jobs alone"
+    )
 
 
 if __name__ == "__main__":
