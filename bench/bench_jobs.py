@@ -3,9 +3,9 @@ as plain ``podman run --rm`` calls, in the same run, on the same image, storage 
 containers.conf, in alternating rounds. Prints the medians of both totals, the per-job times,
 the per-job overhead and the ratio.
 
-``python bench/bench_jobs.py [--jobs N] [--rounds R]``: needs podman, runc, docker-registry, openssl and
-busybox-static (``make bench`` installs them). Everything lives in a temp dir under /tmp that is
-removed at the end, registry and podman mounts included.
+``python bench/bench_jobs.py [--jobs N] [--rounds R]``: needs podman, runc, docker-registry,
+openssl and busybox-static (``make bench`` installs them). Everything lives in a temp dir under
+/tmp that is removed at the end, registry and podman mounts included.
 """
 
 from __future__ import annotations
