@@ -413,6 +413,13 @@ class PodmanEngine:
             with _engine_errors(f"run job {spec.name} ({spec.image})"):
                 if interactive:
                     self._attach(container.id, lines, use_tty, arm)
+                    container.reload()
+                    if container.status in ("created", "configured", "initialized"):
+                        # The attach step failed to start it; its words are the last lines.
+                        raise EngineError(
+                            f"run job {spec.name} ({spec.image}): "
+                            f"{' | '.join(list(lines.tail)[-3:]) or 'it did not start'}"
+                        )
                 else:
                     container.start()
                     arm()

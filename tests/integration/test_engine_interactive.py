@@ -145,3 +145,34 @@ class TestInteractiveJob:
         assert "got:from a pipe" in result.stdout
         assert sink.read_text().splitlines() == ["name? got:from a pipe", "no-tty"]
         assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+
+    def test_job_that_cannot_start_is_an_engine_error(
+        self,
+        tmp_path: Path,
+        podman_environment: dict[str, str],
+        busybox_rootfs: Path,
+    ) -> None:
+        """An interactive job whose command does not exist fails with podman's words, no hang."""
+        top = tmp_path / "sandbox"
+        podman = PodmanCli.for_paths(Paths.for_sandbox(top), podman_environment)
+        try:
+            image = build_image(
+                podman, "localhost/it/broken:1", "", busybox_rootfs, command=["/no/such/program"]
+            )
+            result = subprocess.run(
+                driver_command(top, image, tmp_path / "sink.txt"),
+                input="",
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env=podman_environment,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 125, result.stderr
+            error = result.stdout.strip().splitlines()[-1]
+            assert error.startswith("error: run job driver-job (localhost/it/broken:1): ")
+            assert "/no/such/program" in error
+            assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+        finally:
+            podman.remove_runroot()

@@ -42,13 +42,15 @@ def _is_static(binary: Path) -> bool:
     return b"/ld-linux" not in binary.read_bytes()[:4096]
 
 
-def containerfile(script: str, healthcheck: str | None = None) -> str:
-    """A Containerfile: the busybox rootfs, PATH=/bin, ``sh -c SCRIPT`` as the command and an
-    optional shell health check run every second."""
+def containerfile(
+    script: str, healthcheck: str | None = None, command: list[str] | None = None
+) -> str:
+    """A Containerfile: the busybox rootfs, PATH=/bin, ``sh -c SCRIPT`` (or ``command``) as
+    the command and an optional shell health check run every second."""
     lines = ["FROM scratch", "ADD rootfs.tar /", "ENV PATH=/bin"]
     if healthcheck is not None:
         lines.append(f"HEALTHCHECK --interval=1s --timeout=5s --retries=1 CMD {healthcheck}")
-    lines.append(f"CMD {json.dumps(['sh', '-c', script])}")
+    lines.append(f"CMD {json.dumps(command or ['sh', '-c', script])}")
     return "\n".join(lines) + "\n"
 
 
@@ -59,11 +61,12 @@ def build_image(
     rootfs_tar: Path,
     *,
     healthcheck: str | None = None,
+    command: list[str] | None = None,
 ) -> str:
     """Build ``name`` (e.g. ``localhost/iguana-test/echo:1``) in ``podman``'s storage from the
-    busybox rootfs; its command is ``sh -c script``. Docker format, so a health check is kept.
-    Returns ``name``."""
-    text = containerfile(script, healthcheck)
+    busybox rootfs; its command is ``sh -c script`` (or ``command``). Docker format, so a
+    health check is kept. Returns ``name``."""
+    text = containerfile(script, healthcheck, command)
     context = rootfs_tar.parent / ("ctx-" + hashlib.sha256(text.encode()).hexdigest()[:16])
     context.mkdir(exist_ok=True)
     (context / "Containerfile").write_text(text)

@@ -2,7 +2,8 @@
 
 ``python -m tests.support.run_job_driver TOP IMAGE SINK [--interactive]``: a sandbox under TOP
 (whose storage must hold IMAGE), the job's output lines appended to SINK, and a last line
-``exit=CODE timed_out=BOOL`` on stdout. Tests run it under a pseudo-terminal or with a pipe.
+``exit=CODE timed_out=BOOL`` on stdout (``error: MESSAGE`` and status 125 when the engine
+fails). Tests run it under a pseudo-terminal or with a pipe.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from iguana_fsm.engine.base import ContainerSpec
 from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.errors import IguanaError
 from iguana_fsm.paths import Paths
 
 
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
             spec = ContainerSpec("driver-job", args.image, {"IGUANA": "true"}, (), paths.iguana)
             result = engine.run_job(spec, timeout=60, interactive=args.interactive, output=write)
+    except IguanaError as error:
+        sys.stdout.write(f"\nerror: {error}\n")
+        return 125
     finally:
         engine.stop()
     sys.stdout.write(f"\nexit={result.exit_code} timed_out={result.timed_out}\n")
