@@ -172,18 +172,28 @@ set +e
 status_code=$?
 set -e
 
+say "the installed root (${sandbox}/iguana/newroot)"
+newroot=${sandbox}/iguana/newroot
+if [[ -d ${newroot} ]]; then
+    sed 's/^/  os-release: /' "${newroot}/etc/os-release" || true
+    sed 's/^/  installed:  /' "${newroot}/var/log/installed" || true
+    # the mount stage's ending copies the boot record into the installed system
+    for file in /var/log/iguana/state /var/log/iguana/log.jsonl; do
+        if [[ -s ${newroot}${file} ]]; then
+            echo "  boot record: ${file}"
+        fi
+    done
+fi
+
 say "what is left"
 left=$(podman "${sandbox_storage[@]}" ps --all --filter label=iguana.run --format '{{.Names}}')
 volumes=$(podman "${sandbox_storage[@]}" volume ls --quiet)
-images=$(podman "${sandbox_storage[@]}" images --quiet)
+images=$(podman "${sandbox_storage[@]}" images --quiet | tr '\n' ' ')
 echo "containers: ${left:-none}; volumes: ${volumes:-none}; images: ${images:-none}"
-if [[ -s ${sandbox}/sysroot/var/log/iguana/state ]]; then
-    echo "the boot record was copied into the new root: sysroot/var/log/iguana/state"
-fi
 
 echo
 echo "demo took $((SECONDS - started)) s"
 [[ ${run_code} -eq 0 ]] || die "iguana run exited with ${run_code}"
-[[ ${status_code} -eq 0 ]] || die "iguana status says the boot did not reach its ending (${status_code})"
+[[ ${status_code} -eq 0 ]] || die "iguana status: the boot did not reach its ending (${status_code})"
 [[ -z ${left} && -z ${volumes} ]] || die "containers or volumes were left behind"
 echo "demo: the boot reached its ending"
