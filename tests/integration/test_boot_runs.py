@@ -358,6 +358,13 @@ class TestSuccessfulBoot:
         }
         assert happy.box.images() == []
 
+    def test_progress_lines(self, happy: Finished) -> None:
+        """/iguana/progress got a one-line message for each job and service."""
+        progress = happy.box.read("progress").splitlines()
+        assert "Running job first" in progress
+        assert "Running job second" in progress
+        assert "Starting service web of job second" in progress
+
     def test_no_podman_service_left(self, happy: Finished) -> None:
         """The boot's own podman service stopped with it."""
         assert processes_mentioning(str(happy.box.top)) == []
@@ -546,6 +553,81 @@ def test_same_image_under_two_names(sandbox: Sandbox, world: World) -> None:
     assert sandbox.images() == []
 
 
+def test_continue_on_error_job_does_not_stop_the_boot(sandbox: Sandbox, world: World) -> None:
+    """A failing continue-on-error job is recorded with its exit code; the next job runs and
+    the boot reaches its ending (status 0)."""
+    sandbox.write_workflow(
+        {
+            "optional": job(world.job_image, "exit 2", **{"continue-on-error": True}),
+            "next": job(world.job_image, "touch /iguana/next-ran\n" + NEW_ROOT),
+        }
+    )
+    result = sandbox.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    code, document = sandbox.status()
+    assert code == 0
+    assert document["jobs"]["optional"]["status"] == "failed-continued"
+    assert document["jobs"]["optional"]["exit_code"] == 2
+    assert document["jobs"]["next"]["status"] == "succeeded"
+    assert (sandbox.paths.iguana / "next-ran").exists()
+
+
+def test_debug_keeps_images(sandbox: Sandbox, world: World) -> None:
+    """With rd.iguana.debug the images stay in the storage after their last use."""
+    sandbox.write_workflow({"only": job(world.job_image, NEW_ROOT)})
+    result = sandbox.run("--cmdline", "rd.iguana.debug=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(sandbox.images()) == 1
+
+
+def test_status_while_running_and_wait(sandbox: Sandbox, world: World) -> None:
+    """While a job runs, status exits 11 (running); ``status --wait`` returns 0 once the boot
+    has reached its ending."""
+    sandbox.write_workflow(
+        {
+            "blocks": job(
+                world.job_image,
+                "touch /iguana/blocking\nwhile [ ! -e /iguana/release ]; do sleep 0.1; done\n"
+                + NEW_ROOT,
+            )
+        }
+    )
+    children: list[subprocess.Popen[Any]] = []
+    try:
+        with (sandbox.top / "run.log").open("wb") as log:
+            process = subprocess.Popen(
+                sandbox.command("run", "--workflow", str(sandbox.workflow), "--batch"),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        children.append(process)
+        wait_for(sandbox.paths.iguana / "blocking", process)
+        code, document = sandbox.status()
+        assert code == 11
+        assert document["running"] is True
+        assert document["jobs"]["blocks"]["status"] == "running"
+        waiter = subprocess.Popen(
+            sandbox.command("status", "--wait", "--timeout", "60"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        children.append(waiter)
+        time.sleep(0.5)
+        assert waiter.poll() is None, "status --wait returned while the job still ran"
+        (sandbox.paths.iguana / "release").touch()
+        out, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0, out + err
+        assert "switch_root (finished)" in out
+        assert process.wait(60) == 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
 # ---- resume after SIGKILL ------------------------------------------------------------------
 
 
@@ -715,3 +797,6 @@ def test_interactive_job_reads_a_typed_line(sandbox: Sandbox, world: World) -> N
     assert code == 0, shown[-3000:]
     assert sandbox.read("answer") == "Iguana Tester\n"
     assert "your name?" in shown
+    logged = [json.loads(line) for line in sandbox.paths.log.read_text().splitlines()]
+    lines = [event["line"] for event in logged if event.get("event") == "job.output"]
+    assert any("your name?" in line for line in lines), lines
