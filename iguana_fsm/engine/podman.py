@@ -20,6 +20,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import termios
 import threading
@@ -421,11 +422,14 @@ class PodmanEngine:
                             f"{' | '.join(list(lines.tail)[-3:]) or 'it did not start'}"
                         )
                 else:
-                    container.start()
-                    arm()
-                    for chunk in container.logs(stream=True, follow=True):
-                        lines.feed(chunk)
-                exit_code = int(container.wait(condition=["exited", "stopped"]))
+                    with self._attach_stream(container.id) as stream:
+                        container.start()
+                        arm()
+                        for chunk in stream:
+                            lines.feed(chunk)
+                # podman polls the state every 250 ms unless told otherwise: a job's end is
+                # noticed at once instead.
+                exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
         finally:
             if timer is not None:
                 timer.cancel()
@@ -456,6 +460,29 @@ class PodmanEngine:
             container.stop(timeout=self._grace_seconds)
         except (podman.errors.PodmanError, requests.RequestException) as error:
             self._log.error("job.timeout.stop_failed", id=container.id, error=_explain(error))
+
+    @contextlib.contextmanager
+    def _attach_stream(self, container_id: str) -> Iterator[Iterator[bytes]]:
+        """Attach to the container's stdout and stderr through the service's attach endpoint
+        (podman-py has none) before it starts; yields its output until the container ends."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(30)
+            sock.connect(str(self.service.socket_path))
+            sock.sendall(
+                f"POST /v4.0.0/libpod/containers/{container_id}/attach"
+                "?stream=true&stdout=true&stderr=true HTTP/1.1\r\n"
+                "Host: podman\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            head, rest = _read_response_head(sock)
+            status = head.split(b" ", 2)[1:2]
+            if status not in ([b"101"], [b"200"]):
+                body = rest + sock.recv(65536)
+                raise EngineError(
+                    f"attach to {container_id[:12]}: {_explain_text(body.decode(errors='replace'))}"
+                )
+            sock.settimeout(None)
+            yield _demultiplex(sock, rest)
 
     def _attach_command(self, container_id: str) -> list[str]:
         return [
@@ -503,6 +530,35 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
+
+
+def _read_response_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An HTTP response's status line and headers, and whatever came after them."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk or len(data) > 65536:
+            raise EngineError(f"the podman service answered an attach with {data[:200]!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _demultiplex(sock: socket.socket, pending: bytes) -> Iterator[bytes]:
+    """The payloads of an attach stream without a terminal: frames of an 8-byte header
+    (stream, 0, 0, 0, big-endian size) and the bytes, stdout and stderr alike."""
+    buffer = pending
+    while True:
+        while len(buffer) >= 8:
+            size = int.from_bytes(buffer[4:8], "big")
+            if len(buffer) < 8 + size:
+                break
+            yield buffer[8 : 8 + size]
+            buffer = buffer[8 + size :]
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buffer += chunk
 
 
 def _explain_text(text: object) -> str:

@@ -39,13 +39,17 @@ def _short_path(long: Path, kind: str) -> Path:
     return Path("/tmp") / f"iguana-{kind}-{digest}"
 
 
+def usable_runroot(preferred: Path) -> Path:
+    """``preferred``, or a short stand-in in /tmp when it is too long for podman."""
+    return preferred if len(str(preferred)) <= RUNROOT_MAX else _short_path(preferred, "runroot")
+
+
 def runroot_for(paths: Paths) -> Path | None:
-    """podman's runroot for a private storage: RUN/runroot, or a short path in /tmp when that
-    is too long for podman; None (podman's default) without a private storage."""
+    """podman's runroot for a private storage: RUN/runroot (see ``usable_runroot``); None
+    (podman's default) without a private storage."""
     if paths.storage is None:
         return None
-    preferred = paths.run / "runroot"
-    return preferred if len(str(preferred)) <= RUNROOT_MAX else _short_path(preferred, "runroot")
+    return usable_runroot(paths.run / "runroot")
 
 
 def socket_for(paths: Paths) -> Path:

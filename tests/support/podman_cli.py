@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iguana_fsm.engine.service import runroot_for
+from iguana_fsm.engine.service import runroot_for, usable_runroot
 from iguana_fsm.paths import Paths
 
 CONTAINERS_CONF = """\
@@ -38,7 +38,9 @@ def podman_env(directory: Path, base: Mapping[str, str] | None = None) -> dict[s
 
 @dataclass(frozen=True)
 class PodmanCli:
-    """``podman --root ROOT --runroot RUNROOT ...`` with ``env``: a storage no other test sees."""
+    """``podman --root ROOT --runroot RUNROOT ...`` with ``env``: a storage no other test sees.
+    A runroot longer than podman accepts (50 characters) is replaced by a short one in /tmp,
+    the same the engine would use; ``remove_runroot`` removes it."""
 
     root: Path
     runroot: Path
@@ -56,7 +58,8 @@ class PodmanCli:
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run podman; on failure (check=True) raise AssertionError carrying its stderr."""
-        command = ["podman", "--root", str(self.root), "--runroot", str(self.runroot), *args]
+        runroot = usable_runroot(self.runroot)
+        command = ["podman", "--root", str(self.root), "--runroot", str(runroot), *args]
         result = subprocess.run(
             command,
             input=input,
@@ -71,9 +74,10 @@ class PodmanCli:
         return result
 
     def remove_runroot(self) -> None:
-        """Remove a runroot that had to live in /tmp (see ``runroot_for``); call it last."""
-        if self.runroot.parent == Path("/tmp"):
-            shutil.rmtree(self.runroot, ignore_errors=True)
+        """Remove a runroot that had to live in /tmp (see ``usable_runroot``); call it last."""
+        runroot = usable_runroot(self.runroot)
+        if runroot.parent == Path("/tmp"):
+            shutil.rmtree(runroot, ignore_errors=True)
 
     def exists(self, kind: str, name: str) -> bool:
         """True when ``podman KIND exists NAME`` (kind: image, container, volume)."""
