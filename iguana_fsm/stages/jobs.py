@@ -77,6 +77,8 @@ def advance(ctx: BootContext) -> str:
             record.status, record.reason = "skipped", reason
             results[job.id] = "skipped"
             ctx.log.info("job.skipped", job=job.id, reason=reason)
+            # verify pulled its images too; they are not needed for it any more
+            specs.release_images(ctx, job)
             continue
         ctx.record.current_job = job.id
         return "next_job"

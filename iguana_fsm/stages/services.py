@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from iguana_fsm import identity
 from iguana_fsm.engine.base import RUN_LABEL
+from iguana_fsm.errors import IguanaError
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 
@@ -25,6 +28,19 @@ def run(ctx: BootContext) -> str:
         ctx.log.info("volume.created", volume=volume, job=job.id)
     started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
     started.clear()
+    try:
+        _start_services(ctx, started)
+    except BaseException:
+        # nothing half-done: what started for this job goes again, volumes included; a
+        # clean-up error must not hide the error that caused it
+        with contextlib.suppress(IguanaError):
+            stop_all(ctx)
+        raise
+    return "services_up"
+
+
+def _start_services(ctx: BootContext, started: dict[str, str]) -> None:
+    job = specs.current_job(ctx)
     for service in job.services:
         spec = specs.spec_for(ctx, service.container, specs.container_name(ctx, job.id, service.id))
         ctx.progress(f"Starting service {service.id} of job {job.id}")
@@ -39,7 +55,6 @@ def run(ctx: BootContext) -> str:
             image=spec.image,
             env=specs.public_env(ctx, spec),
         )
-    return "services_up"
 
 
 def stop_all(ctx: BootContext) -> None:

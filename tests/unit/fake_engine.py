@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink
-from iguana_fsm.errors import PullError
+from iguana_fsm.errors import EngineError, PullError
 
 
 @dataclass
@@ -21,6 +21,7 @@ class FakeEngine:
     exit_codes: dict[str, int] = field(default_factory=dict)
     timeouts: set[str] = field(default_factory=set)
     pull_errors: dict[str, str] = field(default_factory=dict)
+    service_errors: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
     on_job: Callable[[ContainerSpec], None] | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -64,6 +65,9 @@ class FakeEngine:
 
     def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
         self.calls.append(("start_service", spec.name))
+        image = self.originals.get(spec.image, spec.image)
+        if image in self.service_errors:
+            raise EngineError(f"service {spec.name}: {self.service_errors[image]}")
         container_id = f"cid-{spec.name}"
         self.running[container_id] = spec
         return container_id

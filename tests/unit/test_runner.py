@@ -258,6 +258,27 @@ class TestFailures:
         boot.run()
         assert "timeout-minutes" in str(boot.record().jobs["broken"].reason)
 
+    def test_service_failure_leaves_no_volume_or_service(self, tmp_path: Path) -> None:
+        """A service that cannot start fails the boot in services, and the job's volumes and
+        already started services are removed again."""
+        workflow = TWO_JOBS.replace(
+            "      helper:\n",
+            "      first:\n        image: registry.example/first:1\n      helper:\n",
+        )
+        boot = make_boot(tmp_path, workflow)
+        boot.engine.service_errors["registry.example/helper:1"] = "exited with code 1"
+        assert boot.run() == 5
+        assert boot.record().failed_state == "services"
+        assert boot.engine.names("remove_volume") == ["shared"]
+        assert not boot.engine.running and not boot.engine.volumes
+
+    def test_images_of_skipped_jobs_are_removed(self, tmp_path: Path) -> None:
+        """verify pulls every image; one whose only job is skipped is removed all the same."""
+        boot = make_boot(tmp_path, FAILING)
+        assert boot.run() == 0
+        assert boot.record().jobs["cleanup"].status == "skipped"
+        assert not boot.engine.images
+
     def test_pull_failure_in_verify_stops_before_any_container(self, tmp_path: Path) -> None:
         """An image that cannot be pulled fails verify; no container is started."""
         boot = make_boot(tmp_path)
