@@ -114,7 +114,8 @@ class CheckpointStore:
 
     def save(self, record: BootRecord) -> None:
         """Write temp file in the same directory, fsync it, rename over, fsync the directory."""
-        payload = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
+        # not sorted: jobs keep their run order, which status shows
+        payload = json.dumps(record.to_json(), indent=2) + "\n"
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def as_json(record: BootRecord, running: bool) -> str:
     data: dict[str, Any] = record.to_json()
     data["running"] = running
     data["status_code"] = exit_code(record, running)
-    return json.dumps(data, indent=2, sort_keys=True)
+    return json.dumps(data, indent=2)
 
 
 def wait(

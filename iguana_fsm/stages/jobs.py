@@ -27,12 +27,14 @@ def run(ctx: BootContext) -> str:
     ctx.progress(f"Running job {job.id}")
     ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
     timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    # attached to the console the job shows its own output; the log file keeps a copy
+    show = ctx.log.debug if ctx.interactive else ctx.log.info
     try:
         result = ctx.engine.run_job(
             spec,
             timeout=timeout,
             interactive=ctx.interactive,
-            output=lambda line: ctx.log.info("job.output", job=job.id, line=line),
+            output=lambda line: show("job.output", job=job.id, line=line),
         )
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         if result.timed_out:

@@ -92,6 +92,7 @@ class TestHealthyBoot:
             "prepare": "succeeded",
             "install": "succeeded",
         }
+        assert list(record.jobs) == ["prepare", "install"], "jobs keep their run order"
         assert record.jobs["install"].exit_code == 0
         assert record.jobs["install"].digest is not None
         assert record.workflow_sha256 is not None and len(record.workflow_sha256) == 64
