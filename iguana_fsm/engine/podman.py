@@ -4,9 +4,10 @@ The only module that imports podman. Containers are created from a libpod SpecGe
 this module writes itself (podman-py cannot express anonymous volumes), and every one of them is
 privileged, on the host network, with ``/dev`` and ``/iguana`` bind-mounted and the run label.
 
-podman-py has no attach, so an interactive job is attached with ``podman --url SOCKET start
+podman-py has no attach. An interactive job is attached with ``podman --url SOCKET start
 --attach --interactive`` for that one step: on a pseudo-terminal of our own when the console is a
-terminal (bytes proxied both ways, like ``script``), through pipes otherwise.
+terminal (bytes proxied both ways, like ``script``), through pipes otherwise. A job without
+stdin reads its output from the service's attach endpoint, opened before the job starts.
 """
 
 from __future__ import annotations
