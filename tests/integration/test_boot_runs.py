@@ -738,6 +738,51 @@ class TestResumeAfterSigkill:
         assert resumed.left == []
 
 
+def test_sigterm_during_a_job_cleans_up_and_resumes(sandbox: Sandbox, world: World) -> None:
+    """SIGTERM to ``iguana run`` during a job removes the job's container and stops the podman
+    service before it exits; status says interrupted (12) and resume completes the boot."""
+    sandbox.write_workflow(
+        {
+            "blocks": job(
+                world.job_image,
+                "echo run >>/iguana/count\ntrap 'exit 143' TERM\ntouch /iguana/blocking\n"
+                "while [ ! -e /iguana/release ]; do sleep 0.1; done\n" + NEW_ROOT,
+            )
+        }
+    )
+    with (sandbox.top / "run.log").open("wb") as log:
+        process = subprocess.Popen(
+            sandbox.command("run", "--workflow", str(sandbox.workflow), "--batch"),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        wait_for(sandbox.paths.iguana / "blocking", process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert processes_mentioning(str(sandbox.top)) == []
+    assert sandbox.podman.run("ps", "--all", "--quiet").stdout.split() == []
+    code, _ = sandbox.status()
+    assert code == INTERRUPTED
+    (sandbox.paths.iguana / "release").touch()
+    resumed = subprocess.run(
+        sandbox.command("resume", "--batch"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sandbox.status()[0] == 0
+    assert sandbox.read("count") == "run\nrun\n"
+
+
 # ---- an interactive job on a pseudo-terminal ------------------------------------------------
 
 
