@@ -122,6 +122,55 @@ class TestInteractiveJob:
         assert "size:31 97" in lines
         assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
 
+    def test_window_size_change_reaches_the_job(
+        self,
+        tmp_path: Path,
+        podman_environment: dict[str, str],
+        busybox_rootfs: Path,
+    ) -> None:
+        """Resizing our terminal while a job runs resizes the job's terminal too."""
+        top = tmp_path / "sandbox"
+        podman = PodmanCli.for_paths(Paths.for_sandbox(top), podman_environment)
+        master = -1
+        process: subprocess.Popen[bytes] | None = None
+        try:
+            image = build_image(
+                podman,
+                "localhost/it/resize:1",
+                'echo "before:$(stty size)"; read line; echo "after:$(stty size)"',
+                busybox_rootfs,
+            )
+            master, slave = os.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+            process = subprocess.Popen(
+                driver_command(top, image, tmp_path / "sink.txt"),
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=REPO,
+                env=podman_environment,
+                start_new_session=True,
+                # Our pty is the driver's controlling terminal, so a resize signals it.
+                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+            )
+            os.close(slave)
+            seen = bytearray()
+            deadline = time.monotonic() + 60
+            assert read_until(master, b"before:24 80", seen, deadline)
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            time.sleep(0.5)
+            os.write(master, b"go\r")
+            read_until(master, b"timed_out=", seen, deadline)
+            assert process.wait(30) == 0
+            assert b"after:40 120" in seen, bytes(seen)
+        finally:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+            if master >= 0:
+                os.close(master)
+            podman.remove_runroot()
+
     def test_job_reads_stdin_from_a_pipe(
         self,
         driver_sandbox: tuple[Path, str, PodmanCli],
