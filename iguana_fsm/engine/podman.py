@@ -650,7 +650,7 @@ def _run_on_pty(
         tty.setraw(0)
         _proxy(master, lines)
     finally:
-        termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
         if previous_handler is not None:
             signal.signal(signal.SIGWINCH, previous_handler)
         os.close(master)

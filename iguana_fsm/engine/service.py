@@ -26,6 +26,9 @@ from iguana_fsm.paths import Paths
 
 INSTALL_HINT = "install it: apt-get install -y podman runc (or: zypper install podman runc)"
 
+RUNTIME_DIRS = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""Where podman looks for an OCI runtime besides PATH."""
+
 RUNROOT_MAX = 50
 """podman refuses a runroot path longer than this ("the specified runroot is longer than 50")."""
 
@@ -158,8 +161,10 @@ class PodmanService:
         found = shutil.which("podman", path=self.environment.get("PATH"))
         if found is None:
             raise EngineError(f"podman is not installed: {INSTALL_HINT}")
+        # podman also finds runc outside PATH, in the usual system directories.
+        runc_path = f"{self.environment.get('PATH', '')}:{RUNTIME_DIRS}"
         if self.environment["CONTAINERS_CONF"] == str(packaged_containers_conf()) and (
-            shutil.which("runc", path=self.environment.get("PATH")) is None
+            shutil.which("runc", path=runc_path) is None
         ):
             raise EngineError(
                 f"runc (the runtime in {packaged_containers_conf()}) is missing: {INSTALL_HINT}"
