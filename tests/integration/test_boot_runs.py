@@ -472,11 +472,6 @@ class TestFailingBoot:
         assert not (sandbox.paths.iguana / "job-ran").exists()
         assert sandbox.labelled(run_id_of(document)) == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: stages/services.py creates the job's named volumes, and nothing removes "
-        "them when a service then fails to start",
-    )
     def test_service_exiting_early_leaves_no_volume(self, sandbox: Sandbox, world: World) -> None:
         """After a service failed to start, the named volume created for its job is gone."""
         self.service_exits_early(sandbox, world)
@@ -514,11 +509,6 @@ class TestFailingBoot:
         assert document["jobs"]["second"]["status"] == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an image kept for a later job is never removed when that job is skipped "
-    "(iguana_fsm/stages/jobs.py advance marks jobs skipped without releasing their images)",
-)
 def test_image_kept_for_a_skipped_job_is_removed(sandbox: Sandbox, world: World) -> None:
     """An image whose only later user is skipped is gone from the storage after the boot."""
     sandbox.write_workflow(
