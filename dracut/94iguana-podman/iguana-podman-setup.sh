@@ -5,6 +5,11 @@ set -eu
 
 modprobe -q overlay || echo "iguana: modprobe overlay failed; podman may not start" >&2
 
+# runc needs a cgroup hierarchy; systemd mounts one, dracut's shell init does not.
+if ! mountpoint -q /sys/fs/cgroup; then
+    mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+fi
+
 for dir in /var/lib/containers /var/tmp; do
     mkdir -p "$dir"
     if ! mountpoint -q "$dir"; then

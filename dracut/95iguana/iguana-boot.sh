@@ -41,6 +41,11 @@ prepare() {
     fi
 }
 
+uptime() {
+    read -r seconds _ < /proc/uptime && echo "$seconds"
+}
+
+iguana_say "starting (uptime $(uptime) s)"
 rc=0
 prepare || rc=$?
 if [ "$rc" -eq 0 ]; then
@@ -51,6 +56,8 @@ if [ "$rc" -eq 0 ]; then
     fi
     rc=$?
 fi
+
+iguana_say "finished with exit code $rc (uptime $(uptime) s)"
 
 # After a failure the image registry keeps running: `iguana resume` will need it.
 if [ "$rc" -eq 0 ] && [ -x /usr/lib/iguana/images-setup ]; then

@@ -1,0 +1,52 @@
+"""Fixtures of the boot test: the kernel, the image source disk and the initrds, built once per
+session under pytest's temp dir (the kernel package is cached under build/e2e)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import bootkit
+
+
+@pytest.fixture(scope="session")
+def kernel() -> bootkit.Kernel:
+    """The Debian kernel that linux-image-amd64 names, unpacked and depmod'ed."""
+    return bootkit.debian_kernel()
+
+
+@pytest.fixture(scope="session")
+def source_tree(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel) -> Path:
+    """What the image source disk holds: the registry store and the test workflows."""
+    top = tmp_path_factory.mktemp("source")
+    store = bootkit.registry_store(top / "store", kernel.release)
+    tree = top / "tree"
+    tree.mkdir()
+    shutil.copytree(store, tree / "registry")
+    shutil.rmtree(top / "store")
+    (tree / "install.yaml").write_text(bootkit.workflow_yaml("partition", "mountlist"))
+    (tree / "fail.yaml").write_text(bootkit.workflow_yaml("fail"))
+    return tree
+
+
+@pytest.fixture(scope="session")
+def systemd_initrd(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel) -> Path:
+    """A systemd initrd with iguana and iguana-images for the QEMU machine."""
+    directory = tmp_path_factory.mktemp("initrd-systemd")
+    return bootkit.build_initrd(directory / "initrd.img", kernel, systemd=True)
+
+
+@pytest.fixture(scope="session")
+def shell_initrd(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel) -> Path:
+    """An initrd without systemd: Iguana runs from the pre-mount hook."""
+    directory = tmp_path_factory.mktemp("initrd-shell")
+    return bootkit.build_initrd(directory / "initrd.img", kernel, systemd=False)
+
+
+@pytest.fixture(scope="session")
+def podman_only_initrd(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel) -> Path:
+    """The baseline: the same systemd initrd with only the container stack."""
+    directory = tmp_path_factory.mktemp("initrd-podman")
+    return bootkit.build_initrd(directory / "initrd.img", kernel, podman_only=True)
