@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,7 +12,7 @@ from iguana_fsm.engine.base import ContainerSpec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError, PullError
 from tests.integration.conftest import ImageFactory
-from tests.support.images import push_image
+from tests.support.images import push_image, save_oci_archive
 from tests.support.podman_cli import PodmanCli
 from tests.support.registry import Registry
 
@@ -162,4 +163,24 @@ class TestRemoveImage:
         finally:
             engine.stop_container(service_id)
         engine.remove_image(name)
+        assert not engine_podman.exists("image", name)
+
+
+class TestOfflineArchive:
+    def test_pull_from_an_archive_is_refused_with_podmans_words(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        tmp_path: Path,
+    ) -> None:
+        """The service pulls from registries only: an OCI archive is a PullError saying so,
+        while the same archive runs with the podman CLI (how offline images get in)."""
+        name = engine_image(f"localhost/it/offline-{uuid.uuid4().hex[:8]}:1", "echo from archive")
+        archive = save_oci_archive(engine_podman, name, tmp_path / "image.tar")
+        engine_podman.run("rmi", name)
+        with pytest.raises(PullError, match="only docker transport is supported"):
+            engine.pull(f"oci-archive:{archive}")
+        ran = engine_podman.run("run", "--rm", "--rmi", f"oci-archive:{archive}")
+        assert ran.stdout == "from archive\n"
         assert not engine_podman.exists("image", name)
