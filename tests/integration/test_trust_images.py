@@ -70,7 +70,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     registry = Registry(top / "registry", tls=ca.server_cert(top / "server"), ca=ca.cert)
     trusted = GpgKey.create(top, "trusted")
     stranger = GpgKey.create(top, "stranger")
-    builder = PodmanCli(top / "storage", top / "runroot", podman_env(top / "conf"))
+    # podman refuses a runroot longer than 50 characters; pytest's temp paths can be longer
+    runroot = Path(tempfile.mkdtemp(prefix="igt-rr-", dir="/tmp"))
+    builder = PodmanCli(top / "storage", runroot, podman_env(top / "conf"))
     lookaside = top / "lookaside"
     lookaside.mkdir()
     world = World(ca, registry, trusted, stranger, lookaside, builder, top)
@@ -101,6 +103,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         stranger.close()
         builder.run("rm", "--all", "--force", check=False)
         builder.run("rmi", "--all", "--force", check=False)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 @pytest.fixture
