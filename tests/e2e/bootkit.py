@@ -11,9 +11,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +121,8 @@ def _copy_with_libraries(binary: Path, root: Path) -> None:
 INSTALL_SCRIPT = """\
 #!/bin/sh
 # The installer job of the boot test: STEP=partition makes TARGET a one-partition GPT disk with
-# an ext4 root unpacked from /rootfs.tar; STEP=mountlist names that root; STEP=fail fails.
+# an ext4 root unpacked from /rootfs.tar; STEP=mountlist names that root; STEP=fail fails;
+# STEP=flaky fails the first time only (its mark is in /iguana, which survives a resume).
 set -eu
 export PATH=/bin:/usr/sbin:/sbin
 case "$STEP" in
@@ -152,6 +155,14 @@ mountlist)
 fail)
     echo "e2e: this job fails on purpose" >&2
     exit 3
+    ;;
+flaky)
+    if [ ! -e /iguana/flaky-once ]; then
+        touch /iguana/flaky-once
+        echo "e2e: flaky fails the first time" >&2
+        exit 4
+    fi
+    echo "e2e: flaky succeeds the second time"
     ;;
 *)
     echo "e2e: unknown STEP=$STEP" >&2
@@ -307,17 +318,57 @@ def boot(
     cmdline: str,
     log: Path,
     timeout: float = 600.0,
+    replies: Sequence[tuple[str, str]] = (),
 ) -> Boot:
     """Boot ``kernel`` + ``initrd`` under QEMU (software emulation, no network) with ``disks``
-    as virtio disks vda, vdb, ... and the serial console written to ``log``."""
+    as virtio disks vda, vdb, ... and the serial console written to ``log``. ``replies`` are
+    ``(text, answer)``: when the console shows ``text``, ``answer`` is typed (in order)."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
     argv += ["-accel", "tcg", "-m", "1024", "-smp", "2", "-nic", "none", "-nographic"]
-    argv += ["-monitor", "none", "-no-reboot", "-serial", f"file:{log}"]
+    argv += ["-monitor", "none", "-no-reboot"]
+    socket_path = log.with_suffix(".sock")
+    if replies:
+        chardev = f"socket,id=console,path={socket_path},server=on,wait=on,logfile={log}"
+        argv += ["-chardev", chardev, "-serial", "chardev:console"]
+    else:
+        argv += ["-serial", f"file:{log}"]
     argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", cmdline]
     for disk in disks:
         argv += ["-drive", f"file={disk},if=virtio,format=raw"]
     began = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    with subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) as qemu:
+        if replies:
+            _converse(socket_path, list(replies), qemu, began + timeout)
+        _, stderr = qemu.communicate(timeout=timeout + 30)
     seconds = time.monotonic() - began
     console = log.read_text(errors="replace") if log.exists() else ""
-    return Boot(result.returncode, seconds, console)
+    if qemu.returncode != 0:
+        console += f"\n[qemu exit {qemu.returncode}: {stderr.decode(errors='replace')}]"
+    return Boot(qemu.returncode, seconds, console)
+
+
+def _converse(
+    path: Path, replies: list[tuple[str, str]], qemu: subprocess.Popen[bytes], deadline: float
+) -> None:
+    """Read the console socket until QEMU ends, typing each answer when its text appears."""
+    while not path.exists():
+        if qemu.poll() is not None or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as console:
+        console.connect(str(path))
+        console.settimeout(1.0)
+        seen = ""
+        while time.monotonic() < deadline:
+            try:
+                data = console.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            seen += data.decode(errors="replace")
+            if replies and replies[0][0] in seen:
+                seen = seen[seen.index(replies[0][0]) + len(replies[0][0]) :]
+                console.sendall(replies.pop(0)[1].encode())

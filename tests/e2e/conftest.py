@@ -28,6 +28,7 @@ def source_tree(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel
     shutil.rmtree(top / "store")
     (tree / "install.yaml").write_text(bootkit.workflow_yaml("partition", "mountlist"))
     (tree / "fail.yaml").write_text(bootkit.workflow_yaml("fail"))
+    (tree / "flaky.yaml").write_text(bootkit.workflow_yaml("flaky", "partition", "mountlist"))
     return tree
 
 

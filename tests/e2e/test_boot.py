@@ -133,3 +133,40 @@ def test_initrd_size_over_podman_only(systemd_initrd: Path, podman_only_initrd: 
         initrd_bytes=iguana, podman_only_initrd_bytes=podman_only, iguana_added_bytes=added
     )
     assert 0 < added < 20 * 1024 * 1024, f"Iguana adds {added} bytes"
+
+
+def test_rescue_shell_resume_finishes_the_boot(
+    tmp_path: Path, kernel: bootkit.Kernel, shell_initrd: Path, source_tree: Path
+) -> None:
+    """After a failed job the emergency shell has iguana on its PATH, and ``iguana resume``
+    typed there runs the rest of the workflow, after which the boot switches into the root."""
+    source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
+    target = bootkit.blank_image(tmp_path / "target.img", 64)
+    cmdline = COMMON.replace("rd.shell=0 ", "") + (
+        "rd.iguana.debug=1 rd.iguana.control_url=/run/iguana/images/flaky.yaml"
+    )
+
+    result = bootkit.boot(
+        kernel,
+        shell_initrd,
+        [source, target],
+        cmdline,
+        tmp_path / "serial.log",
+        replies=[("iguana:/# ", "iguana status; iguana resume; exit\n")],
+    )
+
+    console = result.console
+    assert "e2e: flaky fails the first time" in console, console[-4000:]
+    assert "IGUANA BOOT FAILED" in console
+    assert "e2e: flaky succeeds the second time" in console, console[-4000:]
+    assert bootkit.MARKER in console, console[-4000:]
+    offset = bootkit.partition_offset(target, 1)
+    record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
+    assert record["state"] == "switch_root"
+    assert record["error"] is None
+    assert {name: job["status"] for name, job in record["jobs"].items()} == {
+        "flaky": "succeeded",
+        "partition": "succeeded",
+        "mountlist": "succeeded",
+    }
+    assert "rescue" in [step["to"] for step in record["history"]]
