@@ -18,7 +18,7 @@ from iguana_fsm.cmdline import BootConfig, parse_cmdline, read_cmdline_text, sug
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
 from iguana_fsm.errors import ResumeRefused, UsageError
-from iguana_fsm.host import Host, SandboxHost
+from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
@@ -188,7 +188,3 @@ class Session:
             console=self.console,
         )
 
-
-def sandbox_host(paths: Paths) -> Host:
-    """The host of a sandbox run: it records, it never reboots."""
-    return SandboxHost()
