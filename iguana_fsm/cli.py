@@ -14,7 +14,7 @@ from iguana_fsm import __version__
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.engine.base import Engine
-from iguana_fsm.errors import EXIT_CODES, IguanaError
+from iguana_fsm.errors import EXIT_CODES, IguanaError, WorkflowInvalid
 from iguana_fsm.host import Host, SandboxHost
 from iguana_fsm.paths import Paths
 
@@ -249,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args))
+    except WorkflowInvalid as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return error.exit_code
     except IguanaError as error:
         print(f"iguana: {error}", file=sys.stderr)
         return error.exit_code

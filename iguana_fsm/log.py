@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import stat
-import sys
 import time
 import uuid
 from collections.abc import Iterator, MutableMapping
@@ -49,7 +48,7 @@ class TeeRenderer:
 
 def make_logger(
     log_file: Path | None,
-    console: IO[str] | None = sys.stderr,
+    console: IO[str] | None,
     console_level: str = "info",
     **context: Any,
 ) -> Any:

@@ -99,14 +99,15 @@ class Session:
         stages: Mapping[str, Stage],
         engine_factory: EngineFactory,
         host_factory: HostFactory,
-        console: Any = sys.stderr,
+        console: Any = None,
     ) -> None:
         self.options = options
         self.paths = options.paths
         self.stages = stages
         self.engine_factory = engine_factory
         self.host_factory = host_factory
-        self.console = console
+        # looked up now, not at import: sys.stderr may have been replaced since
+        self.console = console if console is not None else sys.stderr
         self.store = CheckpointStore(self.paths.state)
 
     def run(self) -> int:
@@ -187,4 +188,3 @@ class Session:
             interactive=self.options.interactive,
             console=self.console,
         )
-

@@ -19,7 +19,12 @@ def banner(record_error: dict[str, Any], state_file: str) -> str:
     if job:
         code = record_error.get("exit_code")
         lines.append(f"job:     {job}" + (f" (exit code {code})" if code is not None else ""))
-    lines.append(f"reason:  {record_error.get('message')}")
+    problems = record_error.get("problems") or []
+    if len(problems) > 1:
+        lines.append(f"reason:  the workflow has {len(problems)} problems:")
+        lines.extend(f"  {problem}" for problem in problems)
+    else:
+        lines.append(f"reason:  {record_error.get('message')}")
     tail = record_error.get("tail") or []
     if tail:
         lines.append("last output:")

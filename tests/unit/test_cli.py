@@ -1,0 +1,156 @@
+"""The iguana command: one line per error, documented exit codes, nothing touched by a dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.checkpoint import BootRecord, CheckpointStore, JobRecord
+from iguana_fsm.cli import main
+from iguana_fsm.paths import Paths
+from iguana_fsm.status import INTERRUPTED
+
+WORKFLOW = """\
+name: cli
+env: {TOKEN: secret-value}
+jobs:
+  one:
+    container: {image: registry.example/one:1}
+  two:
+    needs: one
+    container: {image: registry.example/two:1}
+"""
+
+
+class TestDryRun:
+    def test_dry_run_prints_the_plan_and_touches_nothing(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--dry-run shows order, images and the ending, and creates nothing in the sandbox."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text(WORKFLOW)
+        box = tmp_path / "box"
+        code = main(["run", "--dry-run", "--sandbox", str(box), "--workflow", str(workflow)])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "run order: one, two" in out
+        assert "registry.example/two:1" in out
+        assert "hand-off" in out
+        assert "secret-value" not in out
+        assert not box.exists()
+
+    def test_dry_run_of_invalid_workflow_is_one_line_per_problem(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An invalid workflow fails the dry run with exit 2 and no traceback."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text("jobs:\n  one:\n    contaner: {image: x}\n")
+        code = main(["run", "--dry-run", "--sandbox", str(tmp_path), "--workflow", str(workflow)])
+        err = capsys.readouterr().err
+        assert code == 2
+        lines = err.splitlines()
+        assert len(lines) == 2
+        assert lines[0].endswith("w.yaml:2:3: jobs.one.container: required key is missing")
+        assert lines[1].endswith(
+            "w.yaml:3:5: jobs.one.contaner: unknown key; did you mean 'container'?"
+        )
+
+
+class TestErrors:
+    def test_missing_workflow_file_is_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A workflow path that does not exist ends the boot in fetch with exit 3."""
+        box = tmp_path / "box"
+        code = main(["run", "--batch", "--sandbox", str(box), "--workflow", str(tmp_path / "no")])
+        err = capsys.readouterr().err
+        assert code == 3, err
+        assert "Traceback" not in err
+        record = CheckpointStore(Paths.for_sandbox(box).state).load()
+        assert record.failed_state == "fetch" and record.state == "rescue"
+
+    def test_bad_kernel_option_value_is_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A malformed rd.iguana option is a usage error naming the option."""
+        code = main(
+            ["run", "--sandbox", str(tmp_path), "--cmdline", "rd.iguana.fetch_timeout=soon"]
+        )
+        err = capsys.readouterr().err.strip()
+        assert code == 2
+        assert err.count("\n") == 0 and "rd.iguana.fetch_timeout=soon" in err
+
+    def test_status_without_checkpoint(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """status with no checkpoint says so in one line and exits 8."""
+        assert main(["status", "--sandbox", str(tmp_path)]) == 8
+        assert "no checkpoint" in capsys.readouterr().err
+
+    def test_status_of_broken_checkpoint_names_file_and_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A corrupt checkpoint is reported with its path and position, exit 8."""
+        paths = Paths.for_sandbox(tmp_path)
+        paths.iguana.mkdir(parents=True)
+        paths.state.write_text('{"schema": 1,\n  "state": ')
+        assert main(["status", "--sandbox", str(tmp_path)]) == 8
+        err = capsys.readouterr().err
+        assert f"{paths.state}:2:" in err and "not valid JSON" in err
+
+    def test_invalid_workflow_in_a_boot_lists_every_problem(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A boot whose workflow is invalid fails in fetch; the banner lists each problem."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text("jobs:\n  one:\n    contaner: {image: x}\n    need: two\n")
+        box = tmp_path / "box"
+        assert main(["run", "--batch", "--sandbox", str(box), "--workflow", str(workflow)]) == 2
+        err = capsys.readouterr().err
+        assert "reason:  the workflow has 3 problems:" in err
+        assert "w.yaml:4:5: jobs.one.need: unknown key; did you mean 'needs'?" in err
+
+
+class TestStatus:
+    def interrupted(self, top: Path) -> Paths:
+        paths = Paths.for_sandbox(top)
+        record = BootRecord(run_id="r" * 32, state="jobs", workflow_source="w.yaml")
+        record.jobs["one"] = JobRecord(status="succeeded", exit_code=0, started=1.0, finished=3.5)
+        record.jobs["two"] = JobRecord(status="running", started=4.0)
+        CheckpointStore(paths.state).save(record)
+        return paths
+
+    def test_interrupted_boot(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A boot whose state is a work state and that nobody runs is interrupted: exit 12."""
+        self.interrupted(tmp_path)
+        assert main(["status", "--sandbox", str(tmp_path)]) == INTERRUPTED
+        out = capsys.readouterr().out
+        assert "state:    jobs (interrupted: `iguana resume` continues it)" in out
+        assert "one" in out and "2.5s" in out
+
+    def test_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json prints the checkpoint with running and the status code."""
+        self.interrupted(tmp_path)
+        main(["status", "--json", "--sandbox", str(tmp_path)])
+        data = json.loads(capsys.readouterr().out)
+        assert data["state"] == "jobs" and data["running"] is False
+        assert data["status_code"] == INTERRUPTED
+        assert list(data["jobs"]) == ["one", "two"]
+
+    def test_wait_returns_at_once_when_nothing_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--wait does not block on a boot that nobody is running."""
+        self.interrupted(tmp_path)
+        assert main(["status", "--wait", "--timeout", "5", "--sandbox", str(tmp_path)]) == 12
+
+
+class TestDiagram:
+    @pytest.mark.parametrize(("fmt", "start"), [("mermaid", "---"), ("dot", "digraph")])
+    def test_formats(self, fmt: str, start: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """diagram prints mermaid or DOT text naming the endings."""
+        assert main(["diagram", "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(start) and "switch_root" in out and "kexec_failed" in out
