@@ -4,10 +4,11 @@ The only module that imports podman. Containers are created from a libpod SpecGe
 this module writes itself (podman-py cannot express anonymous volumes), and every one of them is
 privileged, on the host network, with ``/dev`` and ``/iguana`` bind-mounted and the run label.
 
-podman-py has no attach. An interactive job is attached with ``podman --url SOCKET start
---attach --interactive`` for that one step: on a pseudo-terminal of our own when the console is a
-terminal (bytes proxied both ways, like ``script``), through pipes otherwise. A job without
-stdin reads its output from the service's attach endpoint, opened before the job starts.
+podman-py has no attach. A job on a terminal console is attached with ``podman --url SOCKET
+start --attach --interactive`` for that one step, on a pseudo-terminal of our own (bytes proxied
+both ways, like ``script``), so the podman client does the terminal work (raw mode, resizes).
+Every other job talks to the service's attach endpoint directly, opened before the job starts:
+its output comes back as frames, and (interactive) our stdin goes to it with EOF passed on.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ from iguana_fsm.paths import Paths
 
 TAIL_LINES = 20
 """How many last lines of a job's output JobResult.tail keeps."""
+
+_UNREAD_STDIN = re.compile(
+    rb"Error: (read|write) unixpacket \S*/attach: \w+: (connection reset by peer|broken pipe)"
+)
+"""What the service writes into stderr when a job ends without reading all the stdin we passed
+on: podman's note about its copy, not the job's output."""
 
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
@@ -395,8 +402,9 @@ class PodmanEngine:
         output: OutputSink,
     ) -> JobResult:
         """Run ``spec`` to its end and remove it. Interactive: stdin from ours, on a terminal
-        of its own when ours is one, output shown on our stdout. Every line also goes to
-        ``output``. The exit code is the container's; ``timeout`` stops it (timed_out=True)."""
+        of its own when ours is one, output shown on our stdout; otherwise no stdin. Every line
+        also goes to ``output``. The exit code is the container's (from its wait, not from an
+        attach); ``timeout`` stops it (timed_out=True)."""
         use_tty = interactive and os.isatty(0)
         container = self._create(spec, terminal=use_tty, stdin=interactive)
         lines = OutputLines(output)
@@ -413,8 +421,10 @@ class PodmanEngine:
         began = time.monotonic()
         try:
             with _engine_errors(f"run job {spec.name} ({spec.image})"):
-                if interactive:
-                    self._attach(container.id, lines, use_tty, arm)
+                if use_tty:
+                    _run_on_pty(
+                        self._attach_command(container.id), self.service.environment, lines, arm
+                    )
                     container.reload()
                     if container.status in ("created", "configured", "initialized"):
                         # The attach step failed to start it; its words are the last lines.
@@ -423,11 +433,14 @@ class PodmanEngine:
                             f"{' | '.join(list(lines.tail)[-3:]) or 'it did not start'}"
                         )
                 else:
-                    with self._attach_stream(container.id) as stream:
+                    with self._attach_socket(
+                        container.id, stdin=interactive, what=f"run job {spec.name} ({spec.image})"
+                    ) as (sock, rest):
                         container.start()
                         arm()
-                        for chunk in stream:
-                            lines.feed(chunk)
+                        _pump(
+                            sock, rest, lines, stdin=interactive and _is_open(0), echo=interactive
+                        )
                 # podman polls the state every 250 ms unless told otherwise: a job's end is
                 # noticed at once instead.
                 exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
@@ -463,27 +476,31 @@ class PodmanEngine:
             self._log.error("job.timeout.stop_failed", id=container.id, error=_explain(error))
 
     @contextlib.contextmanager
-    def _attach_stream(self, container_id: str) -> Iterator[Iterator[bytes]]:
-        """Attach to the container's stdout and stderr through the service's attach endpoint
-        (podman-py has none) before it starts; yields its output until the container ends."""
+    def _attach_socket(
+        self, container_id: str, *, stdin: bool, what: str
+    ) -> Iterator[tuple[socket.socket, bytes]]:
+        """Attach to the container through the service's attach endpoint (podman-py has
+        none) before it starts; yields the upgraded socket and the bytes already read.
+        A refusal is an EngineError ``what: podman's message``."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(30)
             sock.connect(str(self.service.socket_path))
             sock.sendall(
                 f"POST /v4.0.0/libpod/containers/{container_id}/attach"
-                "?stream=true&stdout=true&stderr=true HTTP/1.1\r\n"
+                f"?stream=true&stdout=true&stderr=true&stdin={str(stdin).lower()} HTTP/1.1\r\n"
                 "Host: podman\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
                 "Content-Length: 0\r\n\r\n".encode()
             )
             head, rest = _read_response_head(sock)
             status = head.split(b" ", 2)[1:2]
             if status not in ([b"101"], [b"200"]):
-                body = rest + sock.recv(65536)
-                raise EngineError(
-                    f"attach to {container_id[:12]}: {_explain_text(body.decode(errors='replace'))}"
-                )
-            sock.settimeout(None)
-            yield _demultiplex(sock, rest)
+                body = rest
+                with contextlib.suppress(OSError):
+                    sock.settimeout(2)
+                    body = body or sock.recv(65536)
+                raise EngineError(f"{what}: {_error_message(body)}")
+            sock.setblocking(False)
+            yield sock, rest
 
     def _attach_command(self, container_id: str) -> list[str]:
         return [
@@ -495,26 +512,6 @@ class PodmanEngine:
             "--interactive",
             container_id,
         ]
-
-    def _attach(
-        self, container_id: str, lines: OutputLines, use_tty: bool, arm: Callable[[], None]
-    ) -> None:
-        """Start the container attached to our stdin; its output to our stdout and ``lines``."""
-        command = self._attach_command(container_id)
-        if use_tty:
-            _run_on_pty(command, self.service.environment, lines, arm)
-            return
-        with subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self.service.environment,
-        ) as process:
-            arm()
-            assert process.stdout is not None
-            while chunk := os.read(process.stdout.fileno(), 65536):
-                _write_all(1, chunk)
-                lines.feed(chunk)
 
     def remove_leftovers(self, run_id: str) -> list[str]:
         """Remove every container and volume labelled ``RUN_LABEL=run_id`` (an interrupted
@@ -545,21 +542,76 @@ def _read_response_head(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, rest
 
 
-def _demultiplex(sock: socket.socket, pending: bytes) -> Iterator[bytes]:
-    """The payloads of an attach stream without a terminal: frames of an 8-byte header
-    (stream, 0, 0, 0, big-endian size) and the bytes, stdout and stderr alike."""
-    buffer = pending
-    while True:
-        while len(buffer) >= 8:
-            size = int.from_bytes(buffer[4:8], "big")
-            if len(buffer) < 8 + size:
-                break
-            yield buffer[8 : 8 + size]
-            buffer = buffer[8 + size :]
-        chunk = sock.recv(65536)
-        if not chunk:
+def _frames(buffer: bytearray) -> Iterator[tuple[int, bytes]]:
+    """Take the complete frames of an attach stream without a terminal out of ``buffer``:
+    an 8-byte header (stream: 1 stdout, 2 stderr; 0, 0, 0; big-endian size) and the bytes."""
+    while len(buffer) >= 8:
+        size = int.from_bytes(buffer[4:8], "big")
+        if len(buffer) < 8 + size:
             return
-        buffer += chunk
+        stream, payload = buffer[0], bytes(buffer[8 : 8 + size])
+        del buffer[: 8 + size]
+        yield stream, payload
+
+
+def _pump(
+    sock: socket.socket, pending: bytes, lines: OutputLines, *, stdin: bool, echo: bool
+) -> None:
+    """Until the container ends: its output from the attach socket to ``lines`` (and to our
+    stdout when ``echo``), and with ``stdin`` our stdin to it, EOF passed on as a half-close.
+    Our stdin is read only when the socket can take it, so neither side can block the other."""
+    received = bytearray(pending)
+    outgoing = b""
+    reading_stdin = stdin
+    while True:
+        for stream, payload in _frames(received):
+            if stream == 2 and _UNREAD_STDIN.match(payload):
+                continue
+            if echo:
+                _write_all(1, payload)
+            lines.feed(payload)
+        readers: list[Any] = [sock] + ([0] if reading_stdin and not outgoing else [])
+        writers = [sock] if outgoing else []
+        try:
+            readable, writable, _ = select.select(readers, writers, [])
+        except InterruptedError:
+            continue
+        if 0 in readable:
+            try:
+                outgoing = os.read(0, 65536)
+            except OSError:
+                outgoing = b""
+            if not outgoing:
+                reading_stdin = False
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+        if sock in writable:
+            try:
+                outgoing = outgoing[sock.send(outgoing) :]
+            except BlockingIOError:
+                pass
+            except OSError:
+                # It stopped reading its stdin (or ended): drop the rest of ours.
+                outgoing, reading_stdin = b"", False
+        if sock in readable:
+            try:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                # It ended with our input unread; a unix socket delivers all output first.
+                return
+            if not chunk:
+                return
+            received.extend(chunk)
+
+
+def _error_message(body: bytes) -> str:
+    """The ``message`` of a JSON error answer from the service, else the body, on one line."""
+    text = body.decode(errors="replace")
+    with contextlib.suppress(ValueError, AttributeError):
+        text = str(json.loads(text).get("message") or text)
+    return _explain_text(text) or "no answer"
 
 
 def _explain_text(text: object) -> str:
@@ -598,6 +650,15 @@ def _manifest_digest(reference: str, attrs: Mapping[str, Any]) -> str | None:
         if name == wanted or name.endswith("/" + wanted):
             return digest
     return digests[0].split("@", 1)[1] if digests else None
+
+
+def _is_open(fd: int) -> bool:
+    """Whether ``fd`` is an open file descriptor (a daemon may run with stdin closed)."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

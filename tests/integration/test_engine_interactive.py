@@ -1,9 +1,9 @@
 """Interactive jobs: a container reads the console's stdin, on a terminal when the console is one.
 
-podman-py cannot attach, so the engine attaches with ``podman start --attach --interactive``;
-these tests drive a real ``run_job`` (tests/support/run_job_driver.py) from a pseudo-terminal
-and from a pipe, type a line, and look for the container's answer on the terminal and in the
-output sink.
+podman-py cannot attach: on a terminal the engine attaches with ``podman start --attach
+--interactive`` on a pty of its own, otherwise through the service's attach endpoint. These tests
+drive a real ``run_job`` (tests/support/run_job_driver.py) from a pseudo-terminal and from a
+pipe, type a line, and look for the container's answer on the terminal and in the output sink.
 """
 
 from __future__ import annotations
@@ -223,5 +223,38 @@ class TestInteractiveJob:
             assert error.startswith("error: run job driver-job (localhost/it/broken:1): ")
             assert "/no/such/program" in error
             assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+        finally:
+            podman.remove_runroot()
+
+    @pytest.mark.parametrize(
+        ("script", "expected"),
+        [("wc -c", str(2 * 1024 * 1024)), ("echo not reading", "not reading")],
+        ids=["reads-all", "reads-nothing"],
+    )
+    def test_large_piped_input_neither_blocks_nor_is_lost(
+        self,
+        tmp_path: Path,
+        podman_environment: dict[str, str],
+        busybox_rootfs: Path,
+        script: str,
+        expected: str,
+    ) -> None:
+        """Megabytes on stdin reach a job that reads them all, and a job that reads none ends."""
+        top = tmp_path / "sandbox"
+        podman = PodmanCli.for_paths(Paths.for_sandbox(top), podman_environment)
+        try:
+            image = build_image(podman, "localhost/it/stdin:1", script, busybox_rootfs)
+            result = subprocess.run(
+                driver_command(top, image, tmp_path / "sink.txt"),
+                input=b"x" * (2 * 1024 * 1024),
+                capture_output=True,
+                cwd=REPO,
+                env=podman_environment,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+            sink = (tmp_path / "sink.txt").read_text()
+            assert sink.split() == expected.split(), sink
         finally:
             podman.remove_runroot()
