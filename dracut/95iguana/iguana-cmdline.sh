@@ -21,9 +21,6 @@ mkdir -p /run/iguana
     if _v=$(getarg rd.iguana.report=); then
         echo "IGUANA_REPORT='$_v'"
     fi
-    if getargbool 0 rd.iguana.debug; then
-        echo "IGUANA_DEBUG=1"
-    fi
 } > /run/iguana/initrd.env
 
 # Offline installs: the image source must be there before Iguana starts.

@@ -66,8 +66,9 @@ install() {
     inst_simple "$moddir/iguana-lib.sh" /usr/lib/iguana/iguana-lib.sh
     inst_simple "$moddir/iguana-boot.sh" /usr/lib/iguana/iguana-boot
     inst_simple "$moddir/iguana-save-report.sh" /usr/bin/iguana-save-report
-    inst_multiple blkid mount umount mountpoint losetup cp mkdir sync sleep
-    inst_multiple -o gpgv kexec setsid switch_root reboot poweroff
+    # What iguana-boot and iguana_fsm call (gpgv: signed workflows; kexec, reboot: the endings).
+    inst_multiple blkid mount umount mountpoint cp mkdir sync sleep
+    inst_multiple -o gpgv kexec reboot
 
     local confdir="${IGUANA_CONFDIR:-/etc/iguana}" file
     if [[ -d $confdir ]]; then

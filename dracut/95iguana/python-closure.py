@@ -136,6 +136,13 @@ def main() -> int:
     for name in ALWAYS:
         import_quietly(name)
     walk(ROOT_PACKAGE)
+    if f"{ROOT_PACKAGE}.cli" not in sys.modules:
+        print(
+            f"python-closure: cannot import {ROOT_PACKAGE}.cli with {sys.executable} "
+            f"(--path {' '.join(args.path) or 'not given'}): install Iguana or name its directory",
+            file=sys.stderr,
+        )
+        return 1
     # Each dependency's submodules are imported too: their imports of other modules count.
     for top in sorted({name.split(".", 1)[0] for name in sys.modules if third_party(name)}):
         walk(top)
