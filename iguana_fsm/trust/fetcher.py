@@ -75,14 +75,20 @@ def system_ca_bundle() -> Path | None:
     return None
 
 
+def read_ca_bundle(path: Path) -> bytes:
+    """The PEM text of a CA bundle; TrustError naming the file when it is unreadable or not PEM."""
+    try:
+        pem = path.read_bytes()
+    except OSError as error:
+        raise TrustError(f"{path}: cannot read the CA bundle: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise TrustError(f"{path}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
+    return pem
+
+
 def combined_ca_bundle(extra: Path, workdir: Path) -> Path:
     """A bundle file holding the system CAs and ``extra``, so that neither replaces the other."""
-    try:
-        extra_pem = extra.read_bytes()
-    except OSError as error:
-        raise TrustError(f"{extra}: cannot read the CA bundle: {error.strerror}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in extra_pem:
-        raise TrustError(f"{extra}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
+    extra_pem = read_ca_bundle(extra)
     system = system_ca_bundle()
     parts = [system.read_bytes()] if system is not None else []
     parts.append(extra_pem)

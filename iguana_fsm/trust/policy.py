@@ -23,7 +23,7 @@ from pathlib import Path
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.errors import TrustError
 from iguana_fsm.paths import Paths
-from iguana_fsm.trust.fetcher import combined_ca_bundle
+from iguana_fsm.trust.fetcher import combined_ca_bundle, read_ca_bundle
 from iguana_fsm.workflow.reference import ReferenceError, parse_reference
 
 FLAGS = ("require-digest", "unsigned")
@@ -167,12 +167,7 @@ def ca_bundle(config: BootConfig, paths: Paths) -> Path | None:
         path = paths.config / "ca.pem"
         if not path.is_file():
             return None
-    try:
-        pem = path.read_bytes()
-    except OSError as error:
-        raise TrustError(f"{path}: cannot read the CA bundle: {error.strerror}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in pem:
-        raise TrustError(f"{path}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
+    read_ca_bundle(path)
     return path
 
 
