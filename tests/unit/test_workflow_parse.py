@@ -13,7 +13,8 @@ from iguana_fsm.workflow.model import Condition, Volume
 from iguana_fsm.workflow.parse import load_workflow, parse_volume, workflow_from_containers
 from iguana_fsm.workflow.validate import check_file, validate
 
-REFERENCE = Path("/work/shared/reference/workflows")
+# the prototype's workflow files (shared/reference/workflows), kept here so that CI has them
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "prototype-workflows"
 REFERENCE_FILES = sorted(REFERENCE.glob("*.yaml"))
 AGAMA = "registry.opensuse.org/yast/head/containers/containers_tumbleweed/opensuse/agama"
 
