@@ -10,6 +10,7 @@ CONF=$RUN/images-registry.yml
 PIDFILE=$RUN/images-registry.pid
 MIRRORS=/etc/containers/registries.conf.d/90-iguana-images.conf
 ADDR=127.0.0.1:5000
+UNIT=iguana-images-registry.service
 
 say() {
     echo "iguana: $*" >&2
@@ -19,7 +20,7 @@ start() {
     store=$1/registry
     repos=$store/docker/registry/v2/repositories
     [ -d "$repos" ] || return 0
-    if [ -r "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2> /dev/null; then
+    if running; then
         return 0
     fi
 
@@ -39,15 +40,23 @@ storage:
 http:
   addr: $ADDR
 CONFIG
-    setsid docker-registry serve "$CONF" < /dev/null > "$RUN/images-registry.log" 2>&1 &
-    echo "$!" > "$PIDFILE"
+    if [ -d /run/systemd/system ]; then
+        # A unit of its own, outside sysinit/basic.target (emergency mode stops those): it must
+        # outlive a failed iguana.service for an `iguana resume` in the emergency shell.
+        systemd-run --quiet --unit="$UNIT" --description="Iguana offline image registry" \
+            --property=DefaultDependencies=no docker-registry serve "$CONF"
+        echo "$UNIT" > "$PIDFILE"
+    else
+        setsid docker-registry serve "$CONF" < /dev/null > "$RUN/images-registry.log" 2>&1 &
+        echo "$!" > "$PIDFILE"
+    fi
 
     tries=50
     until python3 -I -c "import urllib.request as r; r.urlopen('http://$ADDR/v2/', timeout=1)" \
         2> /dev/null; do
         tries=$((tries - 1))
         if [ "$tries" -le 0 ]; then
-            say "the image registry on $ADDR did not start; see $RUN/images-registry.log"
+            say "the image registry on $ADDR did not start (see $RUN/images-registry.log or journalctl -u $UNIT)"
             return 1
         fi
         sleep 0.2
@@ -72,9 +81,23 @@ MIRROR
     done
 }
 
+# The pid file holds the process id, or the unit name under systemd.
+running() {
+    [ -r "$PIDFILE" ] || return 1
+    if [ -d /run/systemd/system ]; then
+        systemctl --quiet is-active "$UNIT"
+    else
+        kill -0 "$(cat "$PIDFILE")" 2> /dev/null
+    fi
+}
+
 stop() {
     [ -r "$PIDFILE" ] || return 0
-    kill "$(cat "$PIDFILE")" 2> /dev/null || true
+    if [ -d /run/systemd/system ]; then
+        systemctl stop "$UNIT" 2> /dev/null || true
+    else
+        kill "$(cat "$PIDFILE")" 2> /dev/null || true
+    fi
     rm -f "$PIDFILE" "$MIRRORS"
 }
 

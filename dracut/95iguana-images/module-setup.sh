@@ -18,5 +18,6 @@ depends() {
 
 install() {
     inst_multiple docker-registry ip setsid
+    inst_multiple -o systemd-run systemctl
     inst_simple "$moddir/iguana-images.sh" /usr/lib/iguana/images-setup
 }

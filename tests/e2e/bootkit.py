@@ -302,6 +302,10 @@ def list_dir(image: Path, path: str, offset: int = 0) -> list[str]:
     return sorted(name for name in names if name not in (".", ".."))
 
 
+Reply = tuple[str, str, bool]
+"""``(text, answer, nudge)`` for ``boot``: type ``answer`` when the console shows ``text``."""
+
+
 @dataclass(frozen=True)
 class Boot:
     """One QEMU run: its exit status, wall time and serial console text."""
@@ -318,11 +322,12 @@ def boot(
     cmdline: str,
     log: Path,
     timeout: float = 600.0,
-    replies: Sequence[tuple[str, str]] = (),
+    replies: Sequence[Reply] = (),
 ) -> Boot:
     """Boot ``kernel`` + ``initrd`` under QEMU (software emulation, no network) with ``disks``
     as virtio disks vda, vdb, ... and the serial console written to ``log``. ``replies`` are
-    ``(text, answer)``: when the console shows ``text``, ``answer`` is typed (in order)."""
+    ``(text, answer, nudge)``: when the console shows ``text``, ``answer`` is typed (in order);
+    with ``nudge`` Enter is pressed every 3 s while the text is awaited."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
     argv += ["-accel", "tcg", "-m", "1024", "-smp", "2", "-nic", "none", "-nographic"]
     argv += ["-monitor", "none", "-no-reboot"]
@@ -350,7 +355,7 @@ def boot(
 
 
 def _converse(
-    path: Path, replies: list[tuple[str, str]], qemu: subprocess.Popen[bytes], deadline: float
+    path: Path, replies: list[Reply], qemu: subprocess.Popen[bytes], deadline: float
 ) -> None:
     """Read the console socket until QEMU ends, typing each answer when its text appears."""
     while not path.exists():
@@ -361,14 +366,26 @@ def _converse(
         console.connect(str(path))
         console.settimeout(1.0)
         seen = ""
+        nudged = time.monotonic()
         while time.monotonic() < deadline:
             try:
                 data = console.recv(65536)
             except TimeoutError:
-                continue
+                data = b"-"
             if not data:
                 return
-            seen += data.decode(errors="replace")
-            if replies and replies[0][0] in seen:
-                seen = seen[seen.index(replies[0][0]) + len(replies[0][0]) :]
-                console.sendall(replies.pop(0)[1].encode())
+            if data != b"-":
+                seen += data.decode(errors="replace")
+            if not replies:
+                continue
+            text, answer, nudge = replies[0]
+            if text in seen:
+                seen = seen[seen.index(text) + len(text) :]
+                console.sendall(answer.encode())
+                replies.pop(0)
+                nudged = time.monotonic()
+            elif nudge and time.monotonic() - nudged > 3:
+                # A key typed before the program reads the console can be lost: press Enter
+                # again until the awaited text shows up.
+                console.sendall(b"\n")
+                nudged = time.monotonic()

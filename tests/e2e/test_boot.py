@@ -135,11 +135,26 @@ def test_initrd_size_over_podman_only(systemd_initrd: Path, podman_only_initrd: 
     assert 0 < added < 20 * 1024 * 1024, f"Iguana adds {added} bytes"
 
 
+RESUME = "iguana status; iguana resume; exit\n"
+RESCUE_DIALOGUE: dict[str, list[bootkit.Reply]] = {
+    # dracut's shell init opens its emergency shell directly, named after the failed hook.
+    "shell": [("iguana:/# ", RESUME, False)],
+    # systemd's emergency.target runs sulogin, which wants Enter first.
+    "systemd": [("Press Enter for maintenance", "\n", False), ("# ", RESUME, True)],
+}
+
+
+@pytest.mark.parametrize("init", ["shell", "systemd"])
 def test_rescue_shell_resume_finishes_the_boot(
-    tmp_path: Path, kernel: bootkit.Kernel, shell_initrd: Path, source_tree: Path
+    init: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    kernel: bootkit.Kernel,
+    source_tree: Path,
 ) -> None:
     """After a failed job the emergency shell has iguana on its PATH, and ``iguana resume``
-    typed there runs the rest of the workflow, after which the boot switches into the root."""
+    typed there runs the rest of the workflow; leaving the shell, the boot switches root."""
+    initrd = request.getfixturevalue(f"{init}_initrd")
     source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
     target = bootkit.blank_image(tmp_path / "target.img", 64)
     cmdline = COMMON.replace("rd.shell=0 ", "") + (
@@ -148,11 +163,12 @@ def test_rescue_shell_resume_finishes_the_boot(
 
     result = bootkit.boot(
         kernel,
-        shell_initrd,
+        initrd,
         [source, target],
         cmdline,
         tmp_path / "serial.log",
-        replies=[("iguana:/# ", "iguana status; iguana resume; exit\n")],
+        timeout=300,
+        replies=RESCUE_DIALOGUE[init],
     )
 
     console = result.console
@@ -160,6 +176,9 @@ def test_rescue_shell_resume_finishes_the_boot(
     assert "IGUANA BOOT FAILED" in console
     assert "e2e: flaky succeeds the second time" in console, console[-4000:]
     assert bootkit.MARKER in console, console[-4000:]
+    if init == "systemd":
+        # iguana.service runs again when the shell exits and finds the work done by resume.
+        assert "the new root is mounted at /sysroot; continuing the boot" in console
     offset = bootkit.partition_offset(target, 1)
     record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
     assert record["state"] == "switch_root"
