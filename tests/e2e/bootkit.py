@@ -38,10 +38,12 @@ IMAGE = "registry.iguana.test/e2e/installer:1"
 HOST_TOOLS = ("/usr/sbin/sfdisk", "/usr/sbin/mke2fs", "/usr/sbin/blockdev")
 
 
-def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run a command; AssertionError with its output when it fails."""
+def run(
+    argv: list[str], *, check: bool = True, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; AssertionError with its output when it fails (unless not ``check``)."""
     result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, argv))} failed ({result.returncode}):\n"
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -60,8 +62,13 @@ class Kernel:
 
 def debian_kernel(cache: Path = CACHE) -> Kernel:
     """The kernel ``linux-image-amd64`` depends on, unpacked under ``cache`` (once)."""
-    depends = run(["apt-cache", "depends", "linux-image-amd64"]).stdout
+    depends = run(["apt-cache", "depends", "linux-image-amd64"], check=False).stdout
     found = re.search(r"Depends: (linux-image-(\S+))", depends)
+    if not found:
+        # A machine whose package lists were never fetched knows no kernel package yet.
+        run(["apt-get", "update", "-qq"])
+        depends = run(["apt-cache", "depends", "linux-image-amd64"]).stdout
+        found = re.search(r"Depends: (linux-image-(\S+))", depends)
     assert found, f"apt-cache names no kernel for linux-image-amd64:\n{depends}"
     package, release = found.group(1), found.group(2)
     root = cache / package
