@@ -41,11 +41,11 @@ prepare() {
     fi
 }
 
-uptime() {
+seconds_since_boot() {
     read -r seconds _ < /proc/uptime && echo "$seconds"
 }
 
-iguana_say "starting (uptime $(uptime) s)"
+iguana_say "starting (uptime $(seconds_since_boot) s)"
 rc=0
 prepare || rc=$?
 if [ "$rc" -eq 0 ]; then
@@ -57,7 +57,7 @@ if [ "$rc" -eq 0 ]; then
     rc=$?
 fi
 
-iguana_say "finished with exit code $rc (uptime $(uptime) s)"
+iguana_say "finished with exit code $rc (uptime $(seconds_since_boot) s)"
 
 # After a failure the image registry keeps running: `iguana resume` will need it.
 if [ "$rc" -eq 0 ] && [ -x /usr/lib/iguana/images-setup ]; then

@@ -59,9 +59,6 @@ iguana_save_report() {
             cp "$IGUANA_DIR/$_file" "$_mnt/iguana-report/$_file" || _rc=1
         fi
     done
-    if [ -e /run/iguana/boot.log ]; then
-        cp /run/iguana/boot.log "$_mnt/iguana-report/boot.log" || _rc=1
-    fi
     sync
     umount "$_mnt" || _rc=1
     if [ "$_rc" -eq 0 ]; then
