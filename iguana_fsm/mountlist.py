@@ -329,7 +329,7 @@ def mount_all(mounts: Iterable[Mount], newroot: Path, log: Any, source: str) -> 
         for mount in mounts:
             at = where(source, mount.entry.line)
             target = _target(newroot, mount.entry, at)
-            _run(
+            run_tool(
                 mount.argv(target), f"{at}: mount {mount.entry.device} on {mount.entry.mountpoint}"
             )
             done.append(target)
@@ -417,7 +417,8 @@ def _unmount(target: Path, log: Any) -> None:
     )
 
 
-def _run(argv: list[str], what: str) -> None:
+def run_tool(argv: list[str], what: str) -> None:
+    """Run mount, umount or a like tool; MountError with ``what`` and the tool's own words."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     except FileNotFoundError:

@@ -16,6 +16,7 @@ from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
 from iguana_fsm.mountlist import is_mount_point, unmount_tree
+from iguana_fsm.report import leave_report
 from iguana_fsm.stages.base import BootContext
 
 
@@ -94,6 +95,7 @@ def _handoff(ctx: BootContext, action: str) -> dict[str, Any]:
 def _started(ctx: BootContext, handoff: dict[str, Any]) -> None:
     handoff["started_at"] = time.time()
     ctx.save()
+    leave_report(ctx)
 
 
 def _root_available(ctx: BootContext) -> bool:

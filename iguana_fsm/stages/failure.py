@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from iguana_fsm.machine import END
+from iguana_fsm.report import leave_report
 from iguana_fsm.stages.base import BootContext
 
 RULE = "=" * 72
@@ -51,11 +52,13 @@ def rescue(ctx: BootContext) -> str:
     if ctx.config.debug:
         ctx.record.details["rescue"] = {"action": "emergency-shell"}
         ctx.save()
+        leave_report(ctx)
         ctx.log.warning("rescue.shell", hint="iguana status; fix; iguana resume")
         return END
     delay = ctx.config.reboot_delay
     ctx.record.details["rescue"] = {"action": "reboot", "delay": delay}
     ctx.save()
+    leave_report(ctx)
     ctx.log.warning("rescue.reboot", seconds=delay)
     ctx.progress(f"Rebooting in {delay:g} s")
     ctx.host.sleep(delay)
