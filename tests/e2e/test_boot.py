@@ -83,13 +83,14 @@ def test_systemd_boot_installs_and_switches_root(
 def test_hook_boot_failure_is_reported(
     tmp_path: Path, kernel: bootkit.Kernel, shell_initrd: Path, source_tree: Path
 ) -> None:
-    """In an initrd without systemd a failing job shows the failure banner on the console, and
-    the report device receives the checkpoint (failed state, job, reason) and the log."""
+    """In an initrd without systemd a failing job shows the failure banner on the console; then,
+    without debug, Iguana leaves the checkpoint (failed state, job, reason) and the log on the
+    report device itself before it reboots the machine."""
     source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
     target = bootkit.blank_image(tmp_path / "target.img", 64)
     report = bootkit.ext4_image(tmp_path / "report.img", 16, bootkit.REPORT_LABEL)
     cmdline = COMMON + (
-        "rd.iguana.debug=1 rd.iguana.control_url=/run/iguana/images/fail.yaml "
+        "rd.iguana.reboot_delay=1 rd.iguana.control_url=/run/iguana/images/fail.yaml "
         f"rd.iguana.report=LABEL={bootkit.REPORT_LABEL}"
     )
 
@@ -100,7 +101,7 @@ def test_hook_boot_failure_is_reported(
     console = result.console
     assert "IGUANA BOOT FAILED" in console, console[-4000:]
     assert "e2e: this job fails on purpose" in console
-    assert "iguana: report saved to" in console
+    assert "report.saved" in console and "rescue.reboot" in console
     assert bootkit.MARKER not in console
     record = json.loads(bootkit.read_file(report, "/iguana-report/state"))
     assert record["failed_state"] == "jobs"
@@ -108,6 +109,7 @@ def test_hook_boot_failure_is_reported(
     assert record["error"]["exit_code"] == 3
     assert record["error"]["message"] == "job fail failed: exited with code 3"
     assert record["jobs"]["fail"]["status"] == "failed"
+    assert record["details"]["rescue"] == {"action": "reboot", "delay": 1.0}
     events = [
         json.loads(line)
         for line in bootkit.read_file(report, "/iguana-report/log.jsonl").splitlines()
