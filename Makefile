@@ -11,10 +11,18 @@ PYTHON ?= python3
 # boot test, loop/partition/LUKS tools for the mount tests.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
-	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck
+	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
 	boot-test clean
+
+# dracut modules: `make install DESTDIR=...`; `make initrd KVER=... KMODDIR=...`
+DRACUT_MODULES_DIR ?= /usr/lib/dracut/modules.d
+DRACUT_MODULES := 94iguana-podman 95iguana 95iguana-images
+KVER ?= $(shell uname -r)
+KMODDIR ?= /lib/modules/$(KVER)
+INITRD ?= build/iguana-$(KVER).img
+INITRD_OPTS ?= --offline
 
 deps: apt venv
 
@@ -55,6 +63,21 @@ e2e: deps
 
 test: deps lint
 	$(PY) -m pytest -q tests
+
+boot-test: deps
+	$(PY) -m pytest -q -m e2e tests/e2e
+
+install:
+	for module in $(DRACUT_MODULES); do \
+		install -d "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module"; \
+		install -m 0644 dracut/$$module/* "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module/"; \
+		chmod 0755 "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module/"*.sh; \
+	done
+
+initrd: deps
+	mkdir -p build
+	dracut/build-initrd.sh --kver $(KVER) --kmoddir $(KMODDIR) $(INITRD_OPTS) $(INITRD)
+	ls -l $(INITRD)
 
 bench: deps
 	$(PY) bench/bench_validate.py
