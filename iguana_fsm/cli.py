@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -259,6 +262,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("iguana: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # a bug: one line here, never a traceback
-        print(f"iguana: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    except Exception as error:  # a bug: one line here, the traceback in a file it names
+        where = _crash_file()
+        print(
+            f"iguana: internal error: {type(error).__name__}: {error} (traceback: {where})",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _crash_file() -> str:
+    """Write the current traceback to a new file; its path (or why there is none)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="iguana-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            traceback.print_exc(file=handle)
+    except OSError as error:
+        return f"not written: {error.strerror}"
+    return path

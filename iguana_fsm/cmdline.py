@@ -174,8 +174,12 @@ OPTIONS: dict[str, Setter] = {
 }
 
 
-def parse_cmdline(text: str) -> BootConfig:
-    """The BootConfig a command line asks for; UsageError names a bad option and its value."""
+def parse_cmdline(text: str, errors: list[str] | None = None) -> BootConfig:
+    """The BootConfig a command line asks for; UsageError names a bad option and its value.
+
+    With ``errors`` given, a bad option is skipped and its message appended instead, so that a
+    boot can record the problem while keeping the options that were fine (debug, report).
+    """
     fields: dict[str, object] = {}
     unknown: list[str] = []
     for word in split_words(text):
@@ -189,8 +193,25 @@ def parse_cmdline(text: str) -> BootConfig:
         if setter is None:
             unknown.append(name)
             continue
-        setter(fields, name, value)
+        try:
+            setter(fields, name, value)
+        except UsageError as error:
+            if errors is None:
+                raise
+            errors.append(str(error))
     return BootConfig(unknown=tuple(unknown), **fields)  # type: ignore[arg-type]
+
+
+def redact_cmdline(text: str) -> str:
+    """``text`` with the value of every ``rd.iguana.env=NAME=VALUE`` shown as ``***``: what a
+    checkpoint may keep of a command line that can carry secrets."""
+    words = []
+    for word in split_words(text):
+        key, value = _unquote(word)
+        if key == PREFIX + "env" and value is not None:
+            word = f"{key}={value.partition('=')[0]}=***"
+        words.append(word)
+    return " ".join(words)
 
 
 def suggest(name: str) -> str | None:

@@ -96,6 +96,12 @@ class HandoffError(IguanaError):
     exit_code = 10
 
 
+class StillRunning(IguanaError):
+    """``iguana status --wait --timeout`` ran out of time while the boot still runs."""
+
+    exit_code = 11
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success (for run: the boot reached its hand-off)",
     1: "internal error (a bug; the traceback is in the log, never on the console)",

@@ -98,6 +98,12 @@ class Progress:
 
     def __call__(self, message: str) -> None:
         line = (message.replace("\n", " ").strip() + "\n").encode("utf-8")
+        # a side channel that containers can break (make it a directory, fill the disk):
+        # it must never stop the boot, and the log has every message anyway
+        with contextlib.suppress(OSError):
+            self._write(line)
+
+    def _write(self, line: bytes) -> None:
         try:
             if stat.S_ISFIFO(os.stat(self.path).st_mode):
                 self._write_fifo(line)

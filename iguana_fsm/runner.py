@@ -3,8 +3,9 @@ checkpoints every transition. It never asks which stage it runs."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from transitions import EventData
@@ -34,12 +35,15 @@ class Runner:
         self.store.save(self.ctx.record)
         self.ctx.log.debug("checkpoint.saved", state=self.ctx.record.state)
 
-    def run(self, initial: str = "locate") -> int:
-        """Run from ``initial`` to an ending or to rescue; the exit code of the boot."""
+    def run(self, initial: str = "locate", prepare: Callable[[], None] | None = None) -> int:
+        """Run from ``initial`` to an ending or to rescue; the exit code of the boot.
+        ``prepare`` runs first, inside the same clean-up (the engine is stopped after it)."""
         record = self.ctx.record
         model = build_machine(initial, self._on_transition)
         record.state = initial
         try:
+            if prepare is not None:
+                prepare()
             self.save()
             self.ctx.log.info("state.entered", state=initial, trigger="start")
             while True:
@@ -51,6 +55,17 @@ class Runner:
             # Nothing can be recorded any more: stop here, loudly, rather than boot blind.
             self.ctx.log.error("checkpoint.failed", error=str(error))
             return error.exit_code
+        except Exception as error:  # a bug outside any stage: keep the traceback in the log
+            self.ctx.log.error("runner.crashed", state=record.state, exc_info=True)
+            if record.error is None:
+                record.error = {
+                    "state": record.state,
+                    "message": f"internal error: {type(error).__name__}: {error}",
+                    "code": INTERNAL_ERROR,
+                }
+            with contextlib.suppress(IguanaError):
+                self.save()
+            return INTERNAL_ERROR
         finally:
             self.ctx.engine.stop()
         if record.error:

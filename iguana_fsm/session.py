@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from iguana_fsm.checkpoint import BootRecord, CheckpointStore
-from iguana_fsm.cmdline import BootConfig, parse_cmdline, read_cmdline_text, suggest
+from iguana_fsm.cmdline import (
+    BootConfig,
+    parse_cmdline,
+    read_cmdline_text,
+    redact_cmdline,
+    suggest,
+)
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
-from iguana_fsm.errors import ResumeRefused, UsageError
+from iguana_fsm.errors import CheckpointError, ResumeRefused, UsageError
 from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.machine import ENDINGS
@@ -40,9 +46,12 @@ class Options:
     fresh: bool = False
 
 
-def boot_config(options: Options, stored: str | None = None) -> tuple[BootConfig, str]:
-    """The BootConfig and the command line it came from: ``--cmdline``, else the one stored in
-    the checkpoint (resume), else ``/proc/cmdline`` (initrd) or nothing (sandbox)."""
+def boot_config(
+    options: Options, stored: str | None = None, errors: list[str] | None = None
+) -> tuple[BootConfig, str]:
+    """The BootConfig and the command line it came from: ``--cmdline``, else the one stored
+    for resume, else ``/proc/cmdline`` (initrd) or nothing (sandbox). With ``errors`` given, bad
+    options are collected there instead of raised (see ``parse_cmdline``)."""
     text = options.cmdline
     if text is None:
         text = stored
@@ -56,7 +65,7 @@ def boot_config(options: Options, stored: str | None = None) -> tuple[BootConfig
         if "://" not in source:
             source = str(Path(source).absolute())
         text = f'{text} "rd.iguana.control_url={source}"'.strip()
-    return parse_cmdline(text), text
+    return parse_cmdline(text, errors), text
 
 
 @contextlib.contextmanager
@@ -113,20 +122,30 @@ class Session:
     def run(self) -> int:
         """A new boot from locate."""
         with boot_lock(self.paths):
-            if self.store.exists() and not self.options.fresh:
-                old = self.store.load()
-                if old.state not in ENDINGS or old.error is not None:
-                    raise UsageError(
-                        f"{self.paths.state}: an unfinished boot (state {old.state}) is "
-                        "recorded here: continue it with `iguana resume`, or start over with "
-                        "--fresh"
-                    )
-            config, text = boot_config(self.options)
+            old = self._previous()
+            unfinished = old is not None and (old.state not in ENDINGS or old.error is not None)
+            if unfinished and old is not None and not self.options.fresh:
+                raise UsageError(
+                    f"{self.paths.state}: an unfinished boot (state {old.state}) is "
+                    "recorded here: continue it with `iguana resume`, or start over with "
+                    "--fresh"
+                )
+            errors: list[str] = []
+            config, text = boot_config(self.options, errors=errors)
             record = BootRecord(run_id=uuid.uuid4().hex, state="locate")
             record.sandbox = self.paths.sandbox
-            record.details["cmdline"] = text
+            # secrets of rd.iguana.env stay out of the checkpoint; resume reads the raw text
+            record.details["cmdline"] = redact_cmdline(text)
+            self._keep_cmdline(text)
             ctx = self._context(config, record)
-            return Runner(ctx, self.store, self.stages).run("locate")
+            ctx.extras["cmdline_errors"] = errors
+
+            def prepare() -> None:
+                if old is not None:
+                    # --fresh: the old run's containers and volumes must not leak into this one
+                    ctx.engine.remove_leftovers(old.run_id)
+
+            return Runner(ctx, self.store, self.stages).run("locate", prepare)
 
     def resume(self) -> int:
         """Continue the boot recorded in the checkpoint, refusing a changed workflow."""
@@ -136,14 +155,43 @@ class Session:
                     f"{self.paths.state}: no checkpoint, nothing to resume (use `iguana run`)"
                 )
             record = self.store.load()
-            config, _ = boot_config(self.options, record.details.get("cmdline"))
+            config, _ = boot_config(self.options, self._kept_cmdline())
             ctx = self._context(config, record)
             previous = record.state
             entry = self._entry(ctx)
-            removed = ctx.engine.remove_leftovers(record.run_id) if entry != "locate" else []
-            record.history.append({"from": previous, "to": entry, "trigger": "resume"})
-            ctx.log.info("boot.resumed", previous=previous, entry=entry, leftovers=removed)
-            return Runner(ctx, self.store, self.stages).run(entry)
+
+            def prepare() -> None:
+                removed = ctx.engine.remove_leftovers(record.run_id)
+                record.history.append({"from": previous, "to": entry, "trigger": "resume"})
+                ctx.log.info("boot.resumed", previous=previous, entry=entry, leftovers=removed)
+
+            return Runner(ctx, self.store, self.stages).run(entry, prepare)
+
+    def _previous(self) -> BootRecord | None:
+        """The boot recorded here before; with --fresh an unreadable one counts as none."""
+        if not self.store.exists():
+            return None
+        try:
+            return self.store.load()
+        except CheckpointError:
+            if self.options.fresh:
+                return None
+            raise
+
+    def _keep_cmdline(self, text: str) -> None:
+        """Keep the command line as given (secrets included) for resume, readable by root only,
+        beside the podman socket rather than in the checkpoint."""
+        path = self.paths.run / "cmdline"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def _kept_cmdline(self) -> str | None:
+        try:
+            return (self.paths.run / "cmdline").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
 
     def _entry(self, ctx: BootContext) -> str:
         """Re-read the workflow (the jobs and services stages need it) and prove it unchanged."""

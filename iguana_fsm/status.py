@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iguana_fsm.checkpoint import BootRecord
-from iguana_fsm.errors import CheckpointError
+from iguana_fsm.errors import CheckpointError, StillRunning
 from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages.failure import banner
@@ -95,5 +95,5 @@ def wait(
         if record is not None and (record.state in FINAL_STATES or not running()):
             return record
         if deadline is not None and time.monotonic() > deadline:
-            raise CheckpointError(f"{paths.state}: boot still running after {timeout:g} s")
+            raise StillRunning(f"{paths.state}: the boot still runs after {timeout:g} s")
         time.sleep(0.2)

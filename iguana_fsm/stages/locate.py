@@ -9,14 +9,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from iguana_fsm.errors import LocateError
+from iguana_fsm.errors import LocateError, UsageError
 from iguana_fsm.stages.base import BootContext
 
 SCHEMES = ("http", "https", "file")
 
 
 def run(ctx: BootContext) -> str:
-    """Set ``ctx.extras["source"]`` to {kind, value} and name it in the record."""
+    """Set ``ctx.extras["source"]`` to {kind, value} and name it in the record. A kernel
+    command line with bad ``rd.iguana.`` values fails here, so the boot records it."""
+    errors: list[str] = ctx.extras.get("cmdline_errors") or []
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UsageError(errors[0] + more)
     url = ctx.config.control_url
     source: dict[str, Any]
     if url:

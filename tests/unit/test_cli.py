@@ -71,16 +71,20 @@ class TestErrors:
         record = CheckpointStore(Paths.for_sandbox(box).state).load()
         assert record.failed_state == "fetch" and record.state == "rescue"
 
-    def test_bad_kernel_option_value_is_one_line(
+    def test_bad_kernel_option_value_fails_the_boot_in_locate(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A malformed rd.iguana option is a usage error naming the option."""
-        code = main(
-            ["run", "--sandbox", str(tmp_path), "--cmdline", "rd.iguana.fetch_timeout=soon"]
-        )
-        err = capsys.readouterr().err.strip()
-        assert code == 2
-        assert err.count("\n") == 0 and "rd.iguana.fetch_timeout=soon" in err
+        """A malformed rd.iguana option fails a recorded boot in locate, naming the option;
+        the options that were fine (here debug) still apply to the rescue."""
+        cmdline = "rd.iguana.debug rd.iguana.fetch_timeout=soon"
+        code = main(["run", "--batch", "--sandbox", str(tmp_path), "--cmdline", cmdline])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        record = CheckpointStore(Paths.for_sandbox(tmp_path).state).load()
+        assert record.failed_state == "locate"
+        assert record.error is not None
+        assert "rd.iguana.fetch_timeout=soon" in record.error["message"]
+        assert record.details["rescue"] == {"action": "emergency-shell"}
 
     def test_status_without_checkpoint(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -111,6 +115,26 @@ class TestErrors:
         err = capsys.readouterr().err
         assert "reason:  the workflow has 3 problems:" in err
         assert "w.yaml:4:5: jobs.one.need: unknown key; did you mean 'needs'?" in err
+
+
+    def test_a_bug_prints_one_line_naming_its_traceback_file(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unexpected exception is one line on stderr; the traceback is in the file named."""
+        from iguana_fsm import diagram
+
+        def broken(fmt: str) -> str:
+            raise KeyError("boom")
+
+        monkeypatch.setattr(diagram, "render", broken)
+        assert main(["diagram"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "internal error: KeyError" in err
+        crash = Path(err.rsplit("(traceback: ", 1)[1].rstrip(")"))
+        try:
+            assert "Traceback" in crash.read_text() and "broken" in crash.read_text()
+        finally:
+            crash.unlink()
 
 
 class TestStatus:

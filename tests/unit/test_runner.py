@@ -152,6 +152,22 @@ class TestHealthyBoot:
         assert started[0]["env"]["LOG_LEVEL"] == "debug"
         assert started[0]["env"]["IGUANA"] == "true"
 
+    def test_kernel_env_secrets_stay_out_of_the_checkpoint(self, tmp_path: Path) -> None:
+        """rd.iguana.env values are redacted in the recorded command line, yet a resume still
+        gives the containers the real value."""
+        boot = make_boot(tmp_path)
+        boot.cmdline = "rd.iguana.env=API_KEY=s3cr3t-value"
+        boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
+        boot.run()
+        assert "s3cr3t-value" not in boot.paths.state.read_text()
+        assert boot.record().details["cmdline"].startswith("rd.iguana.env=API_KEY=***")
+        seen: list[str] = []
+        boot.stages["mount"] = lambda ctx: (
+            seen.append(ctx.config.env["API_KEY"]) or ("choose_switch_root")
+        )
+        assert boot.resume() == 0
+        assert seen == ["s3cr3t-value"]
+
     def test_every_transition_is_a_log_event(self, tmp_path: Path) -> None:
         """state.entered is logged once per state entered, with its trigger."""
         boot = make_boot(tmp_path)
@@ -219,6 +235,21 @@ class TestFailures:
         assert "ZeroDivisionError" in boot.paths.log.read_text()
         assert "Traceback" in boot.paths.log.read_text()
 
+    def test_bug_outside_a_stage_is_recorded_with_its_traceback_in_the_log(
+        self, tmp_path: Path
+    ) -> None:
+        """A stage returning a trigger its state does not have is a bug of the runner's world:
+        exit 1, the error in the checkpoint, the traceback in the log, not on the console."""
+        boot = make_boot(tmp_path)
+        boot.replace("mount", lambda ctx: "no_such_trigger")
+        assert boot.run() == 1
+        record = boot.record()
+        assert record.error is not None and record.error["state"] == "mount"
+        assert "internal error" in record.error["message"]
+        assert "runner.crashed" in boot.paths.log.read_text()
+        assert "Traceback" not in boot.console.getvalue()
+        assert boot.engine.stopped == 1
+
     def test_failed_job_skips_dependents_runs_cleanup(self, tmp_path: Path) -> None:
         """After a failure: success() jobs are skipped, failure() and always() jobs run."""
         boot = make_boot(tmp_path, FAILING)
@@ -279,6 +310,22 @@ class TestFailures:
         assert boot.run() == 0
         assert boot.record().jobs["cleanup"].status == "skipped"
         assert not boot.engine.images
+
+    def test_progress_channel_broken_by_a_container_does_not_stop_the_boot(
+        self, tmp_path: Path
+    ) -> None:
+        """A job that turns /iguana/progress into a directory cannot fail the boot."""
+        boot = make_boot(tmp_path)
+        progress = boot.paths.progress
+
+        def break_progress(spec: object) -> None:
+            if not progress.is_dir():
+                progress.unlink(missing_ok=True)
+                progress.mkdir()
+
+        boot.engine.on_job = break_progress
+        assert boot.run() == 0
+        assert boot.record().state == "switch_root"
 
     def test_pull_failure_in_verify_stops_before_any_container(self, tmp_path: Path) -> None:
         """An image that cannot be pulled fails verify; no container is started."""
@@ -376,6 +423,16 @@ class TestResume:
         boot.stages = make_boot(tmp_path / "fresh").stages
         assert boot.resume() == 0
         assert boot.engine.names("remove_leftovers") == [boot.record().run_id]
+
+    def test_fresh_run_removes_the_old_runs_leftovers(self, tmp_path: Path) -> None:
+        """--fresh over a failed boot first removes the containers and volumes of its run."""
+        boot = make_boot(tmp_path)
+        boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
+        boot.run()
+        old_run = boot.record().run_id
+        assert boot.session(str(boot.workflow_file), fresh=True).run() == 0
+        assert boot.engine.names("remove_leftovers") == [old_run]
+        assert boot.record().run_id != old_run
 
     def test_resume_refuses_a_changed_workflow(self, tmp_path: Path) -> None:
         """Resume re-reads the workflow and refuses when its sha256 changed."""
