@@ -11,9 +11,7 @@ import contextlib
 import errno
 import os
 import stat
-import time
-import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,25 +63,6 @@ def make_logger(
         TeeRenderer(handle, console, console_level),
     ]
     return structlog.wrap_logger(None, processors=processors).bind(**context)
-
-
-@contextlib.contextmanager
-def op(log: Any, name: str, **fields: Any) -> Iterator[Any]:
-    """Log ``NAME.started``, then ``NAME.finished`` with its duration, or ``NAME.failed`` with
-    the error; every line of one operation carries the same op id."""
-    bound = log.bind(op=uuid.uuid4().hex[:8], **fields)
-    started = time.monotonic()
-    bound.debug(f"{name}.started")
-    try:
-        yield bound
-    except BaseException as error:
-        bound.warning(f"{name}.failed", error=str(error), seconds=_since(started))
-        raise
-    bound.debug(f"{name}.finished", seconds=_since(started))
-
-
-def _since(started: float) -> float:
-    return round(time.monotonic() - started, 3)
 
 
 class Progress:
