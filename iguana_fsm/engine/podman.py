@@ -175,8 +175,10 @@ class PodmanEngine:
         self.run_id = run_id
         self.stop_grace = stop_grace
         self.service_settle = service_settle
-        self.service = PodmanService(paths, env=env_overlay, ready_timeout=service_ready_timeout)
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
+        self.service = PodmanService(
+            paths, env=env_overlay, ready_timeout=service_ready_timeout, log=self._log
+        )
         self._client: Any = None
         self._containers: set[str] = set()
 
@@ -213,8 +215,10 @@ class PodmanEngine:
                     self._discard(container_id)
             self._client.close()
             self._client = None
-        if self.service.running:
-            self.service.stop()
+        # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.
+        was_running = self.service.running
+        self.service.stop()
+        if was_running:
             self._log.info("engine.stopped")
 
     def pull(self, reference: str) -> ImageInfo:
@@ -275,7 +279,8 @@ class PodmanEngine:
                 )
             # By id: every name of ours goes at once and the layers leave the (RAM) storage.
             self.client.images.remove(image.id, force=True)
-        self._log.info("image.removed", image=reference, id=image.id)
+        # The stage logs the removal with its job; this line is for debugging the engine.
+        self._log.debug("image.removed", image=reference, id=image.id)
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume with ``labels`` and the run label; reuse an existing one."""
@@ -283,7 +288,8 @@ class PodmanEngine:
             if self.client.volumes.exists(name):
                 return
             self.client.volumes.create(name, labels={**labels, RUN_LABEL: self.run_id})
-        self._log.info("volume.created", volume=name)
+        # The stage logs the creation with its job; this line is for debugging the engine.
+        self._log.debug("volume.created", volume=name)
 
     def remove_volume(self, name: str) -> None:
         """Remove the named volume; missing is fine."""
@@ -481,26 +487,34 @@ class PodmanEngine:
     ) -> Iterator[tuple[socket.socket, bytes]]:
         """Attach to the container through the service's attach endpoint (podman-py has
         none) before it starts; yields the upgraded socket and the bytes already read.
-        A refusal is an EngineError ``what: podman's message``."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(30)
-            sock.connect(str(self.service.socket_path))
-            sock.sendall(
-                f"POST /v4.0.0/libpod/containers/{container_id}/attach"
-                f"?stream=true&stdout=true&stderr=true&stdin={str(stdin).lower()} HTTP/1.1\r\n"
-                "Host: podman\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-                "Content-Length: 0\r\n\r\n".encode()
-            )
-            head, rest = _read_response_head(sock)
-            status = head.split(b" ", 2)[1:2]
-            if status not in ([b"101"], [b"200"]):
-                body = rest
-                with contextlib.suppress(OSError):
-                    sock.settimeout(2)
-                    body = body or sock.recv(65536)
-                raise EngineError(f"{what}: {_error_message(body)}")
-            sock.setblocking(False)
-            yield sock, rest
+        A refusal is an EngineError ``what: podman's message``; a socket error (refused,
+        timed out, reset) one naming the socket and the container."""
+        path = self.service.socket_path
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(30)
+                sock.connect(str(path))
+                sock.sendall(
+                    f"POST /v4.0.0/libpod/containers/{container_id}/attach"
+                    f"?stream=true&stdout=true&stderr=true&stdin={str(stdin).lower()} HTTP/1.1\r\n"
+                    "Host: podman\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                    "Content-Length: 0\r\n\r\n".encode()
+                )
+                head, rest = _read_response_head(sock)
+                status = head.split(b" ", 2)[1:2]
+                if status not in ([b"101"], [b"200"]):
+                    body = rest
+                    with contextlib.suppress(OSError):
+                        sock.settimeout(2)
+                        body = body or sock.recv(65536)
+                    raise EngineError(f"{what}: {_error_message(body)}")
+                sock.setblocking(False)
+                yield sock, rest
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+            raise EngineError(
+                f"{what}: attach socket {path} of container {container_id}: {reason}"
+            ) from error
 
     def _attach_command(self, container_id: str) -> list[str]:
         return [
@@ -640,15 +654,16 @@ def _has_healthcheck(attrs: Mapping[str, Any]) -> bool:
 
 
 def _manifest_digest(reference: str, attrs: Mapping[str, Any]) -> str | None:
-    """The digest of ``reference``'s repository among the image's RepoDigests."""
-    if "@" in reference:
-        return reference.split("@", 1)[1]
+    """The manifest digest podman stored for ``reference``'s repository (its RepoDigests).
+
+    For ``repo@sha256:...`` that digest only when podman has it: otherwise the one podman
+    has, so a caller comparing it with the pin sees what was really pulled."""
     digests = [str(entry) for entry in attrs.get("RepoDigests") or [] if "@" in str(entry)]
-    wanted = repository(reference)
-    for entry in digests:
-        name, digest = entry.split("@", 1)
-        if name == wanted or name.endswith("/" + wanted):
-            return digest
+    ours = [entry.split("@", 1)[1] for entry in digests if _same_repository(entry, reference)]
+    if "@" in reference and reference.split("@", 1)[1] in ours:
+        return reference.split("@", 1)[1]
+    if ours:
+        return ours[0]
     return digests[0].split("@", 1)[1] if digests else None
 
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from iguana_fsm.errors import EngineError
+import structlog
+
+from iguana_fsm.errors import EngineError, MountError
+from iguana_fsm.mountlist import unmount_tree
 from iguana_fsm.paths import Paths
 
 INSTALL_HINT = "install it: apt-get install -y podman runc (or: zypper install podman runc)"
@@ -35,11 +38,14 @@ RUNROOT_MAX = 50
 SOCKET_MAX = 100
 """A unix socket path must fit in sun_path (108 bytes with the terminating NUL)."""
 
+SHORT_PARENT = Path("/tmp")
+"""Where the short stand-ins for too long paths go."""
+
 
 def _short_path(long: Path, kind: str) -> Path:
     """A short, stable stand-in in /tmp for a path too long for podman or the kernel."""
     digest = hashlib.sha256(str(long).encode()).hexdigest()[:16]
-    return Path("/tmp") / f"iguana-{kind}-{digest}"
+    return SHORT_PARENT / f"iguana-{kind}-{digest}"
 
 
 def usable_runroot(preferred: Path) -> Path:
@@ -56,9 +62,42 @@ def runroot_for(paths: Paths) -> Path | None:
 
 
 def socket_for(paths: Paths) -> Path:
-    """The service's socket: RUN/podman.sock, or a short path in /tmp when that is too long."""
+    """The service's socket: RUN/podman.sock, or podman.sock in a private directory in /tmp
+    when that is too long."""
     preferred = paths.run / "podman.sock"
-    return preferred if len(str(preferred)) <= SOCKET_MAX else _short_path(preferred, "sock")
+    if len(str(preferred)) <= SOCKET_MAX:
+        return preferred
+    return _short_path(preferred, "sock") / "podman.sock"
+
+
+def stand_ins(paths: Paths) -> list[Path]:
+    """The directories in /tmp the service of ``paths`` uses instead of too long paths."""
+    found = [runroot_for(paths), socket_for(paths).parent]
+    return [path for path in found if path is not None and path.parent == SHORT_PARENT]
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` as a directory only we can use (mode 0700); an existing one is accepted
+    only when it is a real directory of ours with mode 0700 (ours from an earlier run, or made
+    by podman), never when someone else could have prepared it."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise EngineError(f"cannot create {path}: {error.strerror}") from error
+    else:
+        # mkdir's mode passes through the umask, which may only take bits away.
+        os.chmod(path, 0o700, follow_symlinks=False)
+        return
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode):
+        raise EngineError(f"refusing {path}: it exists and is not a directory (remove it)")
+    if found.st_uid != os.geteuid() or stat.S_IMODE(found.st_mode) != 0o700:
+        raise EngineError(
+            f"refusing {path}: owned by uid {found.st_uid} with mode "
+            f"{stat.S_IMODE(found.st_mode):04o}, not ours with 0700 (remove it)"
+        )
 
 
 def packaged_containers_conf() -> Path:
@@ -75,25 +114,12 @@ def service_environment(overlay: Mapping[str, str] | None = None) -> dict[str, s
     return env
 
 
-def mounts_below(top: Path) -> list[Path]:
-    """Mount points at or under ``top`` (from /proc/self/mountinfo), deepest first."""
-    top = top.absolute()
-    found: list[Path] = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
-        for line in mountinfo:
-            # Field 5 is the mount point, with spaces and the like written as octal escapes.
-            point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]))
-            if point == top or top in point.parents:
-                found.append(point)
-    return sorted(set(found), key=lambda path: len(path.parts), reverse=True)
-
-
-def unmount_below(top: Path) -> None:
-    """Unmount everything podman left mounted under a private storage; EngineError if stuck."""
-    for point in mounts_below(top):
-        result = subprocess.run(["umount", str(point)], capture_output=True, text=True, check=False)
-        if result.returncode != 0 and point in mounts_below(top):
-            raise EngineError(f"cannot unmount {point}: {result.stderr.strip()}")
+def unmount_below(top: Path, log: Any) -> None:
+    """Unmount everything podman left mounted under ``top``; EngineError if it stays mounted."""
+    try:
+        unmount_tree(top, log)
+    except MountError as error:
+        raise EngineError(f"podman storage: {error}") from error
 
 
 class PodmanService:
@@ -110,13 +136,16 @@ class PodmanService:
         env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        log: Any = None,
     ) -> None:
         self.paths = paths
+        self._log = log if log is not None else structlog.get_logger("iguana.engine")
         self.environment = service_environment(env)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
+        self._stand_ins: list[Path] = []
 
     @property
     def socket_path(self) -> Path:
@@ -177,21 +206,24 @@ class PodmanService:
             return
         command = self.command()
         self.paths.run.mkdir(parents=True, exist_ok=True)
-        self._reclaim_orphan()
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        self._log_handle = self.log_path.open("ab")
-        # A session of its own: a Ctrl-C on the console must not take the engine down.
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_handle,
-            stderr=self._log_handle,
-            env=self.environment,
-            start_new_session=True,
-        )
-        self.pid_path.write_text(f"{self._process.pid}\n")
         try:
+            for directory in stand_ins(self.paths):
+                private_directory(directory)
+                self._stand_ins.append(directory)
+            self._reclaim_orphan()
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+            self._log_handle = self.log_path.open("ab")
+            # A session of its own: a Ctrl-C on the console must not take the engine down.
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_handle,
+                stderr=self._log_handle,
+                env=self.environment,
+                start_new_session=True,
+            )
+            self.pid_path.write_text(f"{self._process.pid}\n")
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -213,7 +245,7 @@ class PodmanService:
             return
         _end_group(pid, self.stop_timeout)
         if self.paths.storage is not None:
-            unmount_below(self.paths.storage)
+            unmount_below(self.paths.storage, self._log)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -259,14 +291,27 @@ class PodmanService:
         if process is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.pid_path.unlink()
-        if process is not None and self.paths.storage is not None:
-            # The service leaves its overlay home bind-mounted on itself when it exits.
-            unmount_below(self.paths.storage)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
+        if process is not None:
+            # Only once started: before that the socket's directory was not checked as ours.
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+        try:
+            if process is not None and self.paths.storage is not None:
+                # The service leaves its overlay home bind-mounted on itself when it exits.
+                unmount_below(self.paths.storage, self._log)
+        finally:
+            self._remove_stand_ins()
+
+    def _remove_stand_ins(self) -> None:
+        """Remove the /tmp stand-ins this service made or accepted as its own."""
+        while self._stand_ins:
+            directory = self._stand_ins.pop()
+            # podman's runroot holds a container's /dev/shm while it runs.
+            unmount_below(directory, self._log)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _end_group(pid: int, timeout: float) -> None:

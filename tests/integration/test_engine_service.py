@@ -16,12 +16,14 @@ from iguana_fsm.engine.base import ContainerSpec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.engine.service import (
     PodmanService,
-    mounts_below,
     packaged_containers_conf,
     runroot_for,
     service_environment,
+    socket_for,
+    stand_ins,
 )
 from iguana_fsm.errors import EngineError
+from iguana_fsm.mountlist import mounted_under
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image
 from tests.support.podman_cli import PodmanCli
@@ -71,7 +73,7 @@ class TestPodmanService:
         assert not _alive(process.pid)
         assert not service.socket_path.exists()
         assert service_paths.storage is not None
-        assert mounts_below(service_paths.storage) == []
+        assert mounted_under(service_paths.storage) == []
 
     def test_missing_podman_is_explained_in_one_line(self, service_paths: Paths) -> None:
         """Without podman on PATH the error says so and how to install it."""
@@ -90,17 +92,54 @@ class TestPodmanService:
         assert not service.running
 
     def test_long_sandbox_paths_still_work(self, tmp_path: Path) -> None:
-        """A sandbox deep enough for podman's 50-character runroot limit still gets an engine."""
+        """A sandbox deep enough for podman's 50-character runroot limit still gets an engine,
+        on private 0700 directories in /tmp that stop removes."""
         paths = Paths.for_sandbox(tmp_path / ("deep-" * 14))
         engine = PodmanEngine(paths, "long", stop_grace=1)
+        made = stand_ins(paths)
         try:
             engine.start()
             assert engine.client.version()["Version"]
-        finally:
-            engine.stop()
+            assert len(made) == 2
+            for directory in made:
+                assert directory.stat().st_mode & 0o777 == 0o700
             runroot = runroot_for(paths)
             assert runroot is not None and len(str(runroot)) <= 50
-            shutil.rmtree(runroot, ignore_errors=True)
+            assert socket_for(paths).parent in made
+        finally:
+            engine.stop()
+            for directory in made:
+                shutil.rmtree(directory, ignore_errors=True)
+        assert [directory for directory in made if directory.exists()] == []
+
+    @pytest.mark.parametrize("kind", ["symlink", "open-mode", "file"])
+    def test_stand_in_prepared_by_someone_else_is_refused(self, tmp_path: Path, kind: str) -> None:
+        """A /tmp stand-in that exists as a symlink, a file or a directory others may use is
+        refused before podman starts, and left as it was."""
+        paths = Paths.for_sandbox(tmp_path / ("deep-" * 14))
+        target = socket_for(paths).parent
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        if kind == "symlink":
+            target.symlink_to(elsewhere)
+        elif kind == "file":
+            target.write_text("")
+        else:
+            target.mkdir()
+            target.chmod(0o777)
+        service = PodmanService(paths)
+        try:
+            with pytest.raises(EngineError, match=rf"^refusing {target}: "):
+                service.start()
+            assert not service.running
+            assert target.is_symlink() if kind == "symlink" else target.exists()
+            assert [path for path in stand_ins(paths) if path != target and path.exists()] == []
+        finally:
+            service.stop()
+            if target.is_dir() and not target.is_symlink():
+                target.rmdir()
+            else:
+                target.unlink()
 
     def test_callers_containers_conf_wins(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -159,7 +198,31 @@ class TestLeftBehind:
             if _alive(orphan):
                 os.killpg(orphan, signal.SIGKILL)
         assert service_paths.storage is not None
-        assert mounts_below(service_paths.storage) == []
+        assert mounted_under(service_paths.storage) == []
+
+    def test_engine_stop_cleans_up_after_podman_died_on_its_own(self, tmp_path: Path) -> None:
+        """When the service was killed behind Iguana's back, stopping the engine still removes
+        its pid file, socket, /tmp stand-ins and storage mounts."""
+        paths = Paths.for_sandbox(tmp_path / ("deep-" * 14))
+        engine = PodmanEngine(paths, "died", stop_grace=1)
+        made = stand_ins(paths)
+        try:
+            engine.start()
+            process = engine.service._process
+            assert process is not None
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            assert not engine.service.running
+            engine.stop()
+            assert not engine.service.pid_path.exists()
+            assert not engine.service.socket_path.exists()
+            assert [directory for directory in made if directory.exists()] == []
+            assert paths.storage is not None
+            assert mounted_under(paths.storage) == []
+        finally:
+            engine.stop()
+            for directory in made:
+                shutil.rmtree(directory, ignore_errors=True)
 
     def test_engine_stop_removes_the_containers_it_still_has(
         self,
@@ -183,4 +246,4 @@ class TestLeftBehind:
         finally:
             engine.stop()
         assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
-        assert mounts_below(service_paths.storage or service_paths.run) == []
+        assert mounted_under(service_paths.storage or service_paths.run) == []

@@ -16,11 +16,16 @@ from iguana_fsm.errors import EngineError, PullError
 
 @dataclass
 class FakeEngine:
-    """Job exit codes by image; ``pull_errors`` by reference; ``calls`` in order."""
+    """Job exit codes by image; ``pull_errors`` by reference; ``calls`` in order.
+
+    A pull of ``repo@sha256:X`` yields digest X, as podman does for an honest registry;
+    ``served_digests`` makes a reference yield another digest (a registry serving other content).
+    """
 
     exit_codes: dict[str, int] = field(default_factory=dict)
     timeouts: set[str] = field(default_factory=set)
     pull_errors: dict[str, str] = field(default_factory=dict)
+    served_digests: dict[str, str] = field(default_factory=dict)
     service_errors: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
     on_job: Callable[[ContainerSpec], None] | None = None
@@ -45,7 +50,12 @@ class FakeEngine:
         if reference in self.pull_errors:
             raise PullError(f"pull {reference}: {self.pull_errors[reference]}")
         original = self.originals.get(reference, reference)
-        digest = "sha256:" + hashlib.sha256(original.encode()).hexdigest()
+        if reference in self.served_digests:
+            digest = self.served_digests[reference]
+        elif "@" in reference and reference == original:
+            digest = reference.split("@", 1)[1]
+        else:
+            digest = "sha256:" + hashlib.sha256(original.encode()).hexdigest()
         info = ImageInfo(reference=original, image_id="id-" + original, digest=digest)
         self.originals[info.pinned] = original
         self.images.add(info.pinned)

@@ -115,11 +115,21 @@ class TestVerifyStage:
         with pytest.raises(PullError, match="manifest unknown"):
             verify.run(ctx)
 
+    def test_pinned_image_keeps_its_digest(self, tmp_path: Path) -> None:
+        """An image pinned in the workflow that comes back with that digest is recorded as is."""
+        image = f"{ALLOWED}/x@sha256:" + "a" * 64
+        ctx = context(tmp_path, workflow_of(image))
+        assert verify.run(ctx) == "next_job"
+        assert ctx.record.images[image] == image
+
     def test_digest_mismatch_refused(self, tmp_path: Path) -> None:
         """An image pinned in the workflow must come back with that very digest."""
         image = f"{ALLOWED}/x@sha256:" + "a" * 64
         ctx = context(tmp_path, workflow_of(image))
-        with pytest.raises(TrustError, match="is not the pinned sha256:aaaa"):
+        engine(ctx).served_digests[image] = "sha256:" + "c" * 64
+        with pytest.raises(
+            TrustError, match=r"pulled digest sha256:cccc\w+ is not the pinned sha256:aaaa"
+        ):
             verify.run(ctx)
 
     def test_resume_pulls_the_recorded_digest(self, tmp_path: Path) -> None:
@@ -128,9 +138,19 @@ class TestVerifyStage:
         ctx = context(tmp_path, workflow_of(image))
         pinned = f"{ALLOWED}/x@sha256:" + "b" * 64
         ctx.record.images[image] = pinned
+        assert verify.run(ctx) == "next_job"
+        assert engine(ctx).names("pull") == [pinned]
+        assert ctx.record.images[image] == pinned
+
+    def test_resume_refuses_other_content_for_the_recorded_digest(self, tmp_path: Path) -> None:
+        """On resume the recorded digest must come back unchanged, or verify stops."""
+        image = f"{ALLOWED}/x:1"
+        ctx = context(tmp_path, workflow_of(image))
+        pinned = f"{ALLOWED}/x@sha256:" + "b" * 64
+        ctx.record.images[image] = pinned
+        engine(ctx).served_digests[pinned] = "sha256:" + "d" * 64
         with pytest.raises(TrustError, match="is not the pinned sha256:bbbb"):
             verify.run(ctx)
-        assert engine(ctx).names("pull") == [pinned]
 
 
 class TestFetchStage:
