@@ -44,7 +44,7 @@ def workflow_text(jobs: int) -> str:
             "        DISK: /dev/vda",
             "      volumes:",
             "        - scratch:/scratch",
-            "        - /dev:/dev:ro",
+            "        - /srv/images:/images:ro",
             "    services:",
             "      db:",
             f"        image: registry.example.com/db@sha256:{index:064x}",

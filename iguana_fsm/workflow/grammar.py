@@ -49,7 +49,16 @@ CONDITION_PATTERN = (
     r"^\s*(?:(?:success|failure|always)\(\)|\$\{\{\s*(?:success|failure|always)\(\)\s*\}\})\s*$"
 )
 """``success()``, ``failure()`` or ``always()``, optionally wrapped in ``${{ }}``."""
-VOLUME_PATTERN = rf"^(?:(?:{VOLUME_NAME}|/[^:]*):)?/[^:]*(?::(?:ro|rw))?$"
+RESERVED_TARGETS = {
+    "/dev": "/dev is always mounted by Iguana",
+    "/iguana": "/iguana is always mounted by Iguana",
+    "/": "/ is the container's own root; a volume cannot replace it",
+}
+"""Volume targets a workflow cannot use, and why: podman refuses a second mount on /dev or
+/iguana, and a volume on / hides the image."""
+VOLUME_TARGET = r"(?!/+(?:(?:dev|iguana)/*)?(?::|$))/[^:]*"
+"""An absolute path that is none of ``RESERVED_TARGETS`` (also not with extra slashes)."""
+VOLUME_PATTERN = rf"^(?:(?:{VOLUME_NAME}|/[^:]*):)?{VOLUME_TARGET}(?::(?:ro|rw))?$"
 """``name:/path``, ``/host:/path`` or ``/path``, each with an optional ``:ro`` or ``:rw``."""
 
 WORKFLOW_KEYS: tuple[Key, ...] = (

@@ -9,6 +9,7 @@ only a text without any becomes a ``Workflow``.
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -375,7 +376,8 @@ class _Walk:
 def parse_volume(text: str) -> Volume | str:
     """A volume from ``name:/path``, ``/host:/path`` or ``/path`` (+ ``:ro``/``:rw``), or why not.
 
-    Only the text is checked here; podman checks that a host path exists when the job starts.
+    The target cannot be one Iguana mounts itself (``grammar.RESERVED_TARGETS``). Only the text
+    is checked here; podman checks that a host path exists when the job starts.
     """
     parts = text.split(":")
     if "" in parts:
@@ -390,6 +392,9 @@ def parse_volume(text: str) -> Volume | str:
     target = parts[-1]
     if not target.startswith("/"):
         return f"target {target!r} must be an absolute path"
+    reserved = grammar.RESERVED_TARGETS.get(posixpath.normpath("/" + target.lstrip("/")))
+    if reserved is not None:
+        return reserved
     source = parts[0] if len(parts) == 2 else None
     if source is not None and not source.startswith("/") and not _VOLUME_NAME.fullmatch(source):
         return f"source {source!r} must be an absolute host path or a volume name"

@@ -252,6 +252,31 @@ class TestServices:
         assert (result.exit_code, lines) == (0, ["from-host", "ro", "scratch"])
         assert sorted(p.name for p in host.iterdir()) == ["in"]
 
+    @pytest.mark.parametrize(
+        ("volume", "refusal"),
+        [
+            (Volume("/dev", "/dev"), r"/dev\W+duplicate mount destination"),
+            (Volume(None, "/iguana"), r"/iguana\W+duplicate mount destination"),
+            (Volume("/tmp", "/iguana", True), r"/iguana\W+duplicate mount destination"),
+            # A volume on / hides the image itself: runc finds nothing to run.
+            (Volume(None, "/"), r"runc create failed"),
+        ],
+        ids=["bind-dev", "anonymous-iguana", "bind-iguana", "root"],
+    )
+    def test_volume_on_a_target_iguana_mounts_is_refused_by_podman(
+        self,
+        engine: PodmanEngine,
+        engine_image: ImageFactory,
+        tmp_path: Path,
+        volume: Volume,
+        refusal: str,
+    ) -> None:
+        """podman refuses a second mount on /dev or /iguana, which every container already
+        has, and a volume on / cannot run: why the workflow validation refuses those targets."""
+        image = engine_image("localhost/it/twice:1", "true")
+        with pytest.raises(EngineError, match=refusal):
+            collect(engine, spec(image, tmp_path, volumes=(volume,)))
+
 
 class TestLeftovers:
     def test_remove_leftovers_removes_only_this_runs_things(

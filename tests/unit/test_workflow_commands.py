@@ -46,7 +46,7 @@ jobs:
       image: registry.example.com/tools/install:2
       env:
         PASSWORD: hunter2
-      volumes: [scratch:/scratch, /dev:/dev:ro]
+      volumes: [scratch:/scratch, /srv/images:/images:ro]
     services:
       web:
         image: docker.io/library/nginx:1.25
@@ -170,7 +170,7 @@ class TestExplain:
             "      TOKEN=***\n"
             "    volumes:\n"
             "      scratch:/scratch  (named volume, read-write)\n"
-            "      /dev:/dev  (host path, read-only)\n"
+            "      /srv/images:/images  (host path, read-only)\n"
             "\n"
             "2. job report (line 8)\n"
             "  needs: install\n"

@@ -158,6 +158,37 @@ CASES: list[tuple[str, str, str, str]] = [
         "source '-x' must be",
     ),
     (
+        "volume-dev",
+        JOB + "      volumes: ['/dev:/dev']\n",
+        "5:17: jobs.a.container.volumes[0]",
+        "invalid volume '/dev:/dev': /dev is always mounted by Iguana",
+    ),
+    (
+        "volume-dev-slash-ro",
+        JOB + "      volumes: ['/x', 'data://dev/:ro']\n",
+        "5:23: jobs.a.container.volumes[1]",
+        "invalid volume 'data://dev/:ro': /dev is always mounted by Iguana",
+    ),
+    (
+        "volume-iguana",
+        JOB + "      volumes: [/iguana]\n",
+        "5:17: jobs.a.container.volumes[0]",
+        "invalid volume '/iguana': /iguana is always mounted by Iguana",
+    ),
+    (
+        "service-volume-iguana",
+        JOB
+        + "    services:\n      db:\n        image: postgres\n        volumes: [/h:/iguana:rw]\n",
+        "8:19: jobs.a.services.db.volumes[0]",
+        "/iguana is always mounted by Iguana",
+    ),
+    (
+        "volume-root",
+        JOB + "      volumes: ['data:/']\n",
+        "5:17: jobs.a.container.volumes[0]",
+        "invalid volume 'data:/': / is the container's own root",
+    ),
+    (
         "volume-twice",
         JOB + "      volumes: [/a:/b, c:/b:ro]\n",
         "5:24: jobs.a.container.volumes[1]",

@@ -38,7 +38,7 @@ jobs:
         DISK: /dev/sda
       volumes:
         - scratch:/scratch
-        - /dev:/dev:rw
+        - /srv/data:/data:rw
         - /cache:ro
     services:
       db:
@@ -104,7 +104,7 @@ class TestModel:
         assert prepare.timeout_minutes == 1.5
         assert prepare.container.volumes == (
             Volume("scratch", "/scratch"),
-            Volume("/dev", "/dev"),
+            Volume("/srv/data", "/data"),
             Volume(None, "/cache", read_only=True),
         )
         assert install.needs == ("prepare",)
