@@ -7,13 +7,12 @@ the boot: a boot whose progress cannot be recorded must not go on as if it could
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import CheckpointError
 
 SCHEMA_VERSION = 1
@@ -113,26 +112,11 @@ class CheckpointStore:
         return BootRecord.from_json(data)
 
     def save(self, record: BootRecord) -> None:
-        """Write temp file in the same directory, fsync it, rename over, fsync the directory."""
+        """Write the record atomically and durably (see ``iguana_fsm.atomic``), root-only."""
         # not sorted: jobs keep their run order, which status shows
         payload = json.dumps(record.to_json(), indent=2) + "\n"
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".state.", dir=directory)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, payload.encode("utf-8"), 0o600)
         except OSError as error:
-            raise CheckpointError(f"{self.path}: cannot write checkpoint: {error}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as error:
-            Path(temp).unlink(missing_ok=True)
             raise CheckpointError(f"{self.path}: cannot write checkpoint: {error}") from None

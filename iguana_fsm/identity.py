@@ -10,8 +10,8 @@ into it unless it has one of its own.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import os
 import re
 import subprocess
 import tempfile
@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from iguana_fsm.atomic import write_atomic
 from iguana_fsm.devices import DeviceScope, guess_root
 from iguana_fsm.errors import IguanaError, MountError
 from iguana_fsm.mountlist import resolve_in_root, unmount_tree
@@ -51,17 +52,16 @@ def generate() -> str:
 def _write(path: Path, machine_id: str, mode: int) -> None:
     """Write atomically: a reader never sees a half-written id."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".machine-id.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(machine_id + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except OSError:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, (machine_id + "\n").encode("ascii"), mode)
+
+
+def read_only_options(fstype: str) -> str:
+    """``mount -o`` for a look that writes nothing: plain ``ro`` still replays a journal."""
+    if fstype in ("ext3", "ext4"):
+        return "ro,noload"
+    if fstype == "xfs":
+        return "ro,norecovery"
+    return "ro"
 
 
 def existing_root_id(scope: DeviceScope, scratch: Path, log: Any) -> tuple[str | None, str]:
@@ -75,20 +75,24 @@ def existing_root_id(scope: DeviceScope, scratch: Path, log: Any) -> tuple[str |
     scratch.mkdir(parents=True, exist_ok=True)
     mountpoint = Path(tempfile.mkdtemp(prefix="oldroot.", dir=scratch))
     try:
+        options = read_only_options(device.fstype)
         result = subprocess.run(
-            ["mount", "-t", device.fstype, "-o", "ro", "--", str(device.node), str(mountpoint)],
+            ["mount", "-t", device.fstype, "-o", options, "--", str(device.node), str(mountpoint)],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            return None, f"{device.node}: cannot mount read-only: {result.stderr.strip()}"
+            why = result.stderr.strip().replace("\n", "; ")
+            return None, f"{device.node}: cannot mount read-only: {why}"
         try:
             found = read(resolve_in_root(mountpoint, "etc/machine-id"))
         finally:
             unmount_tree(mountpoint, log)
     finally:
-        mountpoint.rmdir()
+        # a leftover empty directory in /run must not hide the error that caused it
+        with contextlib.suppress(OSError):
+            mountpoint.rmdir()
     if found is None:
         return None, f"{device.node} has no valid /etc/machine-id"
     return found, f"{device.node}:/etc/machine-id"

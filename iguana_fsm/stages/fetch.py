@@ -9,12 +9,12 @@ trust policy never falls back, so an attack is not hidden behind a working boot.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import FetchError
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.fetcher import read_local
@@ -88,11 +88,6 @@ def containers_yaml(jobs: Any) -> bytes:
 
 
 def save_copy(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (see ``iguana_fsm.atomic``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_atomic(path, data, 0o644)

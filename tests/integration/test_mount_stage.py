@@ -603,6 +603,47 @@ class TestMachineIdentity:
         assert events[-1]["event"] == "identity.inherited"
         assert events[-1]["source"] == f"{disk.node(1)}:/etc/machine-id"
 
+    def test_the_look_replays_no_journal(self, tmp_path: Path, disks: DiskFactory) -> None:
+        """An ext4 root whose journal needs recovery is read without replaying it: its id is
+        inherited and the needs_recovery flag is still set afterwards (nothing was written)."""
+        old = "fedcba9876543210fedcba9876543210"
+        tree = system_tree(RUNNING)
+        tree["etc/machine-id"] = old + "\n"
+        disk = disks([Part(24, dps_root(), "ext4", "old", tree)])
+        node = str(disk.node(1))
+        sh("debugfs", "-w", "-R", "feature needs_recovery", node)
+        assert "needs_recovery" in sh("dumpe2fs", "-h", node)
+        paths = Paths.for_sandbox(tmp_path)
+        log = make_logger(paths.log, console=None)
+        assert identity.prepare(paths, log) == old
+        assert mounted_under(tmp_path) == []
+        assert "needs_recovery" in sh("dumpe2fs", "-h", node)
+
+    def test_a_failed_unmount_is_not_hidden(
+        self, tmp_path: Path, disks: DiskFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the look's unmount fails, that error (not the scratch directory's rmdir) is what
+        the boot sees: a new id is made and the unmount failure is the logged reason."""
+        tree = system_tree(RUNNING)
+        tree["etc/machine-id"] = "fedcba9876543210fedcba9876543210\n"
+        disks([Part(24, dps_root(), "ext4", "old", tree)])
+        paths = Paths.for_sandbox(tmp_path)
+        log = make_logger(paths.log, console=None)
+
+        def refuse(root: Path, _log: Any) -> list[Path]:
+            raise MountError(f"{root}: cannot unmount: target is busy")
+
+        monkeypatch.setattr(identity, "unmount_tree", refuse)
+        try:
+            made = identity.prepare(paths, log)
+        finally:
+            for point in reversed(mounted_under(tmp_path)):
+                sh("umount", str(point))
+        assert made != "fedcba9876543210fedcba9876543210" and identity.parse(made) == made
+        events = [json.loads(line) for line in paths.log.read_text().splitlines()]
+        assert events[-1]["event"] == "identity.generated"
+        assert "cannot unmount: target is busy" in events[-1]["why"]
+
     def test_without_an_existing_root_a_new_id_is_made(self, tmp_path: Path) -> None:
         """With no root on any (sandbox) disk a fresh valid id is made, and why is logged."""
         paths = Paths.for_sandbox(tmp_path)

@@ -1,8 +1,11 @@
 """The ending decision as a table, the facts it is read from, the kexec command line, the boot
-record left in the installed system, the machine id and the initrd host's command sequence."""
+record left in the installed system, the one atomic write, the machine id and the initrd host's
+command sequence."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +16,9 @@ import structlog
 from structlog.testing import LogCapture
 
 from iguana_fsm import identity
-from iguana_fsm.errors import HandoffError
+from iguana_fsm.atomic import write_atomic
+from iguana_fsm.checkpoint import BootRecord, CheckpointStore
+from iguana_fsm.errors import CheckpointError, HandoffError
 from iguana_fsm.handoff import (
     RootFacts,
     boot_pairs,
@@ -21,6 +26,7 @@ from iguana_fsm.handoff import (
     decide,
     inspect_root,
     kexec_cmdline,
+    read_kernel_action,
     version_key,
 )
 from iguana_fsm.host import InitrdHost
@@ -148,13 +154,37 @@ class TestInspectRoot:
         (root / "boot").mkdir()
         (root / "boot" / f"vmlinuz-{NEW}").write_bytes(b"k")
         (root / "boot" / "grub").mkdir()
-        action = tmp_path / "kernelAction"
-        action.write_text("kexec\n", encoding="utf-8")
-        facts = inspect_root(root, RUNNING, action)
+        facts = inspect_root(root, RUNNING, "kexec\n")
         assert facts.module_releases == {NEW}
         assert facts.boot_files == {f"vmlinuz-{NEW}"}
         assert facts.kernel_action == "kexec\n"
-        assert inspect_root(root, RUNNING, tmp_path / "missing").kernel_action is None
+
+
+class TestReadKernelAction:
+    def test_text_or_none(self, tmp_path: Path) -> None:
+        """The file's text is returned; a missing file is no kernelAction and no warning."""
+        action = tmp_path / "kernelAction"
+        action.write_text("reboot\n", encoding="utf-8")
+        assert read_kernel_action(action) == ("reboot\n", None)
+        assert read_kernel_action(tmp_path / "missing") == (None, None)
+
+    def test_unreadable_is_a_warning(self, tmp_path: Path) -> None:
+        """A kernelAction that cannot be read (a directory) is absent plus a warning naming it."""
+        action = tmp_path / "kernelAction"
+        action.mkdir()
+        text, warning = read_kernel_action(action)
+        assert text is None
+        assert warning == f"{action}: cannot read, ignored: Is a directory"
+
+    def test_fifo_and_endless_files_do_not_hang(self, tmp_path: Path) -> None:
+        """A FIFO without writer reads as empty; a link to /dev/zero reads only 4 KiB."""
+        fifo = tmp_path / "kernelAction"
+        os.mkfifo(fifo)
+        assert read_kernel_action(fifo) == ("", None)
+        endless = tmp_path / "endless"
+        endless.symlink_to("/dev/zero")
+        text, _ = read_kernel_action(endless)
+        assert text is not None and len(text) == 4096
 
 
 class TestKexecCmdline:
@@ -217,6 +247,73 @@ class TestBootRecordCopy:
         with pytest.raises(HandoffError, match=r"var/log/iguana: cannot copy"):
             copy_boot_record(root, [state])
 
+    def test_planted_link_at_a_copy_is_replaced_not_followed(self, tmp_path: Path) -> None:
+        """A link the installed system has at var/log/iguana/state (to a file outside the new
+        root) is replaced by a regular file; the file it pointed at is unchanged."""
+        root = tmp_path / "root"
+        (root / "var" / "log" / "iguana").mkdir(parents=True)
+        victim = tmp_path / "initrd-file"
+        victim.write_text("initrd content")
+        victim.chmod(0o644)
+        (root / "var" / "log" / "iguana" / "state").symlink_to(victim)
+        state = tmp_path / "state"
+        state.write_text('{"state": "switch_root"}')
+        (copy,) = copy_boot_record(root, [state])
+        assert victim.read_text() == "initrd content"
+        assert victim.stat().st_mode & 0o777 == 0o644
+        mode = copy.lstat().st_mode
+        assert stat.S_ISREG(mode) and mode & 0o777 == 0o600
+        assert copy.read_text() == '{"state": "switch_root"}'
+        assert sorted(p.name for p in copy.parent.iterdir()) == ["state"]
+
+    def test_linked_directory_stays_inside_the_new_root(self, tmp_path: Path) -> None:
+        """var/log/iguana linked to an absolute path is followed inside the new root only."""
+        root = tmp_path / "root"
+        (root / "var" / "log").mkdir(parents=True)
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (root / "var" / "log" / "iguana").symlink_to(outside)
+        state = tmp_path / "state"
+        state.write_text("{}")
+        (copy,) = copy_boot_record(root, [state])
+        assert list(outside.iterdir()) == []
+        assert copy == root / str(outside).lstrip("/") / "state"
+        assert copy.read_text() == "{}"
+
+
+class TestAtomicWrite:
+    def test_writes_with_mode_and_replaces_a_link(self, tmp_path: Path) -> None:
+        """The file gets the data and the mode; a link at its name is replaced, not followed."""
+        victim = tmp_path / "victim"
+        victim.write_bytes(b"old")
+        target = tmp_path / "file"
+        target.symlink_to(victim)
+        write_atomic(target, b"new", 0o640)
+        assert victim.read_bytes() == b"old"
+        assert not target.is_symlink() and target.read_bytes() == b"new"
+        assert target.stat().st_mode & 0o777 == 0o640
+
+    def test_failure_leaves_no_temp_file(self, tmp_path: Path) -> None:
+        """When the rename fails (a directory has the name) the OSError comes out and the
+        temp file is gone."""
+        (tmp_path / "taken").mkdir()
+        with pytest.raises(IsADirectoryError):
+            write_atomic(tmp_path / "taken", b"data")
+        assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+    def test_checkpoint_failure_is_a_checkpoint_error(self, tmp_path: Path) -> None:
+        """CheckpointStore.save turns the OSError into a CheckpointError naming the file and
+        leaves no temp file; a good save is root-only."""
+        (tmp_path / "state").mkdir()
+        store = CheckpointStore(tmp_path / "state")
+        with pytest.raises(CheckpointError, match=r"state: cannot write checkpoint: .*directory"):
+            store.save(BootRecord(run_id="r", state="mount"))
+        assert [p.name for p in tmp_path.iterdir()] == ["state"]
+        good = CheckpointStore(tmp_path / "good")
+        good.save(BootRecord(run_id="r", state="mount"))
+        assert good.load().state == "mount"
+        assert good.path.stat().st_mode & 0o777 == 0o600
+
 
 def capture() -> tuple[Any, LogCapture]:
     """A structlog logger whose events land in the returned LogCapture."""
@@ -243,6 +340,14 @@ class TestMachineId:
         """Generated ids are valid and differ."""
         first, second = identity.generate(), identity.generate()
         assert identity.parse(first) == first and first != second
+
+    @pytest.mark.parametrize(
+        ("fstype", "options"),
+        [("ext4", "ro,noload"), ("ext3", "ro,noload"), ("xfs", "ro,norecovery"), ("vfat", "ro")],
+    )
+    def test_read_only_look_replays_no_journal(self, fstype: str, options: str) -> None:
+        """The look at an existing root asks the file system not to replay its journal."""
+        assert identity.read_only_options(fstype) == options
 
     def test_prepare_keeps_an_id_from_an_earlier_attempt(self, tmp_path: Path) -> None:
         """A resumed boot keeps the id the containers already saw."""
