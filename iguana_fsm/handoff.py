@@ -17,6 +17,7 @@ A ``kernelAction`` other than ``kexec`` or ``reboot`` is ignored with a warning 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iguana_fsm.errors import HandoffError
-from iguana_fsm.mountlist import resolve_in_root
+from iguana_fsm.atomic import write_atomic
+from iguana_fsm.errors import HandoffError, MountError
+from iguana_fsm.mountlist import is_under, resolve_in_root
 
 ACTIONS = ("switch_root", "kexec", "reboot")
 KERNEL_PREFIXES = ("vmlinuz-", "vmlinux-", "bzImage-", "zImage-", "Image-", "kernel-")
@@ -149,8 +151,31 @@ def decide(facts: RootFacts) -> Decision:
     )
 
 
-def inspect_root(newroot: Path, running: str, kernel_action_file: Path) -> RootFacts:
-    """The RootFacts of the new root mounted at ``newroot`` (paths resolved inside it)."""
+KERNEL_ACTION_LIMIT = 4096
+"""Bytes of ``/iguana/kernelAction`` read: the file holds one word."""
+
+
+def read_kernel_action(path: Path) -> tuple[str | None, str | None]:
+    """``(text, warning)`` of ``/iguana/kernelAction``: ``(None, None)`` when it does not exist,
+    ``(None, why)`` when it cannot be read, which the boot treats as absent."""
+    try:
+        # O_NONBLOCK: a FIFO a container left there must not hang the boot.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError as error:
+        return None, f"{path}: cannot read, ignored: {error.strerror}"
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(KERNEL_ACTION_LIMIT)
+    except OSError as error:
+        return None, f"{path}: cannot read, ignored: {error.strerror}"
+    return data.decode("utf-8", errors="replace"), None
+
+
+def inspect_root(newroot: Path, running: str, kernel_action: str | None) -> RootFacts:
+    """The RootFacts of the new root mounted at ``newroot`` (paths resolved inside it), with
+    ``kernel_action`` as ``read_kernel_action`` read it."""
     releases: set[str] = set()
     for relative in MODULE_DIRS:
         directory = resolve_in_root(newroot, relative)
@@ -164,11 +189,7 @@ def inspect_root(newroot: Path, running: str, kernel_action_file: Path) -> RootF
             for item in boot.iterdir()
             if resolve_in_root(newroot, f"boot/{item.name}").is_file()
         }
-    try:
-        action: str | None = kernel_action_file.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        action = None
-    return RootFacts(running, frozenset(releases), frozenset(boot_files), action)
+    return RootFacts(running, frozenset(releases), frozenset(boot_files), kernel_action)
 
 
 # ---- kexec command line ---------------------------------------------------------------------
@@ -214,28 +235,44 @@ def kexec_cmdline(
 # ---- the boot's own record, left in the installed system ------------------------------------
 
 
-def copy_boot_record(newroot: Path, files: Iterable[Path]) -> list[Path]:
-    """Copy ``files`` (checkpoint, log) to ``/var/log/iguana/`` of the new root; the copies.
-    A missing source is skipped; a failed copy raises HandoffError naming the file."""
-    target = resolve_in_root(newroot, LOG_DIR)
-    if not os.path.realpath(target).startswith(os.path.realpath(newroot).rstrip("/") + "/"):
-        raise HandoffError(f"{newroot}/{LOG_DIR} leads out of the new root")
+def copy_into(
+    root: Path, relative: str, files: Iterable[Path], mode: int, dir_mode: int | None
+) -> list[Path]:
+    """Copy ``files`` into the directory ``relative`` of the file system at ``root``; the copies.
+    The directory is resolved inside ``root`` (links followed as if ``root`` were ``/``) and
+    refused when it still leads out; each copy is renamed into place (``write_atomic``), so a
+    link planted at its name is replaced, never written through. A missing source is skipped.
+    OSError and MountError propagate; ``dir_mode`` None leaves the directory's mode alone."""
+    target = resolve_in_root(root, relative)
+    if not is_under(os.path.realpath(target), os.path.realpath(root)):
+        raise OSError(errno.EXDEV, "leads out of its file system", str(target))
+    target.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or not target.is_dir():
+        raise OSError(errno.ENOTDIR, "not a directory", str(target))
+    if dir_mode is not None:
+        target.chmod(dir_mode)
     copies: list[Path] = []
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        target.chmod(0o700)
-        for source in files:
-            if not source.is_file():
-                continue
-            copy = target / source.name
-            shutil.copyfile(source, copy)
-            copy.chmod(0o600)
-            copies.append(copy)
-    except OSError as error:
-        raise HandoffError(
-            f"{target}: cannot copy the boot's checkpoint and log: {error.strerror}"
-        ) from None
+    for source in files:
+        if not source.is_file():
+            continue
+        copy = target / source.name
+        write_atomic(copy, source.read_bytes(), mode)
+        copies.append(copy)
     return copies
+
+
+def copy_boot_record(newroot: Path, files: Iterable[Path]) -> list[Path]:
+    """Copy ``files`` (checkpoint, log) to ``/var/log/iguana/`` of the new root, root-only; the
+    copies. A missing source is skipped; a failed copy raises HandoffError naming the file."""
+    try:
+        return copy_into(newroot, LOG_DIR, files, 0o600, 0o700)
+    except MountError as error:
+        raise HandoffError(f"{newroot}/{LOG_DIR}: {error}") from None
+    except OSError as error:
+        where = error.filename or f"{newroot}/{LOG_DIR}"
+        raise HandoffError(
+            f"{where}: cannot copy the boot's checkpoint and log: {error.strerror}"
+        ) from None
 
 
 @dataclass

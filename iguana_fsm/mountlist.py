@@ -58,6 +58,8 @@ _OPERATIONS = frozenset(
         "runbindable",
     }
 )
+# libmount sets up a loop device for any of these, just as for the refused ``loop``.
+_LOOP_OPTIONS = frozenset({"offset", "sizelimit", "encryption"})
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ def _option_errors(options: str) -> list[str]:
             errors.append(f"option {item!r} is not a mount option")
         elif name in _OPERATIONS or name.startswith(("make-", "X-mount.")):
             errors.append(f"option {name!r} is a mount operation, not allowed in a mountlist")
+        elif name in _LOOP_OPTIONS:
+            errors.append(f"option {name!r} sets up a loop device, not allowed in a mountlist")
         elif name == TIMEOUT_OPTION and _timeout_seconds(value) is None:
             errors.append(f"option {item!r}: expected seconds, e.g. {TIMEOUT_OPTION}=30")
         elif name in ("ro", "rw") and sep:

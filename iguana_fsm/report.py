@@ -3,6 +3,10 @@ device before the machine reboots, kexecs or switches root, so that a failure is
 the RAM. The device is named by path, ``LABEL=``, ``UUID=``, ``PARTUUID=`` or ``PARTLABEL=``; the
 files go to ``/iguana-report/`` on it.
 
+The device is mounted ``nosuid,nodev,noexec`` (and ``nosymfollow`` where the kernel has it), and
+what it holds is not trusted: a link at ``iguana-report`` or at a file's name is never followed
+out of the device, since the directory is resolved inside it and each file renamed into place.
+
 A report that cannot be written is a warning in the log and the checkpoint, never a reason to
 stop a boot: the boot's own outcome matters more than its record.
 """
@@ -10,17 +14,28 @@ stop a boot: the boot's own outcome matters more than its record.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 from iguana_fsm.devices import DeviceScope, wait_for
-from iguana_fsm.errors import IguanaError
+from iguana_fsm.errors import IguanaError, MountError
+from iguana_fsm.handoff import copy_into
 from iguana_fsm.mountlist import run_tool
 from iguana_fsm.stages.base import BootContext
 
 DIRECTORY = "iguana-report"
 WAIT_SECONDS = 10.0
+SAFE_OPTIONS = "rw,nosuid,nodev,noexec"
+
+
+def _mount(node: str, mountpoint: Path, what: str) -> None:
+    """Mount the report device: nothing on it is run, and (where the kernel and mount know
+    ``nosymfollow``, Linux 5.10) no link on it is followed."""
+    try:
+        run_tool(["mount", "-o", f"{SAFE_OPTIONS},nosymfollow", node, str(mountpoint)], what)
+    except MountError:
+        # an older kernel or mount refuses nosymfollow: the copy does not follow links anyway
+        run_tool(["mount", "-o", SAFE_OPTIONS, node, str(mountpoint)], what)
 
 
 def leave_report(ctx: BootContext) -> Path | None:
@@ -35,21 +50,19 @@ def leave_report(ctx: BootContext) -> Path | None:
     try:
         device = wait_for(spec, DeviceScope.for_paths(paths), time.monotonic() + WAIT_SECONDS)
         mountpoint.mkdir(parents=True, exist_ok=True)
-        run_tool(["mount", "-o", "rw", str(device.node), str(mountpoint)], f"report {spec}")
+        _mount(str(device.node), mountpoint, f"report {spec}")
         try:
-            target = mountpoint / DIRECTORY
-            target.mkdir(exist_ok=True)
-            for source in files:
-                if source.exists():
-                    shutil.copyfile(source, target / source.name)
+            copy_into(mountpoint, DIRECTORY, files, 0o644, None)
             os.sync()
         finally:
             run_tool(["umount", str(mountpoint)], f"report {spec}")
     except (IguanaError, OSError) as error:
-        warning = f"report {spec}: not saved: {error}"
-        ctx.record.warnings.append(warning)
+        why = str(error)
+        if isinstance(error, OSError):
+            why = f"{error.filename or mountpoint}: {error.strerror}"
+        ctx.record.warnings.append(f"report {spec}: not saved: {why}")
         ctx.save()
-        ctx.log.warning("report.not_saved", device=spec, error=str(error))
+        ctx.log.warning("report.not_saved", device=spec, error=why)
         return None
     ctx.log.info("report.saved", device=str(device.node), spec=spec, directory=DIRECTORY)
     return device.node

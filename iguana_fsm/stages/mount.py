@@ -25,7 +25,14 @@ from iguana_fsm.devices import (
     wait_for,
 )
 from iguana_fsm.errors import MountError
-from iguana_fsm.handoff import Decision, decide, inspect_root, kexec_cmdline, parse_kernel_action
+from iguana_fsm.handoff import (
+    Decision,
+    decide,
+    inspect_root,
+    kexec_cmdline,
+    parse_kernel_action,
+    read_kernel_action,
+)
 from iguana_fsm.mountlist import Mount, MountEntry, is_under, mount_all, read, unmount_tree, where
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages.base import BootContext
@@ -59,21 +66,22 @@ def run(ctx: BootContext) -> str:
         # prepare() belongs before the first container; settle the id now rather than never.
         log.warning("identity.late", why=f"{paths.machine_id} was not written before the jobs")
         identity.prepare(paths, log, scope)
+    action_text = _kernel_action(ctx)
     plan, why = _plan(ctx, scope)
     if plan is None:
-        return _no_root(ctx, why)
+        return _no_root(ctx, why, action_text)
     can_mount = not paths.sandbox or os.geteuid() == 0
     mounts = _resolve(plan, scope, paths) if can_mount else []
     locked = [mount for mount in mounts if mount.fstype == "crypto_LUKS"]
     if locked:
-        return _luks(ctx, plan, locked)
+        return _luks(ctx, plan, locked, action_text)
     _check_filesystems(mounts, plan.source)
     if can_mount:
         mount_all(mounts, paths.newroot, log, plan.source)
     else:
         log.warning("mount.skipped", why="sandbox mode without root: nothing is mounted")
     try:
-        return _decide(ctx, plan, mounts, mounted=can_mount)
+        return _decide(ctx, plan, mounts, can_mount, action_text)
     except BaseException:
         unmount_tree(paths.newroot, log)
         raise
@@ -159,8 +167,7 @@ def _root_spec(mounts: list[Mount]) -> str | None:
     return None
 
 
-def _base(ctx: BootContext, plan: Plan | None) -> dict[str, Any]:
-    action_text = _kernel_action_text(ctx.paths)
+def _base(plan: Plan | None, action_text: str | None) -> dict[str, Any]:
     base: dict[str, Any] = {
         "running_kernel": os.uname().release,
         "kernel_action": action_text.strip()[:40] if action_text is not None else None,
@@ -172,9 +179,11 @@ def _base(ctx: BootContext, plan: Plan | None) -> dict[str, Any]:
     return base
 
 
-def _decide(ctx: BootContext, plan: Plan, mounts: list[Mount], mounted: bool) -> str:
+def _decide(
+    ctx: BootContext, plan: Plan, mounts: list[Mount], mounted: bool, action_text: str | None
+) -> str:
     paths = ctx.paths
-    extra = _base(ctx, plan)
+    extra = _base(plan, action_text)
     extra["mounts"] = (
         [
             {
@@ -189,7 +198,7 @@ def _decide(ctx: BootContext, plan: Plan, mounts: list[Mount], mounted: bool) ->
         else "skipped"
     )
     extra["machine_id"] = identity.install(paths, paths.newroot, ctx.log)
-    decision = decide(inspect_root(paths.newroot, os.uname().release, paths.kernel_action))
+    decision = decide(inspect_root(paths.newroot, os.uname().release, action_text))
     if decision.action == "kexec" and decision.kernel is not None:
         cmdline, origin = kexec_cmdline(
             paths.newroot,
@@ -213,7 +222,7 @@ def _record(ctx: BootContext, decision: Decision, extra: dict[str, Any]) -> str:
     return f"choose_{decision.action}"
 
 
-def _luks(ctx: BootContext, plan: Plan, locked: list[Mount]) -> str:
+def _luks(ctx: BootContext, plan: Plan, locked: list[Mount], action_text: str | None) -> str:
     first = locked[0]
     crypt = crypt_module_present()
     reason = (
@@ -221,31 +230,31 @@ def _luks(ctx: BootContext, plan: Plan, locked: list[Mount]) -> str:
         "LUKS-encrypted: Iguana does not unlock it; reboot so that the installed system's "
         "own initrd unlocks it"
     )
-    extra = _base(ctx, plan)
+    extra = _base(plan, action_text)
     extra["luks_devices"] = [mount.source for mount in locked]
     extra["crypt_module"] = crypt
     ctx.log.warning("mount.luks", devices=extra["luks_devices"], crypt_module=crypt)
     return _record(ctx, Decision("reboot", reason), extra)
 
 
-def _no_root(ctx: BootContext, reason: str) -> str:
+def _no_root(ctx: BootContext, reason: str, action_text: str | None) -> str:
     """No mountlist and nothing to guess: reboot only when kernelAction asks for it."""
-    wanted, _ = parse_kernel_action(_kernel_action_text(ctx.paths))
+    wanted, _ = parse_kernel_action(action_text)
     why = f"no {ctx.paths.mountlist} and no root partition to guess ({reason})"
     if wanted != "reboot":
         raise MountError(f"{why}: write a mountlist, or 'reboot' to {ctx.paths.kernel_action}")
     return _record(
-        ctx, Decision("reboot", f"{why}; kernelAction asks for reboot"), _base(ctx, None)
+        ctx, Decision("reboot", f"{why}; kernelAction asks for reboot"), _base(None, action_text)
     )
 
 
-def _kernel_action_text(paths: Paths) -> str | None:
-    try:
-        return paths.kernel_action.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise MountError(f"{paths.kernel_action}: cannot read: {error.strerror}") from None
+def _kernel_action(ctx: BootContext) -> str | None:
+    """``/iguana/kernelAction``, read once for the whole stage; unreadable is a warning."""
+    text, warning = read_kernel_action(ctx.paths.kernel_action)
+    if warning is not None:
+        ctx.record.warnings.append(warning)
+        ctx.log.warning("handoff.kernel_action_unreadable", why=warning)
+    return text
 
 
 def _running_cmdline() -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,14 +28,20 @@ jobs:
 """
 
 
-def installer(release: str, kernel_action: str | None = None) -> object:
-    """A job that installs a root under /iguana/newroot with modules for ``release``."""
+def installer(
+    release: str, kernel_action: str | None = None, state_link: Path | None = None
+) -> Callable[[ContainerSpec], None]:
+    """A job that installs a root under /iguana/newroot with modules for ``release``; with
+    ``state_link`` its var/log/iguana/state is a symbolic link to that (absolute) path."""
 
     def job(spec: ContainerSpec) -> None:
         root = spec.iguana_dir / "newroot"
         (root / "lib" / "modules" / release).mkdir(parents=True)
         (root / "etc").mkdir()
         (root / "var" / "log").mkdir(parents=True)
+        if state_link is not None:
+            (root / "var" / "log" / "iguana").mkdir()
+            (root / "var" / "log" / "iguana" / "state").symlink_to(state_link)
         (spec.iguana_dir / "mountlist").write_text("/iguana/newroot /\ntmpfs /run size=1m\n")
         if kernel_action is not None:
             (spec.iguana_dir / "kernelAction").write_text(kernel_action)
@@ -53,7 +61,7 @@ class TestWholeBoot:
         """The boot ends in switch_root with the reason recorded, the installed system holds
         the checkpoint that shows every state, and nothing stays mounted."""
         boot = Boot(tmp_path, WORKFLOW)
-        boot.engine.on_job = installer(os.uname().release)  # type: ignore[assignment]
+        boot.engine.on_job = installer(os.uname().release)
         real_endings(boot)
         try:
             assert boot.run() == 0
@@ -74,7 +82,7 @@ class TestWholeBoot:
     def test_other_kernel_and_reboot_asked(self, tmp_path: Path) -> None:
         """A root for another kernel with kernelAction reboot ends in a recorded reboot."""
         boot = Boot(tmp_path, WORKFLOW)
-        boot.engine.on_job = installer("0.0.1-other", "reboot\n")  # type: ignore[assignment]
+        boot.engine.on_job = installer("0.0.1-other", "reboot\n")
         real_endings(boot)
         try:
             assert boot.run() == 0
@@ -86,3 +94,46 @@ class TestWholeBoot:
         assert record.handoff is not None
         assert "kernelAction asks for reboot" in record.handoff["reason"]
         assert boot.host.actions == [{"action": "reboot", "reason": record.handoff["reason"]}]
+
+    def test_planted_link_in_the_installed_system_is_not_followed(self, tmp_path: Path) -> None:
+        """An installed system whose var/log/iguana/state links to a file of the initrd gets a
+        regular file there; the linked file keeps its content and mode."""
+        victim = tmp_path / "initrd-file"
+        victim.write_text("belongs to the initrd\n")
+        victim.chmod(0o644)
+        boot = Boot(tmp_path, WORKFLOW)
+        boot.engine.on_job = installer(os.uname().release, state_link=victim)
+        real_endings(boot)
+        try:
+            assert boot.run() == 0
+        finally:
+            leftovers = mounted_under(tmp_path)
+        assert leftovers == []
+        assert victim.read_text() == "belongs to the initrd\n"
+        assert victim.stat().st_mode & 0o777 == 0o644
+        copy = tmp_path / "iguana" / "newroot" / "var" / "log" / "iguana" / "state"
+        assert stat.S_ISREG(copy.lstat().st_mode)
+        assert json.loads(copy.read_text())["state"] == "switch_root"
+        assert not any("cannot copy" in warning for warning in boot.record().warnings)
+
+    def test_unreadable_kernel_action_is_a_warning(self, tmp_path: Path) -> None:
+        """A kernelAction that cannot be read (a directory) is treated as absent: the boot
+        still ends in switch-root and the warning is recorded."""
+        boot = Boot(tmp_path, WORKFLOW)
+        make_root = installer(os.uname().release)
+
+        def job(spec: ContainerSpec) -> None:
+            make_root(spec)
+            (spec.iguana_dir / "kernelAction").mkdir()
+
+        boot.engine.on_job = job
+        real_endings(boot)
+        try:
+            assert boot.run() == 0
+        finally:
+            leftovers = mounted_under(tmp_path)
+        assert leftovers == []
+        record = boot.record()
+        assert record.state == "switch_root"
+        assert record.handoff is not None and record.handoff["kernel_action"] is None
+        assert any("kernelAction: cannot read, ignored" in w for w in record.warnings)

@@ -22,9 +22,42 @@ LABEL = "IGREPORT"
 @pytest.fixture
 def report_disk(tmp_path: Path) -> Iterator[Path]:
     """An ext4 image labelled IGREPORT, attached to a loop device for the test."""
+    yield from attached(tmp_path, None)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory outside the report device with one file a planted link points at."""
+    directory = tmp_path / "outside"
+    directory.mkdir()
+    (directory / "state").write_text("not Iguana's\n")
+    return directory
+
+
+@pytest.fixture
+def linked_report_disk(tmp_path: Path, outside: Path) -> Iterator[Path]:
+    """A report image whose ``/iguana-report`` is a symbolic link to ``outside`` (absolute)."""
+    tree = tmp_path / "tree-linked-dir"
+    tree.mkdir()
+    (tree / "iguana-report").symlink_to(outside)
+    yield from attached(tmp_path, tree)
+
+
+@pytest.fixture
+def linked_file_report_disk(tmp_path: Path, outside: Path) -> Iterator[Path]:
+    """A report image whose ``/iguana-report/state`` is a symbolic link to a file outside."""
+    tree = tmp_path / "tree-linked-file"
+    (tree / "iguana-report").mkdir(parents=True)
+    (tree / "iguana-report" / "state").symlink_to(outside / "state")
+    yield from attached(tmp_path, tree)
+
+
+def attached(tmp_path: Path, tree: Path | None) -> Iterator[Path]:
+    """Make the image (with ``tree`` copied in, links kept, by mkfs.ext4 -d) and attach it."""
     image = tmp_path / "report.img"
     subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-L", LABEL, str(image)], check=True)
+    contents = ["-d", str(tree)] if tree is not None else []
+    subprocess.run(["mkfs.ext4", "-q", "-L", LABEL, *contents, str(image)], check=True)
     loop = subprocess.run(
         ["losetup", "-f", "--show", str(image)], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -34,10 +67,10 @@ def report_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["losetup", "-d", loop], check=False)
 
 
-def read_back(image: Path, name: str) -> str:
-    """A file of /iguana-report on the image, read without mounting it."""
+def read_back(image: Path, name: str, directory: str = "/iguana-report") -> str:
+    """A file of ``directory`` on the image, read without mounting it."""
     result = subprocess.run(
-        ["debugfs", "-R", f"cat /iguana-report/{name}", str(image)],
+        ["debugfs", "-R", f"cat {directory}/{name}", str(image)],
         capture_output=True,
         text=True,
         check=True,
@@ -82,3 +115,38 @@ class TestReport:
         assert failing.run() == 6
         warnings = failing.record().warnings
         assert any("report LABEL=NOSUCHDISK: not saved" in warning for warning in warnings)
+
+
+class TestPlantedLinks:
+    def test_linked_report_directory_is_not_followed_out(
+        self, tmp_path: Path, linked_report_disk: Path, outside: Path
+    ) -> None:
+        """An ``iguana-report`` link to an absolute path is resolved on the device itself:
+        nothing is written outside it, and the record lands at that path on the device."""
+        failing = boot(tmp_path, FAILING, f"rd.iguana.report=LABEL={LABEL}")
+        failing.engine.exit_codes["registry.example/broken:1"] = 3
+        assert failing.run() == 6
+        assert sorted(p.name for p in outside.iterdir()) == ["state"]
+        assert (outside / "state").read_text() == "not Iguana's\n"
+        on_device = json.loads(read_back(linked_report_disk, "state", str(outside)))
+        assert on_device["failed_state"] == "jobs"
+        assert not any("not saved" in warning for warning in failing.record().warnings)
+
+    def test_linked_report_file_is_replaced_not_written_through(
+        self, tmp_path: Path, linked_file_report_disk: Path, outside: Path
+    ) -> None:
+        """A link at ``iguana-report/state`` to a file outside the device is replaced by the
+        record; the file it pointed at is unchanged."""
+        done = boot(tmp_path, TWO_JOBS, f"rd.iguana.report=LABEL={LABEL}")
+        done.replace("switch_root", endings.switch_root)
+        assert done.run() == 0
+        assert (outside / "state").read_text() == "not Iguana's\n"
+        state = json.loads(read_back(linked_file_report_disk, "state"))
+        assert state["state"] == "switch_root"
+        listing = subprocess.run(
+            ["debugfs", "-R", "stat /iguana-report/state", str(linked_file_report_disk)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "Type: regular" in listing

@@ -159,6 +159,13 @@ class TestBadLists:
         (line,) = problems(f"/dev/vda2 / {option}\n")
         assert "mount operation" in line
 
+    @pytest.mark.parametrize("option", ["offset=1048576", "sizelimit=4096", "encryption=aes"])
+    def test_loop_device_options_are_refused(self, option: str) -> None:
+        """Options with which mount sets up a loop device are refused like ``loop``."""
+        (line,) = problems(f"/dev/vda2 / noatime,{option}\n")
+        name = option.partition("=")[0]
+        assert line.endswith(f"option {name!r} sets up a loop device, not allowed in a mountlist")
+
     def test_bad_device_timeout(self) -> None:
         """A device timeout that is not a duration is refused."""
         (line,) = problems("/dev/vda2 / x-systemd.device-timeout=soon\n")
