@@ -1,7 +1,8 @@
 #!/bin/sh
 # dracut cmdline hook (both systemd and shell initrds): what the initrd itself must know of the
 # rd.iguana.* options before Iguana runs. Iguana parses the full command line on its own.
-# Sourced by dracut with dracut-lib.sh loaded: getarg, wait_for_dev, info, warn.
+# Sourced by dracut with dracut-lib.sh loaded: getarg, wait_for_dev, info, warn. The values go
+# to /run/iguana/initrd.env quoted (iguana_write_env): iguana-boot sources that file as root.
 
 # shellcheck source=/dev/null
 type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
@@ -12,16 +13,10 @@ if [ "${root:-}" = "iguana" ]; then
     rootok=1
 fi
 
+# shellcheck source=iguana-lib.sh
+. /usr/lib/iguana/iguana-lib.sh
 mkdir -p /run/iguana
-{
-    echo "# written by the iguana cmdline hook from /proc/cmdline"
-    if _v=$(getarg rd.iguana.images=); then
-        echo "IGUANA_IMAGES='$_v'"
-    fi
-    if _v=$(getarg rd.iguana.report=); then
-        echo "IGUANA_REPORT='$_v'"
-    fi
-} > /run/iguana/initrd.env
+iguana_write_env "$IGUANA_ENV"
 
 # Offline installs: the image source must be there before Iguana starts.
 if _v=$(getarg rd.iguana.images=); then
@@ -44,4 +39,4 @@ if [ -n "$_net" ] && ! getarg rd.neednet > /dev/null; then
     mkdir -p /etc/cmdline.d
     echo "rd.neednet=1" > /etc/cmdline.d/95iguana-neednet.conf
 fi
-unset _v _url _net
+unset _v _url _net _rest _quoted _q

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Shell helpers shared by Iguana's initrd steps (sourced, not run): device lookup and the report.
+# Shell helpers shared by Iguana's initrd steps (sourced, not run): the cmdline hook's environment
+# file, device lookup and the report.
 # POSIX sh: the initrd's /bin/sh may be dash or bash.
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -10,6 +11,39 @@ IGUANA_DIR=/iguana
 
 iguana_say() {
     echo "iguana: $*" > /dev/console 2>/dev/null || echo "iguana: $*" >&2
+}
+
+# iguana_quote VALUE: print VALUE as one single-quoted sh word that reads back as exactly VALUE
+# (each ' becomes '\''): kernel command line values must never become code when sourced.
+iguana_quote() {
+    _rest=$1
+    _quoted=
+    _q="'"
+    while :; do
+        case "$_rest" in
+            *"$_q"*)
+                _quoted="$_quoted${_rest%%"$_q"*}'\\''"
+                _rest=${_rest#*"$_q"}
+                ;;
+            *) break ;;
+        esac
+    done
+    printf "'%s%s'" "$_quoted" "$_rest"
+}
+
+# iguana_write_env FILE: what later steps need of rd.iguana.* (getarg, from dracut-lib.sh), as
+# NAME='VALUE' lines for iguana-boot and iguana-save-report to source.
+iguana_write_env() {
+    # printf, not echo: dash's echo turns the backslashes of a value into escapes.
+    {
+        echo "# written by the iguana cmdline hook from the kernel command line"
+        if _v=$(getarg rd.iguana.images=); then
+            printf 'IGUANA_IMAGES=%s\n' "$(iguana_quote "$_v")"
+        fi
+        if _v=$(getarg rd.iguana.report=); then
+            printf 'IGUANA_REPORT=%s\n' "$(iguana_quote "$_v")"
+        fi
+    } > "$1"
 }
 
 # iguana_find_device SPEC SECONDS: print the device node SPEC names (a path, LABEL=, UUID=,
@@ -38,8 +72,17 @@ iguana_find_device() {
     done
 }
 
+# iguana_report_left_to_shell RC: true when `iguana run`/`resume` exited with RC without leaving
+# the report itself. Iguana copies it before every ending and before the rescue; it cannot when
+# it crashed (1: internal error), Python did not start (126, 127) or it was killed (128+N).
+iguana_report_left_to_shell() {
+    [ "$1" -eq 1 ] || [ "$1" -ge 126 ]
+}
+
 # iguana_save_report: copy the checkpoint and the log onto the rd.iguana.report device, under
-# /iguana-report/, so that the outcome of a boot outlives the RAM it happened in.
+# /iguana-report/, so that the outcome of a boot outlives the RAM it happened in. Iguana does
+# this itself (iguana_fsm/report.py); this is the fallback when Iguana could not, and the tool
+# of the rescue shell (iguana-save-report).
 iguana_save_report() {
     [ -n "${IGUANA_REPORT:-}" ] || return 0
     if ! _dev=$(iguana_find_device "$IGUANA_REPORT" 10); then

@@ -1,0 +1,137 @@
+"""The initrd's shell helpers (dracut/95iguana/iguana-lib.sh) under the shells an initrd may
+have as /bin/sh, without booting: kernel command line values written for iguana-boot to source
+stay data, and the shell copies the report only when Iguana could not have left it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+LIB = Path(__file__).resolve().parents[2] / "dracut" / "95iguana" / "iguana-lib.sh"
+SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"], "bash": ["bash", "--posix"]}
+
+# The cmdline hook's part: dracut's getarg (value on stdout, status 1 when absent) is stubbed
+# with the test's values; iguana_write_env then writes the file iguana-boot sources.
+WRITE = """
+. "$LIB"
+getarg() {
+    case "$1" in
+        rd.iguana.images=) printf '%s' "$IMAGES" ;;
+        rd.iguana.report=) [ -n "${REPORT+set}" ] || return 1; printf '%s' "$REPORT" ;;
+        *) return 1 ;;
+    esac
+}
+iguana_write_env "$ENV_FILE"
+"""
+# iguana-boot's part: source the file and hand the values back byte for byte.
+READ = """
+unset IGUANA_IMAGES IGUANA_REPORT
+. "$ENV_FILE"
+printf '%s' "${IGUANA_IMAGES-<unset>}" > "$OUT/images"
+printf '%s' "${IGUANA_REPORT-<unset>}" > "$OUT/report"
+"""
+
+# What sh treats specially, mixed densely (plain random bytes rarely line them up).
+SPECIAL = st.lists(st.sampled_from(list(b"'\\\"$`()%;\n *")), max_size=24).map(bytes)
+HOSTILE = [
+    "x'$(touch {canary})'",
+    "'; touch {canary}; '",
+    "LABEL=a'\\''$(touch {canary})",
+    "`touch {canary}`",
+    "$(touch {canary})",
+    "'\n touch {canary}\n'",
+    "''''",
+    "a\\'b\\\\'c",
+    '" $HOME %s %n \\',
+    "LABEL=report disk",
+]
+
+
+def _shell(name: str) -> list[str]:
+    """The shell's command line; a missing shell is an error, not a skip."""
+    command = SHELLS[name]
+    assert shutil.which(command[0]), f"{command[0]} is not installed (apt-get install {name})"
+    return command
+
+
+def _round_trip(shell: str, tmp: Path, images: bytes, report: bytes | None) -> tuple[bytes, bytes]:
+    """Write the env file from these values with one shell process, source it in another; the
+    values read back."""
+    env_file, out = tmp / "initrd.env", tmp / "out"
+    out.mkdir(exist_ok=True)
+    env: dict[bytes, bytes] = {
+        b"PATH": os.environb.get(b"PATH", b"/usr/bin:/bin"),
+        b"LIB": bytes(LIB),
+        b"ENV_FILE": bytes(env_file),
+        b"OUT": bytes(out),
+        b"IMAGES": images,
+    }
+    if report is not None:
+        env[b"REPORT"] = report
+    for script in (WRITE, READ):
+        subprocess.run([*_shell(shell), "-c", script], env=env, check=True, cwd=tmp)
+    return (out / "images").read_bytes(), (out / "report").read_bytes()
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_cmdline_values_are_sourced_as_data(shell: str, hostile: str, tmp_path: Path) -> None:
+    """A value with quotes and command substitutions comes back from the sourced env file exactly
+    as given, and the command it carries never runs."""
+    canary = tmp_path / "canary"
+    value = hostile.replace("{canary}", str(canary)).encode()
+
+    images, report = _round_trip(shell, tmp_path, b"LABEL=" + value, value)
+
+    assert not canary.exists(), f"{shell} ran a command from the kernel command line"
+    assert images == b"LABEL=" + value
+    assert report == value
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_absent_option_stays_unset(shell: str, tmp_path: Path) -> None:
+    """An option missing from the command line leaves its variable unset in the env file."""
+    images, report = _round_trip(shell, tmp_path, b"/dev/vda", None)
+
+    assert images == b"/dev/vda"
+    assert report == b"<unset>"
+
+
+def _possible(value: bytes) -> bool:
+    """A value getarg can hand over: no NUL, no trailing newline (its $(...) drops those)."""
+    return b"\0" not in value and not value.endswith(b"\n")
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+@settings(max_examples=40, deadline=None)
+@given(value=st.one_of(SPECIAL, st.binary(max_size=24)).filter(_possible))
+def test_any_bytes_round_trip(
+    shell: str, value: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Any byte string getarg can return, quotes and backslashes included, reads back unchanged."""
+    tmp = tmp_path_factory.mktemp("env")
+
+    images, report = _round_trip(shell, tmp, b"x" + value, value + b"'")
+
+    assert images == b"x" + value
+    assert report == value + b"'"
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_shell_copies_the_report_only_when_iguana_could_not(shell: str) -> None:
+    """iguana-boot copies the report after a crash (1), a Python that did not start (126, 127)
+    or a killed one (128+N); after a finished or failed boot (0, 2-12) Iguana left it itself."""
+    script = '. "$0"; for rc in "$@"; do iguana_report_left_to_shell "$rc" && echo "$rc"; done'
+    codes = [str(code) for code in [*range(13), 126, 127, 130, 137, 143]]
+
+    result = subprocess.run(
+        [*_shell(shell), "-c", script, str(LIB), *codes], capture_output=True, check=True
+    )
+
+    assert result.stdout.decode().split() == ["1", "126", "127", "130", "137", "143"]
