@@ -1,8 +1,9 @@
 #!/bin/sh
 # Iguana's step in the boot, shared by iguana.service and the pre-mount hook: prepare podman,
-# mount the offline image source, run the workflow (or resume it), save the checkpoint and log
-# on the report device, and on failure show which state failed and why. (The checkpoint and log
-# in the installed system's /var/log/iguana/ are Iguana's own work, at the hand-off.)
+# mount the offline image source, run the workflow (or resume it), and on failure show which
+# state failed and why. The report on rd.iguana.report= and the checkpoint and log in the
+# installed system's /var/log/iguana/ are Iguana's own work, before each ending and the rescue;
+# this script copies the report only when Iguana did not get that far (it never ran or crashed).
 # Exit code: the one of `iguana run` / `iguana resume` (0: the boot reached its hand-off).
 set -u
 
@@ -15,9 +16,10 @@ fi
 NEWROOT=${NEWROOT:-/sysroot}
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 
-# `iguana resume` from the emergency shell already mounted the new root: the boot goes on.
-if mountpoint -q "$NEWROOT" && [ -e "$IGUANA_DIR/state" ]; then
-    iguana_say "the new root is mounted at $NEWROOT; continuing the boot"
+# systemd re-runs this after the emergency shell: an `iguana resume` there that reached the
+# boot's ending (`iguana status` exits 0) leaves nothing to do; any other checkpoint is resumed.
+if [ -e "$IGUANA_DIR/state" ] && iguana status > /dev/null 2>&1; then
+    iguana_say "the boot already reached its ending (iguana status); continuing the boot"
     exit 0
 fi
 
@@ -47,8 +49,10 @@ seconds_since_boot() {
 
 iguana_say "starting (uptime $(seconds_since_boot) s)"
 rc=0
+ran=
 prepare || rc=$?
 if [ "$rc" -eq 0 ]; then
+    ran=1
     if [ -e "$IGUANA_DIR/state" ]; then
         iguana resume
     else
@@ -63,7 +67,9 @@ iguana_say "finished with exit code $rc (uptime $(seconds_since_boot) s)"
 if [ "$rc" -eq 0 ] && [ -x /usr/lib/iguana/images-setup ]; then
     /usr/lib/iguana/images-setup stop || true
 fi
-iguana_save_report || true
+if [ -z "$ran" ] || iguana_report_left_to_shell "$rc"; then
+    iguana_save_report || true
+fi
 
 if [ "$rc" -ne 0 ]; then
     {

@@ -1,7 +1,7 @@
 #!/bin/sh
-# iguana-save-report: copy /iguana/state and /iguana/log.jsonl onto the rd.iguana.report device
-# now (iguana-boot does it when `iguana run` ends; this is for the rescue shell and for Iguana
-# itself before it reboots a failed boot).
+# iguana-save-report: copy /iguana/state, log.jsonl and workflow.yaml onto the rd.iguana.report
+# device now, by hand from the rescue shell (e.g. after fixing things there). Iguana leaves the
+# report itself before every ending and the rescue; iguana-boot copies it only after a crash.
 set -u
 # shellcheck source=iguana-lib.sh
 . /usr/lib/iguana/iguana-lib.sh

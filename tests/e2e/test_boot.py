@@ -155,18 +155,22 @@ def test_rescue_shell_resume_finishes_the_boot(
     source_tree: Path,
 ) -> None:
     """After a failed job the emergency shell has iguana on its PATH, and ``iguana resume``
-    typed there runs the rest of the workflow; leaving the shell, the boot switches root."""
+    typed there runs the rest of the workflow; leaving the shell, the boot switches root. The
+    report device holds Iguana's own last record (switch_root): the shell copies no report after
+    a boot that Iguana failed or finished itself."""
     initrd = request.getfixturevalue(f"{init}_initrd")
     source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
     target = bootkit.blank_image(tmp_path / "target.img", 64)
+    report = bootkit.ext4_image(tmp_path / "report.img", 16, bootkit.REPORT_LABEL)
     cmdline = COMMON.replace("rd.shell=0 ", "") + (
-        "rd.iguana.debug=1 rd.iguana.control_url=/run/iguana/images/flaky.yaml"
+        "rd.iguana.debug=1 rd.iguana.control_url=/run/iguana/images/flaky.yaml "
+        f"rd.iguana.report=LABEL={bootkit.REPORT_LABEL}"
     )
 
     result = bootkit.boot(
         kernel,
         initrd,
-        [source, target],
+        [source, target, report],
         cmdline,
         tmp_path / "serial.log",
         timeout=300,
@@ -179,8 +183,14 @@ def test_rescue_shell_resume_finishes_the_boot(
     assert "e2e: flaky succeeds the second time" in console, console[-4000:]
     assert bootkit.MARKER in console, console[-4000:]
     if init == "systemd":
-        # iguana.service runs again when the shell exits and finds the work done by resume.
-        assert "the new root is mounted at /sysroot; continuing the boot" in console
+        # iguana.service runs again when the shell exits; `iguana status` says the boot ended.
+        assert "the boot already reached its ending (iguana status)" in console
+    # iguana-boot's own copy (its message) is only for a crash; Iguana saved the report twice.
+    assert "iguana: report saved to" not in console
+    assert console.count("report.saved") >= 2, console[-4000:]
+    saved = json.loads(bootkit.read_file(report, "/iguana-report/state"))
+    assert saved["state"] == "switch_root"
+    assert "rescue" in [step["to"] for step in saved["history"]]
     offset = bootkit.partition_offset(target, 1)
     record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
     assert record["state"] == "switch_root"
