@@ -194,19 +194,12 @@ class Session:
             return None
 
     def _entry(self, ctx: BootContext) -> str:
-        """Re-read the workflow (the jobs and services stages need it) and prove it unchanged."""
+        """Re-read the workflow (the jobs and services stages need it); fetch refuses one that
+        changed since the boot started, before it replaces the boot's copy."""
         record = ctx.record
-        expected = record.workflow_sha256
-        if record.failed_state in ("locate", "fetch") or expected is None:
-            return resume_entry(ctx)
-        self.stages["locate"](ctx)
-        self.stages["fetch"](ctx)
-        if record.workflow_sha256 != expected:
-            raise ResumeRefused(
-                f"the workflow changed since the boot started ({record.workflow_source}: "
-                f"sha256 {expected[:12]}... is now {str(record.workflow_sha256)[:12]}...): "
-                "start a new boot with `iguana run --fresh`"
-            )
+        if record.failed_state not in ("locate", "fetch") and record.workflow_sha256 is not None:
+            self.stages["locate"](ctx)
+            self.stages["fetch"](ctx)
         return resume_entry(ctx)
 
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:

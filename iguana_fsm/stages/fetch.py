@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from iguana_fsm.atomic import write_atomic
-from iguana_fsm.errors import FetchError
+from iguana_fsm.errors import FetchError, ResumeRefused
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.fetcher import read_local
 from iguana_fsm.trust.signature import sha256_hex
@@ -58,10 +58,19 @@ def run(ctx: BootContext) -> str:
             text, location = checked.data, str(value)
             verdict = {"kind": kind, **checked.verdict()}
         workflow = load_workflow(text, location)
+    digest = sha256_hex(text)
+    known = ctx.record.workflow_sha256
+    if known is not None and digest != known:
+        # a boot's workflow never changes: finished jobs ran under the one fetched first
+        raise ResumeRefused(
+            f"the workflow changed since the boot started ({location}: sha256 "
+            f"{known[:12]}... is now {digest[:12]}...): start a new boot with "
+            "`iguana run --fresh`"
+        )
     ctx.workflow = workflow
     ctx.workflow_text = text
     ctx.record.workflow_source = location
-    ctx.record.workflow_sha256 = sha256_hex(text)
+    ctx.record.workflow_sha256 = digest
     ctx.record.details.setdefault("trust", {})["workflow"] = verdict
     save_copy(ctx.paths.workflow_copy, text)
     ctx.log.info(

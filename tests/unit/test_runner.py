@@ -439,9 +439,11 @@ class TestResume:
         boot = make_boot(tmp_path)
         boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
         boot.run()
+        copy = boot.paths.workflow_copy.read_bytes()
         boot.workflow_file.write_text(TWO_JOBS.replace("install:1", "install:2"))
         with pytest.raises(ResumeRefused, match="workflow changed"):
             boot.resume()
+        assert boot.paths.workflow_copy.read_bytes() == copy, "the boot's copy was replaced"
 
     def test_resume_refuses_a_finished_boot(self, tmp_path: Path) -> None:
         """There is nothing to resume after a boot reached its ending."""
