@@ -87,8 +87,8 @@ def private_directory(path: Path) -> None:
     except OSError as error:
         raise EngineError(f"cannot create {path}: {error.strerror}") from error
     else:
-        # mkdir's mode passes through the umask, which may only take bits away.
-        os.chmod(path, 0o700, follow_symlinks=False)
+        # The umask may have taken bits from the mode; a reused one must be exactly 0700.
+        os.chmod(path, 0o700)
         return
     found = os.lstat(path)
     if not stat.S_ISDIR(found.st_mode):

@@ -273,7 +273,7 @@ class TestServices:
     ) -> None:
         """podman refuses a second mount on /dev or /iguana, which every container already
         has, and a volume on / cannot run: why the workflow validation refuses those targets."""
-        image = engine_image("localhost/it/twice:1", "true")
+        image = engine_image("localhost/it/twice:1", "echo never runs")
         with pytest.raises(EngineError, match=refusal):
             collect(engine, spec(image, tmp_path, volumes=(volume,)))
 

@@ -63,7 +63,12 @@ class TestPull:
             assert info.digest == registry_digest(registry, reference)
             assert info.pinned == f"{reference.rsplit(':', 1)[0]}@{info.digest}"
             assert engine_podman.run("image", "inspect", "--format", "{{.Id}}", reference).stdout
-            assert engine.pull(info.pinned).image_id == info.image_id
+            again = engine.pull(info.pinned)
+            assert (again.image_id, again.digest) == (info.image_id, info.digest)
+            stored = engine_podman.run(
+                "image", "inspect", "--format", "{{json .RepoDigests}}", info.pinned
+            ).stdout
+            assert info.pinned in stored
         finally:
             engine.remove_image(info.image_id)
 
