@@ -91,17 +91,27 @@ iguana_save_report() {
     fi
     _mnt=/run/iguana/report
     mkdir -p "$_mnt"
-    if ! mount -o rw "$_dev" "$_mnt"; then
+    # the device is not trusted: no links followed (nosymfollow where the kernel has it)
+    if ! mount -o rw,nosuid,nodev,noexec,nosymfollow "$_dev" "$_mnt" 2>/dev/null \
+        && ! mount -o rw,nosuid,nodev,noexec "$_dev" "$_mnt"; then
         iguana_say "cannot mount report device $_dev ($IGUANA_REPORT)"
         return 1
     fi
     _rc=0
-    mkdir -p "$_mnt/iguana-report" || _rc=1
-    for _file in state log.jsonl workflow.yaml; do
-        if [ -e "$IGUANA_DIR/$_file" ]; then
-            cp "$IGUANA_DIR/$_file" "$_mnt/iguana-report/$_file" || _rc=1
-        fi
-    done
+    _dir="$_mnt/iguana-report"
+    if [ -L "$_dir" ]; then
+        iguana_say "report device $_dev: /iguana-report is a link; not writing through it"
+        _rc=1
+    else
+        mkdir -p "$_dir" || _rc=1
+        for _file in state log.jsonl workflow.yaml; do
+            if [ "$_rc" -eq 0 ] && [ -e "$IGUANA_DIR/$_file" ]; then
+                # copy beside, then rename: a link at the name is replaced, never followed
+                rm -f "$_dir/.$_file.new" && cp "$IGUANA_DIR/$_file" "$_dir/.$_file.new" \
+                    && mv -fT "$_dir/.$_file.new" "$_dir/$_file" || _rc=1
+            fi
+        done
+    fi
     sync
     umount "$_mnt" || _rc=1
     if [ "$_rc" -eq 0 ]; then

@@ -67,7 +67,7 @@ install() {
     inst_simple "$moddir/iguana-boot.sh" /usr/lib/iguana/iguana-boot
     inst_simple "$moddir/iguana-save-report.sh" /usr/bin/iguana-save-report
     # What iguana-boot and iguana_fsm call (gpgv: signed workflows; kexec, reboot: the endings).
-    inst_multiple blkid mount umount mountpoint cp mkdir sync sleep
+    inst_multiple blkid mount umount mountpoint cp mv rm mkdir sync sleep
     inst_multiple -o gpgv kexec reboot
 
     local confdir="${IGUANA_CONFDIR:-/etc/iguana}" file

@@ -135,3 +135,61 @@ def test_shell_copies_the_report_only_when_iguana_could_not(shell: str) -> None:
     )
 
     assert result.stdout.decode().split() == ["1", "126", "127", "130", "137", "143"]
+
+
+# The rescue shell's report copy, on a real loop device whose file system plants links.
+SAVE = """
+. "$LIB"
+IGUANA_DIR="$SRC"
+iguana_find_device() { printf '%s' "$DEVICE"; }
+iguana_say() { printf '%s\\n' "$*"; }
+iguana_save_report
+"""
+
+
+@pytest.mark.parametrize("planted", ["directory", "file"])
+def test_shell_report_copy_never_writes_through_a_link(tmp_path: Path, planted: str) -> None:
+    """A report device whose iguana-report (or iguana-report/state) is a link to a host path
+    gets nothing written through the link."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "state").write_text("host file\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    if planted == "directory":
+        (tree / "iguana-report").symlink_to(host)
+    else:
+        (tree / "iguana-report").mkdir()
+        (tree / "iguana-report" / "state").symlink_to(host / "state")
+    image = tmp_path / "report.img"
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(tree), str(image)], check=True)
+    source = tmp_path / "iguana"
+    source.mkdir()
+    (source / "state").write_text('{"state": "rescue"}\n')
+    loop = subprocess.run(
+        ["losetup", "-f", "--show", str(image)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    run_dir = Path("/run/iguana/report")
+    try:
+        env = {
+            **os.environ,
+            "LIB": str(LIB),
+            "SRC": str(source),
+            "DEVICE": loop,
+            "IGUANA_REPORT": f"{loop}",
+        }
+        subprocess.run(["sh", "-c", SAVE], env=env, capture_output=True, text=True, check=False)
+    finally:
+        subprocess.run(["umount", str(run_dir)], capture_output=True, check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+    assert (host / "state").read_text() == "host file\n"
+    assert sorted(path.name for path in host.iterdir()) == ["state"]
+    if planted == "file":
+        listing = subprocess.run(
+            ["debugfs", "-R", "stat /iguana-report/state", str(image)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "Type: regular" in listing
