@@ -247,10 +247,13 @@ def registry_store(directory: Path, release: str) -> Path:
     busybox = busybox_rootfs_tar(work)
     rootfs = installer_rootfs_tar(work, busybox, release)
     podman = PodmanCli(work / "storage", work / "runroot", podman_env(work / "conf"))
-    name = build_image(podman, "localhost/e2e/installer:1", "exec /install.sh", rootfs)
-    with Registry(directory / "registry") as registry:
-        push_image(podman, name, f"{registry.host}/{IMAGE}", tls_verify=False)
-    podman.run("rmi", "--all", "--force")
+    try:
+        name = build_image(podman, "localhost/e2e/installer:1", "exec /install.sh", rootfs)
+        with Registry(directory / "registry") as registry:
+            push_image(podman, name, f"{registry.host}/{IMAGE}", tls_verify=False)
+    finally:
+        podman.run("rmi", "--all", "--force", check=False)
+        podman.remove_runroot()
     shutil.rmtree(work, ignore_errors=True)
     return directory / "registry" / "data"
 
