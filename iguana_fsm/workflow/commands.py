@@ -1,4 +1,4 @@
-"""``iguana validate`` and ``iguana schema``; the lead's ``cli.py`` parses flags and calls these."""
+"""``iguana validate`` and ``iguana schema``; ``cli.py`` parses the flags and calls these."""
 
 from __future__ import annotations
 
