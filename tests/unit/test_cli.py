@@ -116,7 +116,6 @@ class TestErrors:
         assert "reason:  the workflow has 3 problems:" in err
         assert "w.yaml:4:5: jobs.one.need: unknown key; did you mean 'needs'?" in err
 
-
     def test_a_bug_prints_one_line_naming_its_traceback_file(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
