@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -395,15 +396,29 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
 
 
+UNMOUNT_PASSES = 5
+
+
 def unmount_tree(root: Path, log: Any) -> list[Path]:
-    """Unmount everything at or below ``root``, children first; the paths unmounted."""
-    points = mounted_under(root)
-    for point in reversed(points):
-        _unmount(point, log)
+    """Unmount everything at or below ``root``, children first; the paths unmounted.
+
+    A few passes, not one: a mount that a process still finishing adds meanwhile (podman's
+    clean-up of a container that just failed) shows up only after the first pass.
+    """
+    unmounted: list[Path] = []
+    for attempt in range(UNMOUNT_PASSES):
+        points = mounted_under(root)
+        if not points:
+            return unmounted
+        if attempt:
+            time.sleep(0.1 * attempt)
+        for point in reversed(points):
+            _unmount(point, log)
+            unmounted.append(point)
     left = mounted_under(root)
     if left:
         raise MountError(f"{left[-1]}: still mounted after unmounting {root}")
-    return points
+    return unmounted
 
 
 def _unmount(target: Path, log: Any) -> None:
