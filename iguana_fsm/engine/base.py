@@ -14,6 +14,9 @@ from typing import Protocol
 
 from iguana_fsm.workflow.model import Volume
 
+TAIL_LINES = 20
+"""How many last lines of a job's output JobResult.tail keeps (and the failure banner shows)."""
+
 RUN_LABEL = "iguana.run"
 """Every container and volume carries the run id in this label, so leftovers can be found."""
 

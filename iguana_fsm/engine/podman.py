@@ -40,6 +40,7 @@ import structlog
 
 from iguana_fsm.engine.base import (
     RUN_LABEL,
+    TAIL_LINES,
     ContainerSpec,
     ImageInfo,
     JobResult,
@@ -50,7 +51,6 @@ from iguana_fsm.engine.service import PodmanService
 from iguana_fsm.errors import EngineError, PullError
 from iguana_fsm.paths import Paths
 
-TAIL_LINES = 20
 """How many last lines of a job's output JobResult.tail keeps."""
 
 _UNREAD_STDIN = re.compile(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from iguana_fsm.checkpoint import JobRecord
+from iguana_fsm.engine.base import TAIL_LINES
 from iguana_fsm.errors import EngineError, JobFailed
 from iguana_fsm.stages import services, specs
 from iguana_fsm.stages.base import BootContext
-from iguana_fsm.workflow.plan import run_order, should_run
+from iguana_fsm.workflow.plan import JobStatus, run_order, should_run
 
-DONE = ("succeeded", "failed", "failed-continued", "skipped")
-TAIL_LINES = 20
+DONE = frozenset(JobStatus)
+"""Statuses of a job that has ended; pending and running jobs are still to run."""
 
 
 def run(ctx: BootContext) -> str:

@@ -148,13 +148,18 @@ def load_policy(config: BootConfig, paths: Paths) -> TrustPolicy:
             _check_scope(scope, f"rd.iguana.registries={scope}")
             chosen.append(by_scope.get(scope, RegistryRule(scope, origin="rd.iguana.registries")))
         rules, source = tuple(chosen), "rd.iguana.registries"
-    keyring = paths.config / "trusted.gpg"
     return TrustPolicy(
         rules=rules,
         rules_source=source,
-        keyring=keyring if keyring.is_file() else None,
+        keyring=trusted_keyring(paths),
         ca_bundle=ca_bundle(config, paths),
     )
+
+
+def trusted_keyring(paths: Paths) -> Path | None:
+    """The trusted keyring shipped in the initrd (``/etc/iguana/trusted.gpg``), if any."""
+    keyring = paths.config / "trusted.gpg"
+    return keyring if keyring.is_file() else None
 
 
 def ca_bundle(config: BootConfig, paths: Paths) -> Path | None:

@@ -20,7 +20,7 @@ from iguana_fsm.errors import TrustError
 from iguana_fsm.paths import Paths
 from iguana_fsm.trust import fetcher
 from iguana_fsm.trust.fetcher import FetchSettings, HTTPStatusError
-from iguana_fsm.trust.policy import ca_bundle
+from iguana_fsm.trust.policy import ca_bundle, trusted_keyring
 from iguana_fsm.trust.signature import check_pin, sha256_hex, verify_detached
 
 
@@ -45,12 +45,6 @@ class VerifiedWorkflow:
             "signed_by": self.signer,
             "attempts": self.attempts,
         }
-
-
-def keyring_of(paths: Paths) -> Path | None:
-    """The trusted keyring shipped in the initrd, when there is one."""
-    keyring = paths.config / "trusted.gpg"
-    return keyring if keyring.is_file() else None
 
 
 def fetch_settings(config: BootConfig, paths: Paths) -> FetchSettings:
@@ -90,7 +84,7 @@ def fetch_workflow(location: str, config: BootConfig, paths: Paths, log: Any) ->
         pinned = True
         log.info("fetch.pin_matched", url=location, sha256=digest)
     signer: str | None = None
-    keyring = keyring_of(paths)
+    keyring = trusted_keyring(paths)
     if keyring is not None:
         spent = time.monotonic() - started
         left = replace(settings, deadline=max(settings.deadline - spent, settings.attempt_timeout))
