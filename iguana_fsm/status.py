@@ -21,16 +21,25 @@ INTERRUPTED = 12
 """Exit code of ``iguana status`` when a boot stopped between states (killed): resume it."""
 
 
+def phase(record: BootRecord, running: bool) -> str:
+    """finished, running, failed or interrupted: the one reading that the exit code and the
+    description both come from."""
+    if record.state in ENDINGS and record.error is None:
+        return "finished"
+    if running:
+        return "running"
+    if record.error is not None:
+        return "failed"
+    return "interrupted"
+
+
 def exit_code(record: BootRecord, running: bool) -> int:
     """0: the boot reached its ending; 11: still running; 12: interrupted (nothing holds the
-    lock); otherwise the failed boot's own code (3-10, see ``iguana --help``)."""
-    if record.state in ENDINGS and record.error is None:
-        return 0
-    if record.error is not None and not running:
+    lock); otherwise the failed boot's own code (see ``iguana --help``)."""
+    now = phase(record, running)
+    if now == "failed" and record.error is not None:
         return int(record.error.get("code", 1))
-    if running or record.state in FINAL_STATES:
-        return IN_PROGRESS
-    return INTERRUPTED
+    return {"finished": 0, "running": IN_PROGRESS}.get(now, INTERRUPTED)
 
 
 def describe(record: BootRecord, running: bool) -> str:
@@ -38,7 +47,7 @@ def describe(record: BootRecord, running: bool) -> str:
     when = datetime.datetime.fromtimestamp(record.started, datetime.UTC)
     lines = [
         f"run:      {record.run_id}  started {when:%Y-%m-%d %H:%M:%S} UTC",
-        f"state:    {record.state}{_activity(record, running)}",
+        f"state:    {record.state}{ACTIVITY[phase(record, running)]}",
         f"workflow: {record.workflow_source or '-'}",
     ]
     if record.workflow_sha256:
@@ -59,14 +68,12 @@ def describe(record: BootRecord, running: bool) -> str:
     return "\n".join(lines)
 
 
-def _activity(record: BootRecord, running: bool) -> str:
-    if record.state in ENDINGS and record.error is None:
-        return " (finished)"
-    if running:
-        return " (running)"
-    if record.state in FINAL_STATES:
-        return " (failed)"
-    return " (interrupted: `iguana resume` continues it)"
+ACTIVITY = {
+    "finished": " (finished)",
+    "running": " (running)",
+    "failed": " (failed)",
+    "interrupted": " (interrupted: `iguana resume` continues it)",
+}
 
 
 def as_json(record: BootRecord, running: bool) -> str:
