@@ -25,7 +25,11 @@ from tests.support.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_INITRD = REPO / "dracut" / "build-initrd.sh"
-CACHE = Path(os.environ.get("IGUANA_E2E_CACHE", REPO / "build" / "e2e"))
+CACHE = Path(os.environ.get("IGUANA_TEST_CACHE", "/var/cache/iguana-test")) / "e2e"
+"""Slow builds (kernels, root file systems, images) keyed by their inputs, outside the clone:
+CI clones afresh each run, and the cache only ever saves time (it is never required)."""
+FIGURES_DIR = REPO / "build" / "e2e"
+"""Where a run leaves its measured figures (figures.json) for the README."""
 DRIVERS = "virtio_blk virtio_pci ext4 overlay loop"
 """Kernel modules the QEMU machine needs; the initrd carries only these (and dependencies)."""
 

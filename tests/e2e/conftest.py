@@ -1,5 +1,6 @@
 """Fixtures of the boot test: the kernel, the image source disk and the initrds, built once per
-session under pytest's temp dir (the kernel package is cached under build/e2e)."""
+session under pytest's temp dir (the kernel package is cached under
+``bootkit.CACHE``, outside the clone)."""
 
 from __future__ import annotations
 

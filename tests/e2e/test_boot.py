@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 COMMON = (
     f"console=ttyS0 root=iguana panic=1 rd.shell=0 rd.iguana.images=LABEL={bootkit.SOURCE_LABEL} "
 )
-FIGURES = bootkit.CACHE / "figures.json"
+FIGURES = bootkit.FIGURES_DIR / "figures.json"
 
 
 def _uptime(console: str, pattern: str) -> float:
