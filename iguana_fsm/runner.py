@@ -11,12 +11,10 @@ from typing import Any
 from transitions import EventData
 
 from iguana_fsm.checkpoint import BootRecord, CheckpointStore
-from iguana_fsm.errors import CheckpointError, IguanaError, ResumeRefused
+from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
 from iguana_fsm.machine import END, ENDINGS, FAILURE_STATES, FINAL_STATES, build_machine
 from iguana_fsm.stages.base import BootContext, Stage
 from iguana_fsm.stages.jobs import advance
-
-INTERNAL_ERROR = 1
 
 
 class Runner:
@@ -61,16 +59,16 @@ class Runner:
                 record.error = {
                     "state": record.state,
                     "message": f"internal error: {type(error).__name__}: {error}",
-                    "code": INTERNAL_ERROR,
+                    "code": ExitCode.INTERNAL,
                 }
             with contextlib.suppress(IguanaError):
                 self.save()
-            return INTERNAL_ERROR
+            return ExitCode.INTERNAL
         finally:
             self.ctx.engine.stop()
         if record.error:
-            return int(record.error.get("code", INTERNAL_ERROR))
-        return 0
+            return int(record.error.get("code", ExitCode.INTERNAL))
+        return ExitCode.OK
 
     def _run_stage(self, state: str) -> str:
         stage = self.stages[state]
@@ -83,7 +81,7 @@ class Runner:
         except Exception as error:  # a bug: the traceback goes to the log file only
             self.ctx.log.error("stage.crashed", state=state, exc_info=True)
             message = f"internal error in {state}: {type(error).__name__}: {error}"
-            return self._failure(state, message, INTERNAL_ERROR, {})
+            return self._failure(state, message, ExitCode.INTERNAL, {})
 
     def _failure(self, state: str, message: str, code: int, details: Mapping[str, Any]) -> str:
         record = self.ctx.record
