@@ -7,80 +7,94 @@ the boot: a boot whose progress cannot be recorded must not go on as if it could
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import CheckpointError
+from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "BootRecord", "CheckpointStore", "JobRecord", "decode", "migrate_v1"]
 
+SCHEMA_VERSION = SCHEMA
+"""2: the typed record (``iguana_fsm.record``); 1: details, handoff and error as free dicts."""
 
-@dataclass
-class JobRecord:
-    """How one job went. ``status``: pending, running, succeeded, failed, failed-continued
-    (failed but ``continue-on-error``), skipped."""
-
-    status: str = "pending"
-    exit_code: int | None = None
-    started: float | None = None
-    finished: float | None = None
-    image: str | None = None
-    digest: str | None = None
-    reason: str | None = None
-    attempts: int = 0
-    tail: list[str] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds the job ran, when it has started and ended."""
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
+_ERROR_KEYS = ("state", "message", "code", "job", "exit_code", "tail", "problems")
+_WORKFLOW_TRUST_KEYS = (
+    "kind",
+    "location",
+    "trusted_as",
+    "fallback_from",
+    "sha256",
+    "pinned",
+    "signed_by",
+    "attempts",
+)
 
 
-@dataclass
-class BootRecord:
-    """The whole mutable record of one boot; the runner checkpoints it after every transition."""
+def decode(data: dict[str, Any], where: str) -> BootRecord:
+    """The record from its JSON form, version 1 migrated; CheckpointError naming ``where``
+    on a schema it does not know or a value that does not fit."""
+    schema = data.get("schema")
+    if schema == 1:
+        data = migrate_v1(data)
+    elif schema != SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{where}: checkpoint schema {schema!r} is not {SCHEMA_VERSION}: "
+            "written by another Iguana version"
+        )
+    return from_plain(BootRecord, data, where)
 
-    run_id: str
-    state: str
-    started: float = field(default_factory=time.time)
-    schema: int = SCHEMA_VERSION
-    sandbox: bool = False
-    workflow_source: str | None = None
-    workflow_sha256: str | None = None
-    failed_state: str | None = None
-    current_job: str | None = None
-    jobs: dict[str, JobRecord] = field(default_factory=dict)
-    images: dict[str, str] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-    handoff: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    finished: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """A plain JSON-able dict, job records included."""
-        return asdict(self)
+def migrate_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 checkpoint in the version-2 form: the ``details`` bag becomes typed fields,
+    history steps say source/dest, the hand-off's ``"skipped"`` mounts become ``mounted``."""
+    data = {key: value for key, value in old.items() if key != "details"}
+    details: dict[str, Any] = old.get("details") or {}
+    data["schema"] = SCHEMA_VERSION
+    data["cmdline"] = details.get("cmdline")
+    data["images_present"] = list(details.get("images_present") or [])
+    data["services"] = dict(details.get("services") or {})
+    trust = details.get("trust") or {}
+    workflow = trust.get("workflow")
+    data["trust"] = {
+        "workflow": (
+            {key: workflow[key] for key in _WORKFLOW_TRUST_KEYS if key in workflow}
+            if workflow
+            else None
+        ),
+        "images": trust.get("images") or {},
+    }
+    data["rescue"] = details.get("rescue")
+    history = [
+        {
+            "source": step.get("from"),
+            "dest": step.get("to"),
+            "trigger": step.get("trigger"),
+            "at": step.get("at", 0.0),
+        }
+        for step in old.get("history") or []
+    ]
+    data["transitions"] = len(history)
+    data["history"] = history[-HISTORY_KEPT:]
+    error = old.get("error")
+    if error is not None:
+        data["error"] = {key: error[key] for key in _ERROR_KEYS if key in error}
+    if old.get("handoff") is not None:
+        data["handoff"] = _handoff_v1(old["handoff"])
+    return data
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BootRecord:
-        """The record from its JSON form; CheckpointError on a schema it does not know."""
-        if data.get("schema") != SCHEMA_VERSION:
-            raise CheckpointError(
-                f"checkpoint schema {data.get('schema')!r} is not {SCHEMA_VERSION}: "
-                "written by another Iguana version"
-            )
-        fields = dict(data)
-        fields["jobs"] = {name: JobRecord(**job) for name, job in data.get("jobs", {}).items()}
-        try:
-            return cls(**fields)
-        except TypeError as error:
-            raise CheckpointError(f"checkpoint is malformed: {error}") from None
+
+def _handoff_v1(old: dict[str, Any]) -> dict[str, Any]:
+    handoff = dict(old)
+    mounts = handoff.pop("mounts", None)
+    handoff["mounts_skipped"] = mounts == "skipped"
+    handoff["mounts"] = mounts if isinstance(mounts, list) else []
+    if isinstance(handoff.get("kexec"), dict) and handoff["kexec"]:
+        handoff["kexec"] = _handoff_v1(handoff["kexec"])
+    elif "kexec" in handoff:
+        handoff["kexec"] = None
+    return handoff
 
 
 class CheckpointStore:
@@ -109,12 +123,12 @@ class CheckpointStore:
             ) from None
         if not isinstance(data, dict):
             raise CheckpointError(f"{self.path}: not a checkpoint (expected a JSON object)")
-        return BootRecord.from_json(data)
+        return decode(data, str(self.path))
 
     def save(self, record: BootRecord) -> None:
         """Write the record atomically and durably (see ``iguana_fsm.atomic``), root-only."""
-        # not sorted: jobs keep their run order, which status shows
-        payload = json.dumps(record.to_json(), indent=2) + "\n"
+        # compact, so that json uses its C encoder; not sorted: jobs keep their run order
+        payload = json.dumps(record.to_json(), separators=(",", ":")) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, payload.encode("utf-8"), 0o600)

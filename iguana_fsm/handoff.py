@@ -24,11 +24,11 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import HandoffError, MountError
 from iguana_fsm.mountlist import is_under, resolve_in_root
+from iguana_fsm.record import Ending, Handoff
 
 ACTIONS = ("switch_root", "kexec", "reboot")
 KERNEL_PREFIXES = ("vmlinuz-", "vmlinux-", "bzImage-", "zImage-", "Image-", "kernel-")
@@ -53,24 +53,23 @@ class RootFacts:
 class Decision:
     """The ending and why. ``kernel``/``initrd`` are paths inside the new root (kexec only)."""
 
-    action: str
+    action: Ending
     reason: str
     release: str | None = None
     kernel: str | None = None
     initrd: str | None = None
     warnings: tuple[str, ...] = ()
 
-    def as_record(self, **extra: Any) -> dict[str, Any]:
-        """The form kept in ``record.handoff``."""
-        record: dict[str, Any] = {"action": self.action, "reason": self.reason}
-        for key in ("release", "kernel", "initrd"):
-            value = getattr(self, key)
-            if value is not None:
-                record[key] = value
-        if self.warnings:
-            record["warnings"] = list(self.warnings)
-        record.update(extra)
-        return record
+    def as_handoff(self) -> Handoff:
+        """The form kept in ``record.handoff``; the mount stage adds what it found."""
+        return Handoff(
+            action=self.action,
+            reason=self.reason,
+            release=self.release,
+            kernel=self.kernel,
+            initrd=self.initrd,
+            warnings=list(self.warnings),
+        )
 
 
 def version_key(release: str) -> tuple[tuple[int, int | str], ...]:
@@ -121,7 +120,7 @@ def decide(facts: RootFacts) -> Decision:
     running = facts.running
     if running in facts.module_releases:
         return Decision(
-            "switch_root",
+            Ending.SWITCH_ROOT,
             f"the new root has modules for the running kernel {running}{suffix}",
             release=running,
             warnings=warnings,
@@ -129,12 +128,14 @@ def decide(facts: RootFacts) -> Decision:
     others = ", ".join(sorted(facts.module_releases, key=version_key)) or "none"
     mismatch = f"the new root has no modules for the running kernel {running} (it has: {others})"
     if wanted == "reboot":
-        return Decision("reboot", f"{mismatch} and kernelAction asks for reboot", warnings=warnings)
+        return Decision(
+            Ending.REBOOT, f"{mismatch} and kernelAction asks for reboot", warnings=warnings
+        )
     pairs = boot_pairs(facts.boot_files)
     if not pairs:
         asked = "kernelAction asks for kexec but " if wanted == "kexec" else ""
         return Decision(
-            "reboot",
+            Ending.REBOOT,
             f"{mismatch}; {asked}/boot has no kernel with a matching initrd{suffix}",
             warnings=warnings,
         )
@@ -142,7 +143,7 @@ def decide(facts: RootFacts) -> Decision:
     kernel, initrd = pairs[release]
     how = "kernelAction asks for kexec" if wanted == "kexec" else "kexec is the default"
     return Decision(
-        "kexec",
+        Ending.KEXEC,
         f"{mismatch}; {how}: /boot has kernel {release} with its initrd{suffix}",
         release=release,
         kernel=f"/boot/{kernel}",

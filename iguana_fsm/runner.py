@@ -10,9 +10,10 @@ from typing import Any
 
 from transitions import EventData
 
-from iguana_fsm.checkpoint import BootRecord, CheckpointStore
+from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
 from iguana_fsm.machine import END, ENDINGS, FAILURE_STATES, FINAL_STATES, build_machine
+from iguana_fsm.record import BootError, BootRecord, JobStatus, Transition
 from iguana_fsm.stages.base import BootContext, Stage
 from iguana_fsm.stages.jobs import advance
 
@@ -59,11 +60,8 @@ class Runner:
         except Exception as error:  # a bug outside any stage: keep the traceback in the log
             self.ctx.log.error("runner.crashed", state=record.state, exc_info=True)
             if record.error is None:
-                record.error = {
-                    "state": record.state,
-                    "message": f"internal error: {type(error).__name__}: {error}",
-                    "code": ExitCode.INTERNAL,
-                }
+                message = f"internal error: {type(error).__name__}: {error}"
+                record.error = BootError(record.state, message, ExitCode.INTERNAL)
             with contextlib.suppress(IguanaError):
                 self.save()
             self._stop_engine(save=True)
@@ -72,8 +70,8 @@ class Runner:
             self._stop_engine(save=False)
             raise
         self._stop_engine(save=True)
-        if record.error:
-            return int(record.error.get("code", ExitCode.INTERNAL))
+        if record.error is not None:
+            return record.error.code
         return ExitCode.OK
 
     def _prepare(self, initial: str, prepare: Callable[[], None] | None) -> str | None:
@@ -114,20 +112,24 @@ class Runner:
             message = f"internal error in {state}: {type(error).__name__}: {error}"
             return self._failure(state, message, ExitCode.INTERNAL, {})
 
-    def _failure(self, state: str, message: str, code: int, details: Mapping[str, Any]) -> str:
+    def _failure(self, state: str, message: str, code: ExitCode, details: Mapping[str, Any]) -> str:
         record = self.ctx.record
         if state in FAILURE_STATES:
             # The failure path itself failed: keep the first error, end the boot.
             self.ctx.log.error("rescue.failed", state=state, error=message)
             if record.error is None:
-                record.error = {"state": state, "message": message, "code": code}
+                record.error = BootError(state, message, code)
             return END
-        error: dict[str, Any] = {"state": state, "message": message, "code": code}
-        error.update(details)
+        error = BootError(state, message, code)
+        problems = details.get("problems")
+        if isinstance(problems, list):
+            error.problems = [str(problem) for problem in problems]
         job = details.get("job")
-        if isinstance(job, str) and job in record.jobs:
-            error["exit_code"] = record.jobs[job].exit_code
-            error["tail"] = list(record.jobs[job].tail)
+        if isinstance(job, str):
+            error.job = job
+            if job in record.jobs:
+                error.exit_code = record.jobs[job].exit_code
+                error.tail = list(record.jobs[job].tail)
         record.error = error
         record.failed_state = state
         self.ctx.log.error("state.failed", state=state, error=message, code=code)
@@ -139,9 +141,7 @@ class Runner:
             raise RuntimeError("a transition event without a destination")
         source, dest = event.transition.source, event.transition.dest
         record.state = dest
-        record.history.append(
-            {"from": source, "to": dest, "trigger": event.event.name, "at": time.time()}
-        )
+        record.add_transition(Transition(source, dest, event.event.name))
         if dest in FINAL_STATES:
             record.finished = time.time()
         self.save()
@@ -179,12 +179,12 @@ def resume_entry(ctx: BootContext) -> str:
 def reset_for_resume(record: BootRecord) -> None:
     """Forget the failure; jobs that did not succeed (or were skipped because of it) run again."""
     for job in record.jobs.values():
-        if job.status in ("running", "failed", "skipped"):
-            job.status, job.reason, job.exit_code = "pending", None, None
+        if job.status in (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.SKIPPED):
+            job.status, job.reason, job.exit_code = JobStatus.PENDING, None, None
     record.current_job = None
     record.error = None
     record.failed_state = None
     record.finished = None
     # Images may be gone (removed after use, or a new storage): pull again what is needed.
-    record.details.pop("images_present", None)
-    record.details.pop("services", None)
+    record.images_present.clear()
+    record.services.clear()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iguana_fsm.checkpoint import BootRecord, CheckpointStore
+from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import (
     BootConfig,
     parse_cmdline,
@@ -28,6 +28,7 @@ from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import BootRecord, Transition
 from iguana_fsm.runner import Runner, resume_entry
 from iguana_fsm.stages.base import BootContext, Stage
 
@@ -135,10 +136,10 @@ class Session:
             record = BootRecord(run_id=uuid.uuid4().hex, state="locate")
             record.sandbox = self.paths.sandbox
             # secrets of rd.iguana.env stay out of the checkpoint; resume reads the raw text
-            record.details["cmdline"] = redact_cmdline(text)
+            record.cmdline = redact_cmdline(text)
             self._keep_cmdline(text)
             ctx = self._context(config, record)
-            ctx.extras["cmdline_errors"] = errors
+            ctx.cmdline_errors = errors
 
             def prepare() -> None:
                 if old is not None:
@@ -162,7 +163,7 @@ class Session:
 
             def prepare() -> None:
                 removed = ctx.engine.remove_leftovers(record.run_id)
-                record.history.append({"from": previous, "to": entry, "trigger": "resume"})
+                record.add_transition(Transition(previous, entry, "resume"))
                 ctx.log.info("boot.resumed", previous=previous, entry=entry, leftovers=removed)
 
             return Runner(ctx, self.store, self.stages).run(entry, prepare)

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
 from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import BootRecord, JobStatus
 from iguana_fsm.stages.failure import banner
 
 
@@ -32,7 +32,7 @@ def exit_code(record: BootRecord, running: bool) -> ExitCode:
     otherwise the failed boot's own code (see ``iguana --help``)."""
     now = phase(record, running)
     if now == "failed" and record.error is not None:
-        return ExitCode(int(record.error.get("code", ExitCode.INTERNAL)))
+        return record.error.code
     return {"finished": ExitCode.OK, "running": ExitCode.RUNNING}.get(now, ExitCode.INTERRUPTED)
 
 
@@ -51,10 +51,10 @@ def describe(record: BootRecord, running: bool) -> str:
         for job_id, job in record.jobs.items():
             took = f"{job.duration:.1f}s" if job.duration is not None else "-"
             code = f"exit {job.exit_code}" if job.exit_code is not None else ""
-            reason = f"  ({job.reason})" if job.reason and job.status != "succeeded" else ""
+            reason = f"  ({job.reason})" if job.reason and job.status != JobStatus.SUCCEEDED else ""
             lines.append(f"  {job_id:<20} {job.status:<16} {code:<8} {took:>8}{reason}")
     if record.handoff:
-        lines.append(f"hand-off: {record.handoff.get('action')}: {record.handoff.get('reason')}")
+        lines.append(f"hand-off: {record.handoff.action}: {record.handoff.reason}")
     for warning in record.warnings:
         lines.append(f"warning:  {warning}")
     if record.error:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.host import Host
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import BootRecord
 from iguana_fsm.workflow.model import Workflow
+
+
+class SourceKind(enum.StrEnum):
+    """Where the workflow comes from (the locate stage's choice)."""
+
+    URL = "url"
+    FILE = "file"
+    CONTAINERS = "containers"
+    BUNDLED = "bundled"
+
+
+@dataclass(frozen=True)
+class WorkflowSource:
+    """What locate hands to fetch: the kind of source and its location (a URL or a path), or
+    the images of ``rd.iguana.containers``."""
+
+    kind: SourceKind
+    location: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass
@@ -37,7 +57,9 @@ class BootContext:
     console: IO[str] = field(default_factory=lambda: sys.stderr)
     workflow: Workflow | None = None
     workflow_text: bytes | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    source: WorkflowSource | None = None
+    cmdline_errors: list[str] = field(default_factory=list)
+    """Bad ``rd.iguana.`` values, collected by the session; locate fails the boot on them."""
 
     def need_workflow(self) -> Workflow:
         """The workflow fetched in an earlier state (a programming error when absent)."""

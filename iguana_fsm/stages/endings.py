@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
 from iguana_fsm.mountlist import is_mount_point, unmount_tree
+from iguana_fsm.record import Ending, Handoff
 from iguana_fsm.report import leave_report
 from iguana_fsm.stages.base import BootContext
 
 
 def switch_root(ctx: BootContext) -> str:
     """Leave the new root mounted for dracut to switch to (sandbox: unmount it)."""
-    handoff = _handoff(ctx, "switch_root")
+    handoff = _handoff(ctx, Ending.SWITCH_ROOT)
     newroot = ctx.paths.newroot
     if not ctx.paths.sandbox and not is_mount_point(newroot):
         raise HandoffError(f"{newroot} is not mounted: there is no root to switch to")
@@ -39,21 +39,21 @@ def switch_root(ctx: BootContext) -> str:
 def kexec(ctx: BootContext) -> str:
     """Copy kernel and initrd out of the new root, unmount it, sync and exec the new kernel;
     ``kexec_failed`` (decision rewritten to a reboot) when loading or exec fails."""
-    handoff = _handoff(ctx, "kexec")
-    kernel = handoff.get("kernel")
-    if not isinstance(kernel, str):
+    handoff = _handoff(ctx, Ending.KEXEC)
+    kernel = handoff.kernel
+    if kernel is None:
         return _kexec_failed(ctx, "the decision names no kernel")
     newroot = ctx.paths.newroot
     _leave_record(ctx)
     try:
-        staged = stage_kernel(newroot, kernel, handoff.get("initrd"), ctx.paths.run / "kexec")
+        staged = stage_kernel(newroot, kernel, handoff.initrd, ctx.paths.run / "kexec")
     except HandoffError as error:
         return _kexec_failed(ctx, str(error))
     unmount_tree(newroot, ctx.log)
     os.sync()
     _started(ctx, handoff)
     try:
-        ctx.host.kexec(staged.kernel, staged.initrd, str(handoff.get("cmdline", "")))
+        ctx.host.kexec(staged.kernel, staged.initrd, handoff.cmdline or "")
     except HandoffError as error:
         staged.remove()
         return _kexec_failed(ctx, str(error))
@@ -66,34 +66,34 @@ def kexec(ctx: BootContext) -> str:
 def reboot(ctx: BootContext) -> str:
     """Leave the record in the new root if it is mounted, unmount it and reboot; after a failed
     kexec wait ``rd.iguana.reboot_delay`` first so the console can be read."""
-    handoff = _handoff(ctx, "reboot")
+    handoff = _handoff(ctx, Ending.REBOOT)
     newroot = ctx.paths.newroot
     if _root_available(ctx):
         _leave_record(ctx)
     if newroot.exists():
         unmount_tree(newroot, ctx.log)
-    if handoff.get("fallback_from"):
+    if handoff.fallback_from is not None:
         ctx.host.sleep(ctx.config.reboot_delay)
     _started(ctx, handoff)
-    ctx.log.info("handoff.reboot", reason=handoff.get("reason"))
-    ctx.host.reboot(str(handoff.get("reason", "")))
+    ctx.log.info("handoff.reboot", reason=handoff.reason)
+    ctx.host.reboot(handoff.reason)
     if not ctx.paths.sandbox:
         raise HandoffError("the machine did not reboot")
     return END
 
 
-def _handoff(ctx: BootContext, action: str) -> dict[str, Any]:
+def _handoff(ctx: BootContext, action: Ending) -> Handoff:
     """The recorded decision; one is made up (and recorded) when resume lands here without."""
     handoff = ctx.record.handoff
-    if handoff is None or handoff.get("action") != action:
-        handoff = {"action": action, "reason": "no decision was recorded for this ending"}
+    if handoff is None or handoff.action != action:
+        handoff = Handoff(action, "no decision was recorded for this ending")
         ctx.record.handoff = handoff
         ctx.log.warning("handoff.undecided", action=action)
     return handoff
 
 
-def _started(ctx: BootContext, handoff: dict[str, Any]) -> None:
-    handoff["started_at"] = time.time()
+def _started(ctx: BootContext, handoff: Handoff) -> None:
+    handoff.started_at = time.time()
     ctx.save()
     leave_report(ctx)
 
@@ -103,8 +103,9 @@ def _root_available(ctx: BootContext) -> bool:
     if is_mount_point(newroot):
         return True
     # Sandbox without root: nothing was mounted, the containers filled the directory itself.
-    handoff = ctx.record.handoff or {}
-    return ctx.paths.sandbox and handoff.get("mounts") == "skipped" and newroot.is_dir()
+    handoff = ctx.record.handoff
+    skipped = handoff is not None and handoff.mounts_skipped
+    return ctx.paths.sandbox and skipped and newroot.is_dir()
 
 
 def _leave_record(ctx: BootContext) -> None:
@@ -124,14 +125,13 @@ def _leave_record(ctx: BootContext) -> None:
 
 
 def _kexec_failed(ctx: BootContext, why: str) -> str:
-    previous = ctx.record.handoff or {}
-    ctx.record.handoff = {
-        "action": "reboot",
-        "reason": f"kexec failed: {why}",
-        "fallback_from": "kexec",
-        "kexec": previous,
-        "decided_at": time.time(),
-    }
+    ctx.record.handoff = Handoff(
+        Ending.REBOOT,
+        f"kexec failed: {why}",
+        fallback_from=Ending.KEXEC,
+        kexec=ctx.record.handoff,
+        decided_at=time.time(),
+    )
     ctx.log.error("handoff.kexec_failed", error=why)
     ctx.save()
     return "kexec_failed"

@@ -16,7 +16,8 @@ import yaml
 
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import FetchError, ResumeRefused
-from iguana_fsm.stages.base import BootContext
+from iguana_fsm.record import WorkflowTrust
+from iguana_fsm.stages.base import BootContext, SourceKind, WorkflowSource
 from iguana_fsm.trust.fetcher import read_local
 from iguana_fsm.trust.signature import sha256_hex
 from iguana_fsm.trust.source import fetch_workflow
@@ -25,39 +26,14 @@ from iguana_fsm.workflow.parse import load_workflow, workflow_from_containers
 
 def run(ctx: BootContext) -> str:
     """Fetch, verify and parse the workflow into ``ctx.workflow``; fire ``fetched``."""
-    source: dict[str, Any] = ctx.extras["source"]
-    kind, value = source["kind"], source["value"]
-    verdict: dict[str, Any]
-    if kind == "containers":
-        images = [str(image) for image in value]
-        workflow = workflow_from_containers(images)
-        text = containers_yaml(workflow.jobs)
-        location = "rd.iguana.containers=" + ",".join(images)
-        verdict = {"location": location, "kind": kind}
-    elif kind == "bundled":
-        text, location = _bundled(ctx)
-        workflow = load_workflow(text, location)
-        verdict = {"location": location, "kind": kind, "trusted_as": "part of the initrd"}
-    else:
-        try:
-            checked = fetch_workflow(str(value), ctx.config, ctx.paths, ctx.log)
-        except FetchError as error:
-            if not (ctx.config.fallback and ctx.paths.bundled_workflow.is_file()):
-                raise
-            warning = f"{error}; using the bundled workflow (rd.iguana.fallback=1)"
-            ctx.record.warnings.append(warning)
-            ctx.log.warning(
-                "fetch.fallback", error=str(error), bundled=str(ctx.paths.bundled_workflow)
-            )
-            text, location = _bundled(ctx)
-            verdict = {"location": location, "kind": "bundled", "fallback_from": str(value)}
-        else:
-            for warning in checked.warnings:
-                ctx.record.warnings.append(warning)
-            # the source as configured names the workflow; a redirect target is in the verdict
-            text, location = checked.data, str(value)
-            verdict = {"kind": kind, **checked.verdict()}
-        workflow = load_workflow(text, location)
+    if ctx.source is None:
+        raise RuntimeError("no workflow source in context: locate has not run")
+    text, location, verdict = _read(ctx, ctx.source)
+    workflow = (
+        workflow_from_containers(list(ctx.source.images))
+        if verdict.kind == SourceKind.CONTAINERS
+        else load_workflow(text, location)
+    )
     digest = sha256_hex(text)
     known = ctx.record.workflow_sha256
     if known is not None and digest != known:
@@ -71,7 +47,7 @@ def run(ctx: BootContext) -> str:
     ctx.workflow_text = text
     ctx.record.workflow_source = location
     ctx.record.workflow_sha256 = digest
-    ctx.record.details.setdefault("trust", {})["workflow"] = verdict
+    ctx.record.trust.workflow = verdict
     save_copy(ctx.paths.workflow_copy, text)
     ctx.log.info(
         "workflow.fetched",
@@ -80,6 +56,38 @@ def run(ctx: BootContext) -> str:
         jobs=[job.id for job in workflow.jobs],
     )
     return "fetched"
+
+
+def _read(ctx: BootContext, source: WorkflowSource) -> tuple[bytes, str, WorkflowTrust]:
+    """The workflow's bytes, the location that names it, and why it is trusted."""
+    if source.kind == SourceKind.CONTAINERS:
+        text = containers_yaml(workflow_from_containers(list(source.images)).jobs)
+        location = "rd.iguana.containers=" + source.location
+        return text, location, WorkflowTrust(str(source.kind), location)
+    if source.kind == SourceKind.BUNDLED:
+        text, location = _bundled(ctx)
+        return text, location, WorkflowTrust("bundled", location, trusted_as="part of the initrd")
+    try:
+        checked = fetch_workflow(source.location, ctx.config, ctx.paths, ctx.log)
+    except FetchError as error:
+        if not (ctx.config.fallback and ctx.paths.bundled_workflow.is_file()):
+            raise
+        warning = f"{error}; using the bundled workflow (rd.iguana.fallback=1)"
+        ctx.record.warnings.append(warning)
+        ctx.log.warning("fetch.fallback", error=str(error), bundled=str(ctx.paths.bundled_workflow))
+        text, location = _bundled(ctx)
+        return text, location, WorkflowTrust("bundled", location, fallback_from=source.location)
+    ctx.record.warnings.extend(checked.warnings)
+    # the source as configured names the workflow; a redirect target is in the verdict
+    verdict = WorkflowTrust(
+        str(source.kind),
+        checked.location,
+        sha256=checked.sha256,
+        pinned=checked.pinned,
+        signed_by=checked.signer,
+        attempts=checked.attempts,
+    )
+    return checked.data, source.location, verdict
 
 
 def _bundled(ctx: BootContext) -> tuple[bytes, str]:

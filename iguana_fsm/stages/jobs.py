@@ -5,16 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 
-from iguana_fsm.checkpoint import JobRecord
 from iguana_fsm.engine.base import TAIL_LINES
 from iguana_fsm.errors import EngineError, IguanaError, JobFailed
+from iguana_fsm.record import JobRecord
 from iguana_fsm.stages import services, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.workflow.model import Job
-from iguana_fsm.workflow.plan import JobStatus, run_order, should_run
-
-DONE = frozenset(JobStatus)
-"""Statuses of a job that has ended; pending and running jobs are still to run."""
+from iguana_fsm.workflow.plan import ENDED, JobStatus, run_order, should_run
 
 
 def run(ctx: BootContext) -> str:
@@ -22,7 +19,7 @@ def run(ctx: BootContext) -> str:
     job = specs.current_job(ctx)
     record = ctx.record.jobs.setdefault(job.id, JobRecord())
     spec = specs.spec_for(ctx, job.container, specs.container_name(ctx, job.id))
-    record.status, record.started, record.finished = "running", time.time(), None
+    record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
     record.exit_code, record.reason, record.tail = None, None, []
     record.image, record.digest = job.container.image, _digest(spec.image)
     record.attempts += 1
@@ -53,9 +50,9 @@ def run(ctx: BootContext) -> str:
         raise
     record.finished = time.time()
     if record.reason is None:
-        record.status = "succeeded"
+        record.status = JobStatus.SUCCEEDED
     else:
-        record.status = "failed-continued" if job.continue_on_error else "failed"
+        record.status = JobStatus.FAILED_CONTINUED if job.continue_on_error else JobStatus.FAILED
     # the outcome is on disk before any clean-up, which may fail in its turn
     ctx.save()
     ctx.log.info(
@@ -99,12 +96,12 @@ def advance(ctx: BootContext) -> str:
     results = {job_id: job.status for job_id, job in ctx.record.jobs.items()}
     for job in run_order(workflow):
         record = ctx.record.jobs.setdefault(job.id, JobRecord(image=job.container.image))
-        if record.status in DONE:
+        if record.status in ENDED:
             continue
         runs, reason = should_run(job, results)
         if not runs:
-            record.status, record.reason = "skipped", reason
-            results[job.id] = "skipped"
+            record.status, record.reason = JobStatus.SKIPPED, reason
+            results[job.id] = JobStatus.SKIPPED
             ctx.log.info("job.skipped", job=job.id, reason=reason)
             # verify pulled its images too; they are not needed for it any more
             specs.release_images(ctx, job)
@@ -113,7 +110,7 @@ def advance(ctx: BootContext) -> str:
         return "next_job"
     ctx.record.current_job = None
     for job_id, record in ctx.record.jobs.items():
-        if record.status == "failed":
+        if record.status == JobStatus.FAILED:
             raise JobFailed(f"job {job_id} failed: {record.reason}", job=job_id)
     return "jobs_done"
 

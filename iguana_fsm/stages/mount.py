@@ -14,7 +14,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from iguana_fsm import identity
 from iguana_fsm.devices import (
@@ -35,6 +34,7 @@ from iguana_fsm.handoff import (
 )
 from iguana_fsm.mountlist import Mount, MountEntry, is_under, mount_all, read, unmount_tree, where
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import Ending, Handoff, MountedEntry
 from iguana_fsm.stages.base import BootContext
 
 GUESS_SOURCE = "DPS root guess"
@@ -167,59 +167,50 @@ def _root_spec(mounts: list[Mount]) -> str | None:
     return None
 
 
-def _base(plan: Plan | None, action_text: str | None) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "running_kernel": os.uname().release,
-        "kernel_action": action_text.strip()[:40] if action_text is not None else None,
-        "decided_at": time.time(),
-    }
+def _handoff(decision: Decision, plan: Plan | None, action_text: str | None) -> Handoff:
+    """The decision with what the stage found: the kernels, the mountlist, when."""
+    handoff = decision.as_handoff()
+    handoff.running_kernel = os.uname().release
+    handoff.kernel_action = action_text.strip()[:40] if action_text is not None else None
+    handoff.decided_at = time.time()
     if plan is not None:
-        base["mountlist"] = plan.source
-        base["guessed_root"] = plan.guessed
-    return base
+        handoff.mountlist = plan.source
+        handoff.guessed_root = plan.guessed
+    return handoff
 
 
 def _decide(
     ctx: BootContext, plan: Plan, mounts: list[Mount], mounted: bool, action_text: str | None
 ) -> str:
     paths = ctx.paths
-    extra = _base(plan, action_text)
-    extra["mounts"] = (
-        [
-            {
-                "line": m.entry.line,
-                "device": m.entry.device,
-                "source": m.source,
-                "mountpoint": m.entry.mountpoint,
-            }
-            for m in mounts
-        ]
-        if mounted
-        else "skipped"
-    )
-    extra["machine_id"] = identity.install(paths, paths.newroot, ctx.log)
+    machine_id = identity.install(paths, paths.newroot, ctx.log)
     decision = decide(inspect_root(paths.newroot, os.uname().release, action_text))
-    if decision.action == "kexec" and decision.kernel is not None:
-        cmdline, origin = kexec_cmdline(
+    handoff = _handoff(decision, plan, action_text)
+    handoff.machine_id = machine_id
+    handoff.mounts_skipped = not mounted
+    if mounted:
+        handoff.mounts = [
+            MountedEntry(m.entry.line, m.entry.device, m.source, m.entry.mountpoint) for m in mounts
+        ]
+    if decision.action == Ending.KEXEC and decision.kernel is not None:
+        handoff.cmdline, handoff.cmdline_source = kexec_cmdline(
             paths.newroot,
             decision.kernel,
             _root_spec(mounts),
             ctx.config.kexec_cmdline,
             _running_cmdline(),
         )
-        extra["cmdline"], extra["cmdline_source"] = cmdline, origin
-    return _record(ctx, decision, extra)
+    return _record(ctx, handoff)
 
 
-def _record(ctx: BootContext, decision: Decision, extra: dict[str, Any]) -> str:
+def _record(ctx: BootContext, handoff: Handoff) -> str:
     """Write the decision into the checkpoint now, then name the trigger."""
-    ctx.record.handoff = decision.as_record(**extra)
-    for warning in decision.warnings:
-        ctx.record.warnings.append(warning)
+    ctx.record.handoff = handoff
+    ctx.record.warnings.extend(handoff.warnings)
     ctx.save()
-    ctx.log.info("handoff.decided", action=decision.action, reason=decision.reason)
-    ctx.progress(f"Iguana: {decision.action.replace('_', '-')}: {decision.reason}")
-    return f"choose_{decision.action}"
+    ctx.log.info("handoff.decided", action=str(handoff.action), reason=handoff.reason)
+    ctx.progress(f"Iguana: {handoff.action.replace('_', '-')}: {handoff.reason}")
+    return f"choose_{handoff.action}"
 
 
 def _luks(ctx: BootContext, plan: Plan, locked: list[Mount], action_text: str | None) -> str:
@@ -230,11 +221,11 @@ def _luks(ctx: BootContext, plan: Plan, locked: list[Mount], action_text: str | 
         "LUKS-encrypted: Iguana does not unlock it; reboot so that the installed system's "
         "own initrd unlocks it"
     )
-    extra = _base(plan, action_text)
-    extra["luks_devices"] = [mount.source for mount in locked]
-    extra["crypt_module"] = crypt
-    ctx.log.warning("mount.luks", devices=extra["luks_devices"], crypt_module=crypt)
-    return _record(ctx, Decision("reboot", reason), extra)
+    handoff = _handoff(Decision(Ending.REBOOT, reason), plan, action_text)
+    handoff.luks_devices = [mount.source for mount in locked]
+    handoff.crypt_module = crypt
+    ctx.log.warning("mount.luks", devices=handoff.luks_devices, crypt_module=crypt)
+    return _record(ctx, handoff)
 
 
 def _no_root(ctx: BootContext, reason: str, action_text: str | None) -> str:
@@ -243,9 +234,8 @@ def _no_root(ctx: BootContext, reason: str, action_text: str | None) -> str:
     why = f"no {ctx.paths.mountlist} and no root partition to guess ({reason})"
     if wanted != "reboot":
         raise MountError(f"{why}: write a mountlist, or 'reboot' to {ctx.paths.kernel_action}")
-    return _record(
-        ctx, Decision("reboot", f"{why}; kernelAction asks for reboot"), _base(None, action_text)
-    )
+    decision = Decision(Ending.REBOOT, f"{why}; kernelAction asks for reboot")
+    return _record(ctx, _handoff(decision, None, action_text))
 
 
 def _kernel_action(ctx: BootContext) -> str | None:

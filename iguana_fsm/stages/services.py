@@ -13,8 +13,6 @@ from iguana_fsm.stages.base import BootContext
 READY_TIMEOUT = 120.0
 """Seconds a service has to reach running (and healthy, when its image has a health check)."""
 
-SERVICES = "services"
-
 
 def run(ctx: BootContext) -> str:
     """Create volumes, start every service by id, record the ids for the jobs stage."""
@@ -26,7 +24,7 @@ def run(ctx: BootContext) -> str:
     for volume in specs.named_volumes(job):
         ctx.engine.create_volume(volume, {RUN_LABEL: ctx.record.run_id})
         ctx.log.info("volume.created", volume=volume, job=job.id)
-    started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
+    started = ctx.record.services
     started.clear()
     try:
         _start_services(ctx, started)
@@ -61,7 +59,7 @@ def stop_all(ctx: BootContext) -> None:
     """Stop and remove the current job's services by container id, then its named volumes.
     Every one is tried; the first error is raised after the others were tried."""
     job = specs.current_job(ctx)
-    started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
+    started = ctx.record.services
     errors: list[IguanaError] = []
     for service_id, container_id in reversed(list(started.items())):
         try:

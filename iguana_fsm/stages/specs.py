@@ -8,10 +8,9 @@ import re
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.workflow.model import Container, Job
-from iguana_fsm.workflow.plan import merged_env, redact, run_order
+from iguana_fsm.workflow.plan import ENDED, merged_env, redact, run_order
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
-PRESENT = "images_present"
 
 
 def container_name(ctx: BootContext, *parts: str) -> str:
@@ -68,7 +67,7 @@ def current_job(ctx: BootContext) -> Job:
 def ensure_images(ctx: BootContext, job: Job) -> None:
     """Pull the pinned images of ``job`` that are not known to be present (after a resume, or
     when an earlier job's clean-up removed them)."""
-    present: list[str] = ctx.record.details.setdefault(PRESENT, [])
+    present = ctx.record.images_present
     for container in containers_of(job):
         reference = pinned(ctx, container.image)
         if reference not in present:
@@ -78,7 +77,7 @@ def ensure_images(ctx: BootContext, job: Job) -> None:
 
 def mark_present(ctx: BootContext, reference: str) -> None:
     """Note that ``reference`` is in the engine's storage (verify pulled it)."""
-    present: list[str] = ctx.record.details.setdefault(PRESENT, [])
+    present = ctx.record.images_present
     if reference not in present:
         present.append(reference)
 
@@ -91,9 +90,9 @@ def release_images(ctx: BootContext, job: Job) -> list[str]:
     later: set[str] = set()
     for other in run_order(ctx.need_workflow()):
         status = ctx.record.jobs.get(other.id)
-        if other.id != job.id and (status is None or status.status in ("pending", "running")):
+        if other.id != job.id and (status is None or status.status not in ENDED):
             later.update(pinned(ctx, c.image) for c in containers_of(other))
-    present: list[str] = ctx.record.details.setdefault(PRESENT, [])
+    present = ctx.record.images_present
     removed: list[str] = []
     for container in containers_of(job):
         reference = pinned(ctx, container.image)

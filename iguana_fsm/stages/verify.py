@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from iguana_fsm.errors import PullError, TrustError
+from iguana_fsm.record import ImageTrust, to_plain
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.jobs import advance
@@ -31,8 +32,7 @@ def run(ctx: BootContext) -> str:
     workflow = ctx.need_workflow()
     policy = load_policy(ctx.config, ctx.paths)
     verdicts = check_all(policy, workflow.images(), ctx.log)
-    trust: dict[str, Any] = ctx.record.details.setdefault("trust", {})
-    images: dict[str, Any] = trust.setdefault("images", {})
+    images = ctx.record.trust.images
     for verdict in verdicts:
         reference = verdict.reference
         # after a resume the digest verified before is what counts, not where the tag is now
@@ -57,7 +57,9 @@ def run(ctx: BootContext) -> str:
         ctx.record.images[reference] = info.pinned
         specs.mark_present(ctx, info.pinned)
         images[reference] = image_verdict(verdict, info.digest, policy)
-        ctx.log.info("verify.image", image=reference, pinned=info.pinned, **images[reference])
+        ctx.log.info(
+            "verify.image", image=reference, pinned=info.pinned, **to_plain(images[reference])
+        )
     ctx.save()
     return advance(ctx)
 
@@ -78,13 +80,13 @@ def check_all(policy: TrustPolicy, references: tuple[str, ...], log: Any) -> lis
     return verdicts
 
 
-def image_verdict(verdict: ImageVerdict, digest: str | None, policy: TrustPolicy) -> dict[str, Any]:
-    """The checkpoint form of an image's verdict (``record.details["trust"]["images"]``)."""
-    return {
-        "registry": verdict.registry,
-        "allowed_by": verdict.scope,
-        "digest": digest,
-        "signature": (
+def image_verdict(verdict: ImageVerdict, digest: str | None, policy: TrustPolicy) -> ImageTrust:
+    """The checkpoint form of an image's verdict (``record.trust.images``)."""
+    return ImageTrust(
+        registry=verdict.registry,
+        allowed_by=verdict.scope,
+        digest=digest,
+        signature=(
             f"verified against {policy.keyring}" if verdict.signature_required else "not required"
         ),
-    }
+    )

@@ -58,7 +58,7 @@ def test_systemd_boot_installs_and_switches_root(
     record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
     assert record["state"] == "switch_root"
     assert record["error"] is None
-    assert [step["to"] for step in record["history"]] == [
+    assert [step["dest"] for step in record["history"]] == [
         "fetch", "verify", "services", "jobs", "services", "jobs", "mount", "switch_root"
     ]  # fmt: skip
     assert {name: job["status"] for name, job in record["jobs"].items()} == {
@@ -109,7 +109,7 @@ def test_hook_boot_failure_is_reported(
     assert record["error"]["exit_code"] == 3
     assert record["error"]["message"] == "job fail failed: exited with code 3"
     assert record["jobs"]["fail"]["status"] == "failed"
-    assert record["details"]["rescue"] == {"action": "reboot", "delay": 1.0}
+    assert record["rescue"] == {"action": "reboot", "delay": 1.0}
     events = [
         json.loads(line)
         for line in bootkit.read_file(report, "/iguana-report/log.jsonl").splitlines()
@@ -190,7 +190,7 @@ def test_rescue_shell_resume_finishes_the_boot(
     assert console.count("report.saved") >= 2, console[-4000:]
     saved = json.loads(bootkit.read_file(report, "/iguana-report/state"))
     assert saved["state"] == "switch_root"
-    assert "rescue" in [step["to"] for step in saved["history"]]
+    assert "rescue" in [step["dest"] for step in saved["history"]]
     offset = bootkit.partition_offset(target, 1)
     record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
     assert record["state"] == "switch_root"
@@ -200,4 +200,4 @@ def test_rescue_shell_resume_finishes_the_boot(
         "partition": "succeeded",
         "mountlist": "succeeded",
     }
-    assert "rescue" in [step["to"] for step in record["history"]]
+    assert "rescue" in [step["dest"] for step in record["history"]]

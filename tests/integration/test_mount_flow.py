@@ -71,11 +71,11 @@ class TestWholeBoot:
         record = boot.record()
         assert record.state == "switch_root"
         assert record.handoff is not None
-        assert record.handoff["action"] == "switch_root"
-        assert [m["mountpoint"] for m in record.handoff["mounts"]] == ["/", "/run"]
+        assert record.handoff.action == "switch_root"
+        assert [m.mountpoint for m in record.handoff.mounts] == ["/", "/run"]
         installed = tmp_path / "iguana" / "newroot"
         copied = json.loads((installed / "var" / "log" / "iguana" / "state").read_text())
-        assert [step["to"] for step in copied["history"]][-2:] == ["mount", "switch_root"]
+        assert [step.dest for step in copied["history"]][-2:] == ["mount", "switch_root"]
         assert (installed / "etc" / "machine-id").is_file()
         assert boot.host.actions == []
 
@@ -92,8 +92,8 @@ class TestWholeBoot:
         record = boot.record()
         assert record.state == "reboot"
         assert record.handoff is not None
-        assert "kernelAction asks for reboot" in record.handoff["reason"]
-        assert boot.host.actions == [{"action": "reboot", "reason": record.handoff["reason"]}]
+        assert "kernelAction asks for reboot" in record.handoff.reason
+        assert boot.host.actions == [{"action": "reboot", "reason": record.handoff.reason}]
 
     def test_planted_link_in_the_installed_system_is_not_followed(self, tmp_path: Path) -> None:
         """An installed system whose var/log/iguana/state links to a file of the initrd gets a
@@ -135,5 +135,5 @@ class TestWholeBoot:
         assert leftovers == []
         record = boot.record()
         assert record.state == "switch_root"
-        assert record.handoff is not None and record.handoff["kernel_action"] is None
+        assert record.handoff is not None and record.handoff.kernel_action is None
         assert any("kernelAction: cannot read, ignored" in w for w in record.warnings)

@@ -309,9 +309,9 @@ class TestExplicitMountlist:
         }
         assert (newroot / "etc" / "machine-id").read_text() == MACHINE_ID + "\n"
         handoff = boot.ctx.record.handoff
-        assert handoff is not None and handoff["action"] == "switch_root"
-        assert f"modules for the running kernel {RUNNING}" in handoff["reason"]
-        assert [m["mountpoint"] for m in handoff["mounts"]] == [
+        assert handoff is not None and handoff.action == "switch_root"
+        assert f"modules for the running kernel {RUNNING}" in handoff.reason
+        assert [m.mountpoint for m in handoff.mounts] == [
             "/",
             "/boot",
             "/boot/efi",
@@ -484,10 +484,10 @@ class TestGuessAndKexec:
         assert dps_root() in guessed["why"]
         handoff = boot.stored().handoff
         assert handoff is not None
-        assert handoff["guessed_root"] is True
-        assert handoff["kernel"] == f"/boot/vmlinuz-{release}"
-        assert handoff["cmdline"] == "root=LABEL=sys rw quiet"
-        assert handoff["cmdline_source"] == "/etc/kernel/cmdline"
+        assert handoff.guessed_root is True
+        assert handoff.kernel == f"/boot/vmlinuz-{release}"
+        assert handoff.cmdline == "root=LABEL=sys rw quiet"
+        assert handoff.cmdline_source == "/etc/kernel/cmdline"
 
         assert endings.kexec(boot.ctx) == END
         staged = boot.paths.run / "kexec"
@@ -511,7 +511,7 @@ class TestGuessAndKexec:
         boot = make_boot(tmp_path)
         assert mount.run(boot.ctx) == "choose_switch_root"
         assert boot.ctx.record.handoff is not None
-        assert boot.ctx.record.handoff["machine_id"] == "skipped"
+        assert boot.ctx.record.handoff.machine_id == "skipped"
         options = [
             line.split()[5]
             for line in Path("/proc/self/mountinfo").read_text().splitlines()
@@ -530,7 +530,7 @@ class TestGuessAndKexec:
         boot.paths.kernel_action.write_text("reboot\n")
         assert mount.run(boot.ctx) == "choose_reboot"
         assert boot.ctx.record.handoff is not None
-        assert "kernelAction asks for reboot" in boot.ctx.record.handoff["reason"]
+        assert "kernelAction asks for reboot" in boot.ctx.record.handoff.reason
 
     def test_a_failed_kexec_falls_back_to_reboot(self, tmp_path: Path, disks: DiskFactory) -> None:
         """kexec-tools really refuses a file that is no kernel; the decision becomes a reboot
@@ -541,7 +541,7 @@ class TestGuessAndKexec:
         boot = make_boot(tmp_path, BootConfig(reboot_delay=7.0, kexec_cmdline="quiet"))
         assert mount.run(boot.ctx) == "choose_kexec"
         assert boot.ctx.record.handoff is not None
-        assert boot.ctx.record.handoff["cmdline_source"] == "rd.iguana.kexec_cmdline"
+        assert boot.ctx.record.handoff.cmdline_source == "rd.iguana.kexec_cmdline"
 
         def never_exec(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
             assert list(argv) != ["kexec", "-e"], "the test must never execute a kernel"
@@ -551,15 +551,15 @@ class TestGuessAndKexec:
         assert endings.kexec(boot.ctx) == "kexec_failed"
         handoff = boot.stored().handoff
         assert handoff is not None
-        assert handoff["action"] == "reboot" and handoff["fallback_from"] == "kexec"
-        assert handoff["reason"].startswith("kexec failed: kexec could not load")
+        assert handoff.action == "reboot" and handoff.fallback_from == "kexec"
+        assert handoff.reason.startswith("kexec failed: kexec could not load")
         assert mounted_under(tmp_path) == []
 
         boot.ctx.host = boot.host
         assert endings.reboot(boot.ctx) == END
         assert boot.host.actions == [
             {"action": "sleep", "seconds": 7.0},
-            {"action": "reboot", "reason": handoff["reason"]},
+            {"action": "reboot", "reason": handoff.reason},
         ]
 
 
@@ -578,11 +578,11 @@ class TestLuks:
         assert mount.run(boot.ctx) == "choose_reboot"
         handoff = boot.stored().handoff
         assert handoff is not None
-        assert "is LUKS-encrypted: Iguana does not unlock it" in handoff["reason"]
-        assert handoff["luks_devices"] == [str(disk.node(1))]
+        assert "is LUKS-encrypted: Iguana does not unlock it" in handoff.reason
+        assert handoff.luks_devices == [str(disk.node(1))]
         assert mounted_under(tmp_path) == []
         assert endings.reboot(boot.ctx) == END
-        assert boot.host.actions == [{"action": "reboot", "reason": handoff["reason"]}]
+        assert boot.host.actions == [{"action": "reboot", "reason": handoff.reason}]
 
 
 class TestMachineIdentity:

@@ -96,7 +96,7 @@ class TestReport:
         state = json.loads(read_back(report_disk, "state"))
         assert state["state"] == "rescue" and state["failed_state"] == "jobs"
         assert state["error"]["job"] == "broken" and state["error"]["exit_code"] == 3
-        assert state["details"]["rescue"]["action"] == "reboot"
+        assert state["rescue"]["action"] == "reboot"
         assert "boot.failed" in read_back(report_disk, "log.jsonl")
         assert "broken:" in read_back(report_disk, "workflow.yaml")
 

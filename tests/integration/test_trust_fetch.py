@@ -21,7 +21,7 @@ from iguana_fsm.errors import FetchError, TrustError
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages import fetch as fetch_stage
-from iguana_fsm.stages.base import BootContext
+from iguana_fsm.stages.base import BootContext, SourceKind, WorkflowSource
 from iguana_fsm.trust.fetcher import FetchSettings, HTTPStatusError, fetch
 from iguana_fsm.trust.signature import sha256_hex
 from iguana_fsm.trust.source import fetch_settings
@@ -127,7 +127,7 @@ def boot(paths: Paths, config: BootConfig, kind: str, value: str) -> tuple[BootC
         progress=lambda _line: None,
         save=lambda: None,
     )
-    ctx.extras["source"] = {"kind": kind, "value": value}
+    ctx.source = WorkflowSource(SourceKind(kind), value)
     return ctx, log
 
 
@@ -254,8 +254,8 @@ class TestSignatures:
         assert ctx.record.workflow_sha256 == sha256_hex(WORKFLOW)
         assert ctx.record.workflow_source == url
         assert paths.workflow_copy.read_bytes() == WORKFLOW
-        verdict = ctx.record.details["trust"]["workflow"]
-        assert verdict["signed_by"] == keys.trusted.fingerprint
+        verdict = ctx.record.trust.workflow
+        assert verdict is not None and verdict.signed_by == keys.trusted.fingerprint
 
     def test_tampered_workflow_refused(
         self, https: ScriptedServer, keys: Keys, tmp_path: Path
@@ -314,7 +314,8 @@ class TestPin:
         pin = "sha256:" + sha256_hex(WORKFLOW)
         ctx, _ = boot(paths_with(tmp_path, keys), BootConfig(control_digest=pin), "url", url)
         assert fetch_stage.run(ctx) == "fetched"
-        assert ctx.record.details["trust"]["workflow"]["pinned"] is True
+        assert ctx.record.trust.workflow is not None
+        assert ctx.record.trust.workflow.pinned is True
         assert any("digest pin" in warning for warning in ctx.record.warnings)
 
     def test_mismatching_pin_refused(

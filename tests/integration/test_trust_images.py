@@ -217,7 +217,7 @@ class TestSignedImages:
         assert verify.run(ctx) == "next_job"
         digest = registry_digest(world.builder, reference, world.ca.cert, world.scratch)
         assert ctx.record.images[reference] == f"{world.ref('signed')}@{digest}"
-        assert ctx.record.details["trust"]["images"][reference]["signature"].startswith("verified")
+        assert ctx.record.trust.images[reference].signature.startswith("verified")
         assert run_output(engine, paths, ctx.record.images[reference]) == "signed-image"
 
     def test_unsigned_image_refused_before_any_container(
@@ -271,7 +271,7 @@ class TestSignedImages:
         reference = world.ref("unsigned:1")
         ctx = context(paths, config, engine, [reference])
         assert verify.run(ctx) == "next_job"
-        assert ctx.record.details["trust"]["images"][reference]["signature"] == "not required"
+        assert ctx.record.trust.images[reference].signature == "not required"
 
 
 class TestTLSRegistry:

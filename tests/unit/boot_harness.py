@@ -14,6 +14,7 @@ from iguana_fsm.errors import IguanaError
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.machine import END
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import Ending, Handoff
 from iguana_fsm.session import Options, Session
 from iguana_fsm.stages import failure, fetch, jobs, locate, services, verify
 from iguana_fsm.stages.base import BootContext, Stage
@@ -104,7 +105,7 @@ def ending(trigger: str = "choose_switch_root") -> Mapping[str, Stage]:
     """Doubles for mount and the endings: no devices, a fixed decision."""
 
     def mount(ctx: BootContext) -> str:
-        ctx.record.handoff = {"action": trigger.removeprefix("choose_"), "reason": "test"}
+        ctx.record.handoff = Handoff(Ending(trigger.removeprefix("choose_")), "test")
         return trigger
 
     def done(ctx: BootContext) -> str:

@@ -11,6 +11,7 @@ from iguana_fsm.checkpoint import BootRecord, CheckpointStore, JobRecord
 from iguana_fsm.cli import main
 from iguana_fsm.errors import ExitCode
 from iguana_fsm.paths import Paths
+from iguana_fsm.record import JobStatus, Rescue, RescueAction
 
 WORKFLOW = """\
 name: cli
@@ -83,8 +84,8 @@ class TestErrors:
         record = CheckpointStore(Paths.for_sandbox(tmp_path).state).load()
         assert record.failed_state == "locate"
         assert record.error is not None
-        assert "rd.iguana.fetch_timeout=soon" in record.error["message"]
-        assert record.details["rescue"] == {"action": "emergency-shell"}
+        assert "rd.iguana.fetch_timeout=soon" in record.error.message
+        assert record.rescue == Rescue(RescueAction.EMERGENCY_SHELL)
 
     def test_status_without_checkpoint(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -140,7 +141,9 @@ class TestStatus:
     def interrupted(self, top: Path) -> Paths:
         paths = Paths.for_sandbox(top)
         record = BootRecord(run_id="r" * 32, state="jobs", workflow_source="w.yaml")
-        record.jobs["one"] = JobRecord(status="succeeded", exit_code=0, started=1.0, finished=3.5)
+        record.jobs["one"] = JobRecord(
+            status=JobStatus.SUCCEEDED, exit_code=0, started=1.0, finished=3.5
+        )
         record.jobs["two"] = JobRecord(status="running", started=4.0)
         CheckpointStore(paths.state).save(record)
         return paths

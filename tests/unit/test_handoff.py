@@ -96,7 +96,7 @@ class TestDecisionTable:
         assert decision.warnings == (
             "kernelAction 'maybe' is neither kexec nor reboot and was ignored",
         )
-        assert decision.as_record()["warnings"] == list(decision.warnings)
+        assert decision.as_handoff().warnings == list(decision.warnings)
 
     def test_kexec_names_kernel_and_initrd(self) -> None:
         """A kexec decision carries the kernel and initrd paths inside the new root."""
@@ -105,8 +105,8 @@ class TestDecisionTable:
             f"/boot/vmlinuz-{NEW}",
             f"/boot/initrd.img-{NEW}",
         )
-        record = decision.as_record(cmdline="root=x")
-        assert record["action"] == "kexec" and record["cmdline"] == "root=x"
+        handoff = decision.as_handoff()
+        assert handoff.action == "kexec" and handoff.kernel == decision.kernel
 
     def test_kexec_prefers_a_kernel_with_modules_then_the_newest(self) -> None:
         """Among several kernels, one with modules wins over a newer one without."""

@@ -20,6 +20,7 @@ from iguana_fsm.errors import (
     UsageError,
 )
 from iguana_fsm.machine import WORK_STATES
+from iguana_fsm.record import Rescue, RescueAction
 from tests.unit.boot_harness import Boot, ending, fail_once
 
 TWO_JOBS = """\
@@ -85,7 +86,7 @@ class TestHealthyBoot:
         boot.run()
         record = boot.record()
         assert record.state == "switch_root"
-        assert [step["to"] for step in record.history] == [
+        assert [step.dest for step in record.history] == [
             "fetch", "verify", "services", "jobs", "services", "jobs", "mount", "switch_root",
         ]  # fmt: skip
         assert {name: job.status for name, job in record.jobs.items()} == {
@@ -160,7 +161,7 @@ class TestHealthyBoot:
         boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
         boot.run()
         assert "s3cr3t-value" not in boot.paths.state.read_text()
-        assert boot.record().details["cmdline"].startswith("rd.iguana.env=API_KEY=***")
+        assert str(boot.record().cmdline).startswith("rd.iguana.env=API_KEY=***")
         seen: list[str] = []
         boot.stages["mount"] = lambda ctx: (
             seen.append(ctx.config.env["API_KEY"]) or ("choose_switch_root")
@@ -173,7 +174,7 @@ class TestHealthyBoot:
         boot = make_boot(tmp_path)
         boot.run()
         entered = [e["state"] for e in boot.log_events() if e["event"] == "state.entered"]
-        assert entered == ["locate", *[step["to"] for step in boot.record().history]]
+        assert entered == ["locate", *[step.dest for step in boot.record().history]]
 
     def test_progress_lines_written(self, tmp_path: Path) -> None:
         """/iguana/progress gets one line per state and job."""
@@ -218,8 +219,8 @@ class TestFailures:
         record = boot.record()
         assert record.state == "rescue"
         assert record.failed_state == state
-        assert record.error is not None and record.error["message"] == str(error)
-        assert code == error.exit_code == record.error["code"]
+        assert record.error is not None and record.error.message == str(error)
+        assert code == error.exit_code == record.error.code
         assert "IGUANA BOOT FAILED" in boot.console.getvalue()
 
     def test_internal_error_keeps_traceback_out_of_console(self, tmp_path: Path) -> None:
@@ -244,8 +245,8 @@ class TestFailures:
         boot.replace("mount", lambda ctx: "no_such_trigger")
         assert boot.run() == 1
         record = boot.record()
-        assert record.error is not None and record.error["state"] == "mount"
-        assert "internal error" in record.error["message"]
+        assert record.error is not None and record.error.state == "mount"
+        assert "internal error" in record.error.message
         assert "runner.crashed" in boot.paths.log.read_text()
         assert "Traceback" not in boot.console.getvalue()
         assert boot.engine.stopped == 1
@@ -267,8 +268,8 @@ class TestFailures:
         }
         assert code == 6 and record.failed_state == "jobs"
         assert record.error is not None
-        assert record.error["job"] == "broken" and record.error["exit_code"] == 3
-        assert record.error["tail"] == ["partitioning /dev/vdb", "no space"]
+        assert record.error.job == "broken" and record.error.exit_code == 3
+        assert record.error.tail == ["partitioning /dev/vdb", "no space"]
         console = boot.console.getvalue()
         assert "job:     broken (exit code 3)" in console and "  | no space" in console
 
@@ -371,7 +372,7 @@ class TestFailures:
         boot.engine.exit_codes["registry.example/broken:1"] = 1
         boot.run()
         assert boot.host.actions == []
-        assert boot.record().details["rescue"] == {"action": "emergency-shell"}
+        assert boot.record().rescue == Rescue(RescueAction.EMERGENCY_SHELL)
 
 
 WITH_SERVICE_FAILING = """\
@@ -396,8 +397,8 @@ class TestExitCodesDoNotDependOnWhereAnErrorSurfaces:
         boot.engine.leftover_error = "podman service died"
         assert boot.resume() == 5
         record = boot.record()
-        assert record.error is not None and record.error["code"] == 5
-        assert "podman service died" in record.error["message"]
+        assert record.error is not None and record.error.code == 5
+        assert "podman service died" in record.error.message
         assert record.failed_state == "mount"
 
     def test_engine_error_removing_leftovers_on_fresh_run_exits_5(self, tmp_path: Path) -> None:
@@ -408,7 +409,7 @@ class TestExitCodesDoNotDependOnWhereAnErrorSurfaces:
         boot.engine.leftover_error = "podman service died"
         assert boot.session(str(boot.workflow_file), fresh=True).run() == 5
         record = boot.record()
-        assert record.error is not None and record.error["code"] == 5
+        assert record.error is not None and record.error.code == 5
         assert record.failed_state == "locate"
 
     def test_failed_job_whose_service_stop_fails_keeps_its_failure(self, tmp_path: Path) -> None:
@@ -423,7 +424,7 @@ class TestExitCodesDoNotDependOnWhereAnErrorSurfaces:
         assert record.jobs["broken"].status == "failed"
         assert record.jobs["broken"].reason == "exited with code 3"
         assert record.jobs["cleanup"].status == "succeeded"
-        assert record.error is not None and record.error["job"] == "broken"
+        assert record.error is not None and record.error.job == "broken"
         assert any("container is stuck" in warning for warning in record.warnings)
 
     def test_engine_stop_error_does_not_change_a_finished_boots_result(
@@ -462,8 +463,8 @@ class TestResume:
         runs = boot.engine.names("run_job")
         assert sorted(runs) == sorted(set(runs)), "a job ran twice"
         assert len(runs) == 2 and runs[: len(runs_before)] == runs_before
-        assert record.history[-1]["to"] == "switch_root"
-        assert any(step["trigger"] == "resume" for step in record.history)
+        assert record.history[-1].dest == "switch_root"
+        assert any(step.trigger == "resume" for step in record.history)
 
     def test_resume_reruns_the_failed_job_only(self, tmp_path: Path) -> None:
         """After a job failure is fixed, resume runs that job and the skipped ones, once."""

@@ -16,7 +16,7 @@ from iguana_fsm.errors import PullError, TrustError, UsageError, WorkflowInvalid
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages import fetch, verify
-from iguana_fsm.stages.base import BootContext
+from iguana_fsm.stages.base import BootContext, SourceKind, WorkflowSource
 from iguana_fsm.trust.signature import check_pin, parse_pin, sha256_hex
 from iguana_fsm.workflow.model import Container, Job, Service, Workflow
 from tests.unit.fake_engine import FakeEngine
@@ -78,7 +78,7 @@ class TestVerifyStage:
         assert engine(ctx).names("pull") == [svc, job]
         assert ctx.record.images[job].startswith(f"{ALLOWED}/job@sha256:")
         assert ctx.record.current_job == "job0"
-        assert set(ctx.record.details["trust"]["images"]) == {job, svc}
+        assert set(ctx.record.trust.images) == {job, svc}
 
     def test_refusal_before_any_pull(self, tmp_path: Path) -> None:
         """One image from a registry not allowed stops verify before anything is pulled."""
@@ -158,7 +158,7 @@ class TestFetchStage:
         """rd.iguana.containers gives one job per image; the copy is YAML that parses back."""
         ctx = context(tmp_path)
         images = [f"{ALLOWED}/a:1", f"{ALLOWED}/b:1"]
-        ctx.extras["source"] = {"kind": "containers", "value": images}
+        ctx.source = WorkflowSource(SourceKind.CONTAINERS, ",".join(images), tuple(images))
         assert fetch.run(ctx) == "fetched"
         assert ctx.workflow is not None
         assert [job.container.image for job in ctx.workflow.jobs] == images
@@ -172,16 +172,17 @@ class TestFetchStage:
         (ctx.paths.config / "trusted.gpg").write_bytes(b"\x99binary")
         text = f"jobs:\n  one:\n    container:\n      image: {ALLOWED}/one:1\n".encode()
         ctx.paths.bundled_workflow.write_bytes(text)
-        ctx.extras["source"] = {"kind": "bundled", "value": str(ctx.paths.bundled_workflow)}
+        ctx.source = WorkflowSource(SourceKind.BUNDLED, str(ctx.paths.bundled_workflow))
         assert fetch.run(ctx) == "fetched"
-        assert ctx.record.details["trust"]["workflow"]["kind"] == "bundled"
+        assert ctx.record.trust.workflow is not None
+        assert ctx.record.trust.workflow.kind == "bundled"
 
     def test_invalid_workflow_is_not_copied(self, tmp_path: Path) -> None:
         """A workflow that fails validation raises WorkflowInvalid and leaves no copy."""
         ctx = context(tmp_path)
         bad = tmp_path / "bad.yaml"
         bad.write_text("jobs: 3\n")
-        ctx.extras["source"] = {"kind": "file", "value": str(bad)}
+        ctx.source = WorkflowSource(SourceKind.FILE, str(bad))
         with pytest.raises(WorkflowInvalid):
             fetch.run(ctx)
         assert not ctx.paths.workflow_copy.exists()
@@ -193,7 +194,7 @@ class TestFetchStage:
         workflow = tmp_path / "w.yaml"
         workflow.write_text("jobs: {}\n")
         (tmp_path / "w.yaml.sig").write_bytes(b"sig")
-        ctx.extras["source"] = {"kind": "file", "value": str(workflow)}
+        ctx.source = WorkflowSource(SourceKind.FILE, str(workflow))
         with pytest.raises(TrustError, match="gpg --dearmor"):
             fetch.run(ctx)
 

@@ -171,6 +171,8 @@ class TestShouldRun:
     def test_statuses_are_the_checkpoint_strings(self) -> None:
         """The status values are plain strings the checkpoint stores."""
         assert [str(status) for status in JobStatus] == [
+            "pending",
+            "running",
             "succeeded",
             "failed",
             "skipped",

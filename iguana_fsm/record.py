@@ -1,0 +1,320 @@
+"""The boot record: every fact one stage hands to a later one, typed.
+
+A stage reads and writes only these fields (mypy sees them); ``checkpoint.py`` stores the record
+as JSON through ``to_plain`` / ``from_plain``, which follow the dataclasses' type hints, so a
+field added here is stored without further code. Enums are stored as their values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from iguana_fsm.errors import CheckpointError, ExitCode
+from iguana_fsm.workflow.plan import JobStatus
+
+__all__ = [
+    "BootError",
+    "BootRecord",
+    "Ending",
+    "Handoff",
+    "ImageTrust",
+    "JobRecord",
+    "JobStatus",
+    "MountedEntry",
+    "Rescue",
+    "RescueAction",
+    "Transition",
+    "TrustRecord",
+    "WorkflowTrust",
+    "from_plain",
+    "to_plain",
+]
+
+SCHEMA = 2
+"""The version of this record's JSON form (``checkpoint.py`` migrates older ones)."""
+
+HISTORY_KEPT = 64
+"""Transitions the record keeps (the oldest go first); the log keeps every one
+(``state.entered``), and a record of a thousand jobs must not grow with each of them."""
+
+
+class Ending(enum.StrEnum):
+    """The three ways a boot hands the machine over; the values are the machine's states."""
+
+    SWITCH_ROOT = "switch_root"
+    KEXEC = "kexec"
+    REBOOT = "reboot"
+
+
+class RescueAction(enum.StrEnum):
+    """What the rescue state did with the machine."""
+
+    EMERGENCY_SHELL = "emergency-shell"
+    REBOOT = "reboot"
+
+
+@dataclass
+class JobRecord:
+    """How one job went."""
+
+    status: JobStatus = JobStatus.PENDING
+    exit_code: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    image: str | None = None
+    digest: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    tail: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the job ran, when it has started and ended."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass
+class BootError:
+    """Why the boot failed: the state, the one-line message and the exit code; for a job, its
+    id, exit code and last output lines; for a workflow, every problem."""
+
+    state: str | None
+    message: str
+    code: ExitCode
+    job: str | None = None
+    exit_code: int | None = None
+    tail: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Transition:
+    """One step of the machine (``trigger`` ``resume`` for a re-entry)."""
+
+    source: str
+    dest: str
+    trigger: str
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class WorkflowTrust:
+    """How the workflow was found trustworthy."""
+
+    kind: str
+    location: str
+    trusted_as: str | None = None
+    fallback_from: str | None = None
+    sha256: str | None = None
+    pinned: bool | None = None
+    signed_by: str | None = None
+    attempts: int | None = None
+
+
+@dataclass
+class ImageTrust:
+    """How one image passed the trust policy."""
+
+    registry: str | None
+    allowed_by: str | None
+    digest: str | None
+    signature: str
+
+
+@dataclass
+class TrustRecord:
+    """The verdicts of fetch (the workflow) and verify (each image, by reference)."""
+
+    workflow: WorkflowTrust | None = None
+    images: dict[str, ImageTrust] = field(default_factory=dict)
+
+
+@dataclass
+class MountedEntry:
+    """One mountlist line as it was mounted."""
+
+    line: int
+    device: str
+    source: str
+    mountpoint: str
+
+
+@dataclass
+class Handoff:
+    """The ending the mount stage chose, why, and what carrying it out needs."""
+
+    action: Ending
+    reason: str
+    release: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    running_kernel: str | None = None
+    kernel_action: str | None = None
+    decided_at: float | None = None
+    mountlist: str | None = None
+    guessed_root: bool | None = None
+    mounts_skipped: bool = False
+    """True when the mounts were skipped (sandbox mode without root): the containers filled
+    the new root directory itself."""
+    mounts: list[MountedEntry] = field(default_factory=list)
+    machine_id: str | None = None
+    cmdline: str | None = None
+    cmdline_source: str | None = None
+    luks_devices: list[str] = field(default_factory=list)
+    crypt_module: bool | None = None
+    fallback_from: Ending | None = None
+    kexec: Handoff | None = None
+    """After a failed kexec: the kexec decision this reboot replaced."""
+    started_at: float | None = None
+
+
+@dataclass
+class Rescue:
+    """What rescue did: the emergency shell, or a reboot after ``delay`` seconds."""
+
+    action: RescueAction
+    delay: float | None = None
+
+
+@dataclass
+class BootRecord:
+    """The whole mutable record of one boot; the runner checkpoints it after every transition."""
+
+    run_id: str
+    state: str
+    started: float = field(default_factory=time.time)
+    schema: int = SCHEMA
+    sandbox: bool = False
+    cmdline: str | None = None
+    """The kernel command line, secrets redacted (resume reads the raw text elsewhere)."""
+    workflow_source: str | None = None
+    workflow_sha256: str | None = None
+    failed_state: str | None = None
+    current_job: str | None = None
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+    """Image reference as written -> the pinned reference verify resolved it to."""
+    images_present: list[str] = field(default_factory=list)
+    """Pinned references known to be in the engine's storage now."""
+    services: dict[str, str] = field(default_factory=dict)
+    """The current job's started services: service id -> container id."""
+    trust: TrustRecord = field(default_factory=TrustRecord)
+    history: list[Transition] = field(default_factory=list)
+    transitions: int = 0
+    """Every transition ever made; ``history`` keeps the last HISTORY_KEPT of them."""
+    error: BootError | None = None
+    handoff: Handoff | None = None
+    rescue: Rescue | None = None
+    warnings: list[str] = field(default_factory=list)
+    finished: float | None = None
+
+    def add_transition(self, step: Transition) -> None:
+        """Remember ``step``; the record keeps only the last HISTORY_KEPT."""
+        self.history.append(step)
+        self.transitions += 1
+        if len(self.history) > HISTORY_KEPT:
+            del self.history[: len(self.history) - HISTORY_KEPT]
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON-able dict, job records included."""
+        plain = to_plain(self)
+        assert isinstance(plain, dict)
+        return plain
+
+
+T = TypeVar("T")
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` as JSON-able data: dataclasses as dicts, enums as their values."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    return value
+
+
+def from_plain(kind: type[T], data: Any, where: str = "checkpoint") -> T:
+    """A ``kind`` built from JSON data, checked against its type hints; CheckpointError naming
+    the key path (``where``) of the first value that does not fit."""
+    return typing.cast(T, _decode(kind, data, where))
+
+
+def _decode(kind: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if data is None and type(None) in options:
+            return None
+        real = [option for option in options if option is not type(None)]
+        return _decode(real[0], data, where)
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        _expect(isinstance(data, list), data, "a list", where)
+        return [_decode(item, value, f"{where}[{n}]") for n, value in enumerate(data)]
+    if origin is dict:
+        _, item = typing.get_args(kind)
+        _expect(isinstance(data, dict), data, "an object", where)
+        return {key: _decode(item, value, f"{where}.{key}") for key, value in data.items()}
+    if dataclasses.is_dataclass(kind):
+        return _decode_dataclass(kind, data, where)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(data)
+        except ValueError:
+            raise CheckpointError(f"{where}: {data!r} is not a {kind.__name__}") from None
+    if kind is float:
+        _expect(
+            isinstance(data, int | float) and not isinstance(data, bool), data, "a number", where
+        )
+        return float(data)
+    if kind is Any:
+        return data
+    _expect(
+        isinstance(data, kind) and (kind is bool or not isinstance(data, bool)),
+        data,
+        kind.__name__,
+        where,
+    )
+    return data
+
+
+def _decode_dataclass(kind: Any, data: Any, where: str) -> Any:
+    _expect(isinstance(data, dict), data, "an object", where)
+    hints = _hints(kind)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    values = {name: _decode(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return kind(**values)
+    except TypeError as error:
+        raise CheckpointError(f"{where}: {error}") from None
+
+
+def _expect(ok: bool, data: Any, what: str, where: str) -> None:
+    if not ok:
+        raise CheckpointError(f"{where}: expected {what}, found {type(data).__name__}")

@@ -1,0 +1,143 @@
+"""The checkpoint store: typed record, schema 2, version-1 checkpoints read through a migration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.checkpoint import SCHEMA_VERSION, CheckpointStore, decode, migrate_v1
+from iguana_fsm.errors import CheckpointError, ExitCode
+from iguana_fsm.record import (
+    HISTORY_KEPT,
+    BootRecord,
+    Ending,
+    Handoff,
+    JobStatus,
+    MountedEntry,
+    RescueAction,
+    Transition,
+)
+from tests.unit.boot_harness import Boot
+
+DATA = Path(__file__).parent / "data"
+V1_FAILED_JOB = DATA / "checkpoint-v1-failed-job.json"
+"""Written by Iguana before schema 2 (commit 004d3ae, the unit harness): a boot whose
+job ``install`` failed, ``cleanup`` ran, ``finish`` was skipped, then the rescue."""
+V1_WORKFLOW = DATA / "checkpoint-v1-workflow.yaml"
+
+
+def v1_boot(top: Path) -> Boot:
+    """A sandbox holding the version-1 checkpoint, its workflow and its kept command line."""
+    boot = Boot(top, V1_WORKFLOW.read_text(encoding="utf-8"))
+    boot.paths.state.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(V1_FAILED_JOB, boot.paths.state)
+    boot.paths.run.mkdir(parents=True, exist_ok=True)
+    (boot.paths.run / "cmdline").write_text(f'"rd.iguana.control_url={boot.workflow_file}"')
+    return boot
+
+
+class TestVersion1:
+    def test_a_version_1_checkpoint_resumes_with_this_code(self, tmp_path: Path) -> None:
+        """A checkpoint written by the version-1 code resumes: the failed job and the one it
+        skipped run, the jobs that succeeded do not, and the record is saved as version 2."""
+        boot = v1_boot(tmp_path)
+        assert boot.resume() == 0
+        ran = [name.rsplit("-", 1)[-1] for name in boot.engine.names("run_job")]
+        assert ran == ["install", "finish"]
+        record = boot.record()
+        assert json.loads(boot.paths.state.read_text())["schema"] == SCHEMA_VERSION == 2
+        assert record.state == "switch_root" and record.error is None
+        assert {name: job.status for name, job in record.jobs.items()} == {
+            "prepare": JobStatus.SUCCEEDED,
+            "install": JobStatus.SUCCEEDED,
+            "cleanup": JobStatus.SUCCEEDED,
+            "finish": JobStatus.SUCCEEDED,
+        }
+        assert record.jobs["install"].attempts == 2
+        assert record.trust.images["registry.example/helper:1"].signature == "not required"
+        assert any(step.trigger == "resume" for step in record.history)
+
+    def test_version_1_fields_land_in_their_typed_homes(self) -> None:
+        """details' cmdline, trust, rescue and the error become typed fields; history steps
+        keep their order and times."""
+        data = json.loads(V1_FAILED_JOB.read_text(encoding="utf-8"))
+        record = decode(data, "fixture")
+        assert record.cmdline is not None and "rd.iguana.control_url=" in record.cmdline
+        assert record.trust.workflow is not None and record.trust.workflow.kind == "file"
+        assert record.rescue is not None and record.rescue.action == RescueAction.REBOOT
+        assert record.rescue.delay == 30.0
+        assert record.error is not None and record.error.code == ExitCode.JOB
+        assert record.error.job == "install" and record.error.tail[-1] == "no space left"
+        assert [step.dest for step in record.history] == [step["to"] for step in data["history"]]
+        assert record.history[0].at == data["history"][0]["at"]
+        assert record.transitions == len(data["history"])
+
+    def test_version_1_handoff_skipped_mounts_become_a_flag(self) -> None:
+        """A version-1 hand-off with ``"mounts": "skipped"`` reads as mounts_skipped, a list of
+        mounts as MountedEntry values, and a failed kexec keeps the decision it replaced."""
+        skipped = migrate_v1(
+            {
+                "schema": 1,
+                "run_id": "r",
+                "state": "switch_root",
+                "handoff": {"action": "switch_root", "reason": "r", "mounts": "skipped"},
+            }
+        )
+        assert decode(skipped, "x").handoff == Handoff(Ending.SWITCH_ROOT, "r", mounts_skipped=True)
+        mounted = {"line": 1, "device": "LABEL=r", "source": "/dev/vda2", "mountpoint": "/"}
+        fallback = {
+            "action": "reboot",
+            "reason": "kexec failed: x",
+            "fallback_from": "kexec",
+            "kexec": {"action": "kexec", "reason": "k", "kernel": "/boot/k", "mounts": [mounted]},
+        }
+        record = decode(migrate_v1({"schema": 1, "run_id": "r", "state": "reboot",
+                                    "handoff": fallback}), "x")  # fmt: skip
+        assert record.handoff is not None and record.handoff.fallback_from == Ending.KEXEC
+        assert record.handoff.kexec is not None
+        assert record.handoff.kexec.mounts == [MountedEntry(1, "LABEL=r", "/dev/vda2", "/")]
+        assert not record.handoff.kexec.mounts_skipped
+
+
+class TestStore:
+    def test_round_trip_keeps_every_typed_field(self, tmp_path: Path) -> None:
+        """What is saved loads back equal, enums and nested records included."""
+        store = CheckpointStore(tmp_path / "state")
+        record = BootRecord(run_id="r", state="mount")
+        record.handoff = Handoff(Ending.KEXEC, "k", mounts=[MountedEntry(1, "d", "s", "/")])
+        record.add_transition(Transition("jobs", "mount", "jobs_done", at=1.0))
+        store.save(record)
+        assert store.load() == record
+
+    def test_history_is_bounded(self) -> None:
+        """The record keeps the last HISTORY_KEPT transitions and counts them all."""
+        record = BootRecord(run_id="r", state="jobs")
+        for n in range(HISTORY_KEPT + 10):
+            record.add_transition(Transition("jobs", "services", "next_job", at=float(n)))
+        assert len(record.history) == HISTORY_KEPT
+        assert record.history[0].at == 10.0 and record.transitions == HISTORY_KEPT + 10
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"schema": 7}, "schema 7 is not 2"),
+            ({"jobs": {"a": {"status": "exploded"}}}, "jobs.a.status: 'exploded' is not"),
+            ({"error": {"state": "x", "message": "m", "code": "six"}}, "error.code"),
+            ({"surprise": 1}, "unknown key 'surprise'"),
+        ],
+    )
+    def test_a_value_that_does_not_fit_names_its_key(
+        self, tmp_path: Path, change: dict[str, object], message: str
+    ) -> None:
+        """A checkpoint whose value does not fit the record is a CheckpointError naming the
+        file and the key path."""
+        path = tmp_path / "state"
+        data = BootRecord(run_id="r", state="jobs").to_json()
+        data.update(change)
+        path.write_text(json.dumps(data))
+        with pytest.raises(CheckpointError, match=message) as caught:
+            CheckpointStore(path).load()
+        assert str(path) in str(caught.value)
