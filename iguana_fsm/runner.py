@@ -10,39 +10,30 @@ from typing import Any
 
 from transitions import EventData
 
-from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
-from iguana_fsm.machine import END, ENDINGS, FAILURE_STATES, FINAL_STATES, build_machine
-from iguana_fsm.record import BootError, BootRecord, JobStatus, Transition
+from iguana_fsm.machine import END, FAILURE_STATES, FINAL_STATES, build_machine
+from iguana_fsm.record import BootError, Transition
 from iguana_fsm.stages.base import BootContext, Stage
-from iguana_fsm.stages.jobs import advance
 
 
 class Runner:
     """One pass of the machine from a given state until a stage returns END."""
 
-    def __init__(
-        self, ctx: BootContext, store: CheckpointStore, stages: Mapping[str, Stage]
-    ) -> None:
+    def __init__(self, ctx: BootContext, stages: Mapping[str, Stage]) -> None:
         self.ctx = ctx
-        self.store = store
         self.stages = stages
-        ctx.save = self.save
+        self.save = ctx.save
 
-    def save(self) -> None:
-        """Checkpoint the record now; CheckpointError stops the boot."""
-        self.store.save(self.ctx.record)
-        self.ctx.log.debug("checkpoint.saved", state=self.ctx.record.state)
-
-    def run(self, initial: str = "locate", prepare: Callable[[], None] | None = None) -> int:
+    def run(self, initial: str = "locate", prepare: Callable[[], str] | None = None) -> int:
         """Run from ``initial`` to an ending or to rescue; the exit code of the boot.
-        ``prepare`` runs first, inside the same clean-up (the engine is stopped after it); its
-        expected errors fail the ``initial`` state like the stage's own would."""
+        ``prepare`` runs first, inside the same clean-up (the engine is stopped after it), and
+        names the state to start in; its expected errors fail ``initial`` as a stage's would
+        (ResumeRefused is raised: a refused resume records nothing)."""
         record = self.ctx.record
-        model = build_machine(initial, self._on_transition)
-        record.state = initial
         try:
-            trigger = self._prepare(initial, prepare)
+            initial, trigger = self._prepare(initial, prepare)
+            model = build_machine(initial, self._on_transition)
+            record.state = initial
             self.save()
             self.ctx.log.info("state.entered", state=initial, trigger="start")
             while True:
@@ -57,6 +48,9 @@ class Runner:
             self.ctx.log.error("checkpoint.failed", error=str(error))
             self._stop_engine(save=False)
             return error.exit_code
+        except ResumeRefused:
+            self._stop_engine(save=False)
+            raise
         except Exception as error:  # a bug outside any stage: keep the traceback in the log
             self.ctx.log.error("runner.crashed", state=record.state, exc_info=True)
             if record.error is None:
@@ -74,18 +68,17 @@ class Runner:
             return record.error.code
         return ExitCode.OK
 
-    def _prepare(self, initial: str, prepare: Callable[[], None] | None) -> str | None:
-        """Run ``prepare``; ``fail`` (recorded as a failure of ``initial``) when it raises an
-        expected error, else None (run the stage of ``initial``)."""
+    def _prepare(self, initial: str, prepare: Callable[[], str] | None) -> tuple[str, str | None]:
+        """Run ``prepare``: the state to start in, and ``fail`` (recorded as a failure of
+        ``initial``) when it raised an expected error, else None (run the state's stage)."""
         if prepare is None:
-            return None
+            return initial, None
         try:
-            prepare()
-        except CheckpointError:
+            return prepare(), None
+        except (CheckpointError, ResumeRefused):
             raise
         except IguanaError as error:
-            return self._failure(initial, str(error), error.exit_code, error.details)
-        return None
+            return initial, self._failure(initial, str(error), error.exit_code, error.details)
 
     def _stop_engine(self, save: bool) -> None:
         """Stop the engine; a failure is a warning in the record, never the boot's result."""
@@ -147,44 +140,3 @@ class Runner:
         self.save()
         self.ctx.log.info("state.entered", state=dest, source=source, trigger=event.event.name)
         self.ctx.progress(f"Iguana: {dest}")
-
-
-def reentry_state(record: BootRecord) -> str:
-    """Where ``iguana resume`` re-enters: the state that failed or was interrupted, with a
-    job phase re-entering at its services (they were stopped) and an ending at mount."""
-    if record.state in ENDINGS and record.error is None:
-        raise ResumeRefused(f"the boot already finished: it reached {record.state}")
-    state = record.failed_state if record.state in FAILURE_STATES else record.state
-    if state is None:
-        raise ResumeRefused("the checkpoint does not say which state failed")
-    if state in ("locate", "fetch"):
-        return "locate"
-    if state in ("services", "jobs"):
-        return "services"
-    if state in ENDINGS:
-        return "mount"
-    return state
-
-
-def resume_entry(ctx: BootContext) -> str:
-    """Reset the record for a resume and return the state to re-enter (the workflow must be
-    loaded: which job runs next depends on it)."""
-    entry = reentry_state(ctx.record)
-    reset_for_resume(ctx.record)
-    if entry == "services" and advance(ctx) == "jobs_done":
-        return "mount"
-    return entry
-
-
-def reset_for_resume(record: BootRecord) -> None:
-    """Forget the failure; jobs that did not succeed (or were skipped because of it) run again."""
-    for job in record.jobs.values():
-        if job.status in (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.SKIPPED):
-            job.status, job.reason, job.exit_code = JobStatus.PENDING, None, None
-    record.current_job = None
-    record.error = None
-    record.failed_state = None
-    record.finished = None
-    # Images may be gone (removed after use, or a new storage): pull again what is needed.
-    record.images_present.clear()
-    record.services.clear()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iguana_fsm import reentry
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import (
     BootConfig,
@@ -28,8 +29,8 @@ from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
-from iguana_fsm.record import BootRecord, Transition
-from iguana_fsm.runner import Runner, resume_entry
+from iguana_fsm.record import BootRecord
+from iguana_fsm.runner import Runner
 from iguana_fsm.stages.base import BootContext, Stage
 
 EngineFactory = Callable[[Paths, str, BootConfig, Any], Engine]
@@ -141,12 +142,13 @@ class Session:
             ctx = self._context(config, record)
             ctx.cmdline_errors = errors
 
-            def prepare() -> None:
+            def prepare() -> str:
                 if old is not None:
                     # --fresh: the old run's containers and volumes must not leak into this one
                     ctx.engine.remove_leftovers(old.run_id)
+                return "locate"
 
-            return Runner(ctx, self.store, self.stages).run("locate", prepare)
+            return Runner(ctx, self.stages).run("locate", prepare)
 
     def resume(self) -> int:
         """Continue the boot recorded in the checkpoint, refusing a changed workflow."""
@@ -158,15 +160,8 @@ class Session:
             record = self.store.load()
             config, _ = boot_config(self.options, self._kept_cmdline())
             ctx = self._context(config, record)
-            previous = record.state
-            entry = self._entry(ctx)
-
-            def prepare() -> None:
-                removed = ctx.engine.remove_leftovers(record.run_id)
-                record.add_transition(Transition(previous, entry, "resume"))
-                ctx.log.info("boot.resumed", previous=previous, entry=entry, leftovers=removed)
-
-            return Runner(ctx, self.store, self.stages).run(entry, prepare)
+            entry = reentry.entry_state(record)
+            return Runner(ctx, self.stages).run(entry, lambda: reentry.enter(ctx, self.stages))
 
     def _previous(self) -> BootRecord | None:
         """The boot recorded here before; with --fresh an unreadable one counts as none."""
@@ -194,15 +189,6 @@ class Session:
         except FileNotFoundError:
             return None
 
-    def _entry(self, ctx: BootContext) -> str:
-        """Re-read the workflow (the jobs and services stages need it); fetch refuses one that
-        changed since the boot started, before it replaces the boot's copy."""
-        record = ctx.record
-        if record.failed_state not in ("locate", "fetch") and record.workflow_sha256 is not None:
-            self.stages["locate"](ctx)
-            self.stages["fetch"](ctx)
-        return resume_entry(ctx)
-
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
         log = make_logger(self.paths.log, self.console, run_id=record.run_id[:8])
         for name in config.unknown:
@@ -216,7 +202,8 @@ class Session:
         engine = StartOnUse(self.engine_factory(self.paths, record.run_id, config, log))
 
         def save() -> None:
-            raise RuntimeError("replaced by the runner")
+            self.store.save(record)
+            log.debug("checkpoint.saved", state=record.state)
 
         return BootContext(
             config=config,

@@ -1,4 +1,5 @@
-"""jobs: run the current job's container to its end, clean up after it, pick what runs next."""
+"""jobs: run the current job's container to its end, record how it went, clean up after it;
+``stages.order`` picks what runs next."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import contextlib
 import time
 
 from iguana_fsm.engine.base import TAIL_LINES
-from iguana_fsm.errors import EngineError, IguanaError, JobFailed
-from iguana_fsm.record import JobRecord
+from iguana_fsm.errors import EngineError, IguanaError
+from iguana_fsm.record import BootRecord, JobRecord
 from iguana_fsm.stages import services, specs
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.stages.order import next_job
 from iguana_fsm.workflow.model import Job
-from iguana_fsm.workflow.plan import ENDED, JobStatus, run_order, should_run
+from iguana_fsm.workflow.plan import JobStatus
 
 
 def run(ctx: BootContext) -> str:
@@ -66,7 +68,7 @@ def run(ctx: BootContext) -> str:
     ctx.progress(f"Job {job.id} {record.status}")
     clean_up(ctx, job)
     ctx.save()
-    return advance(ctx)
+    return next_job(ctx)
 
 
 def clean_up(ctx: BootContext, job: Job) -> None:
@@ -88,31 +90,13 @@ def _clean_up_failed(ctx: BootContext, job: Job, what: str, error: IguanaError) 
     ctx.log.warning("job.cleanup_failed", job=job.id, error=str(error))
 
 
-def advance(ctx: BootContext) -> str:
-    """Choose the next job that runs (marking the skipped ones on the way): ``next_job``, or
-    ``jobs_done`` when none is left. Raises JobFailed, naming the first failed job, when the
-    jobs are over and one failed without ``continue-on-error``."""
-    workflow = ctx.need_workflow()
-    results = {job_id: job.status for job_id, job in ctx.record.jobs.items()}
-    for job in run_order(workflow):
-        record = ctx.record.jobs.setdefault(job.id, JobRecord(image=job.container.image))
-        if record.status in ENDED:
-            continue
-        runs, reason = should_run(job, results)
-        if not runs:
-            record.status, record.reason = JobStatus.SKIPPED, reason
-            results[job.id] = JobStatus.SKIPPED
-            ctx.log.info("job.skipped", job=job.id, reason=reason)
-            # verify pulled its images too; they are not needed for it any more
-            specs.release_images(ctx, job)
-            continue
-        ctx.record.current_job = job.id
-        return "next_job"
-    ctx.record.current_job = None
-    for job_id, record in ctx.record.jobs.items():
-        if record.status == JobStatus.FAILED:
-            raise JobFailed(f"job {job_id} failed: {record.reason}", job=job_id)
-    return "jobs_done"
+def reset(record: BootRecord) -> None:
+    """For a resume: jobs that did not succeed (or were skipped because of a failure) run
+    again; none is current."""
+    for job in record.jobs.values():
+        if job.status in (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.SKIPPED):
+            job.status, job.reason, job.exit_code = JobStatus.PENDING, None, None
+    record.current_job = None
 
 
 def _digest(reference: str) -> str | None:

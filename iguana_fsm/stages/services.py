@@ -7,6 +7,7 @@ import contextlib
 from iguana_fsm import identity
 from iguana_fsm.engine.base import RUN_LABEL
 from iguana_fsm.errors import EngineError, IguanaError
+from iguana_fsm.record import BootRecord
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 
@@ -53,6 +54,11 @@ def _start_services(ctx: BootContext, started: dict[str, str]) -> None:
             image=spec.image,
             env=specs.public_env(ctx, spec),
         )
+
+
+def reset(record: BootRecord) -> None:
+    """For a resume: the services started before are gone (leftovers are removed)."""
+    record.services.clear()
 
 
 def stop_all(ctx: BootContext) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec
+from iguana_fsm.record import BootRecord
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.workflow.model import Container, Job
 from iguana_fsm.workflow.plan import ENDED, merged_env, redact, run_order
@@ -73,6 +74,12 @@ def ensure_images(ctx: BootContext, job: Job) -> None:
         if reference not in present:
             ctx.engine.pull(reference)
             present.append(reference)
+
+
+def reset(record: BootRecord) -> None:
+    """For a resume: images may be gone (removed after use, or a new storage): pull again
+    what is needed."""
+    record.images_present.clear()
 
 
 def mark_present(ctx: BootContext, reference: str) -> None:

@@ -16,7 +16,7 @@ from iguana_fsm.errors import PullError, TrustError
 from iguana_fsm.record import ImageTrust, to_plain
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
-from iguana_fsm.stages.jobs import advance
+from iguana_fsm.stages.order import next_job
 from iguana_fsm.trust.policy import (
     ImageVerdict,
     TrustPolicy,
@@ -61,7 +61,7 @@ def run(ctx: BootContext) -> str:
             "verify.image", image=reference, pinned=info.pinned, **to_plain(images[reference])
         )
     ctx.save()
-    return advance(ctx)
+    return next_job(ctx)
 
 
 def check_all(policy: TrustPolicy, references: tuple[str, ...], log: Any) -> list[ImageVerdict]:
