@@ -85,6 +85,7 @@ initrd: deps
 
 bench: deps
 	$(PY) bench/bench_validate.py
+	$(PY) bench/bench_orchestration.py
 	$(PY) bench/bench_jobs.py
 
 diagrams: venv

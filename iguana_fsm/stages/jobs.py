@@ -67,7 +67,7 @@ def run(ctx: BootContext) -> str:
     )
     ctx.progress(f"Job {job.id} {record.status}")
     clean_up(ctx, job)
-    ctx.save()
+    # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
 
 

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from iguana_fsm.checkpoint import SCHEMA_VERSION, CheckpointStore, decode, migrate_v1
+from iguana_fsm.checkpoint import SCHEMA_VERSION, CheckpointStore, decode, encode, migrate_v1
 from iguana_fsm.errors import CheckpointError, ExitCode
 from iguana_fsm.record import (
     HISTORY_KEPT,
+    BootError,
     BootRecord,
     Ending,
     Handoff,
+    ImageTrust,
+    JobRecord,
     JobStatus,
     MountedEntry,
     RescueAction,
@@ -141,3 +144,17 @@ class TestStore:
         with pytest.raises(CheckpointError, match=message) as caught:
             CheckpointStore(path).load()
         assert str(path) in str(caught.value)
+
+
+class TestEncoding:
+    def test_encoder_writes_what_to_plain_describes(self) -> None:
+        """The C-encoder form of a record is the same JSON as its field-by-field plain form."""
+        record = BootRecord(run_id="r", state="reboot", sandbox=True)
+        record.jobs["a"] = JobRecord(JobStatus.FAILED, exit_code=3, tail=["x", "ü"])
+        record.error = BootError("jobs", "job a failed", ExitCode.JOB, job="a", exit_code=3)
+        record.handoff = Handoff(
+            Ending.REBOOT, "k", fallback_from=Ending.KEXEC, kexec=Handoff(Ending.KEXEC, "x")
+        )
+        record.trust.images["i"] = ImageTrust("r", None, "sha256:1", "not required")
+        assert json.loads(encode(record)) == record.to_json()
+        assert '"code":6' in encode(record) and '"status":"failed"' in encode(record)
