@@ -1,7 +1,10 @@
-"""The machine-level actions of the endings: reboot, kexec, emergency shell.
+"""Everything the mount stage and the endings ask of the machine: mount and unmount, the
+running kernel and its command line, sync, reboot, kexec, a pause.
 
-The initrd host carries them out; the sandbox host only records them, so that a workflow can run
-on a workstation without rebooting it.
+The initrd host carries all of it out; the sandbox host mounts (as root only, under the
+sandbox) but only records reboot and kexec, so that a workflow can run on a workstation without
+rebooting it. Unit tests pass a host that records everything, so that the stages' decisions are
+tested without privileges.
 """
 
 from __future__ import annotations
@@ -15,10 +18,32 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from iguana_fsm.errors import HandoffError
+from iguana_fsm.mountlist import Mount, is_mount_point, mount_all, unmount_tree
 
 
 class Host(Protocol):
-    """What the ending states ask of the machine."""
+    """What the mount and ending states ask of the machine."""
+
+    def may_mount(self) -> bool:
+        """Whether mounts are carried out (the sandbox host: only as root)."""
+
+    def release(self) -> str:
+        """The running kernel's release (``uname -r``)."""
+
+    def kernel_cmdline(self) -> str:
+        """The running kernel's command line (empty when unreadable)."""
+
+    def mount_all(self, mounts: Sequence[Mount], newroot: Path, log: Any, source: str) -> None:
+        """Mount each under ``newroot``; on failure nothing stays mounted (MountError)."""
+
+    def unmount_tree(self, root: Path, log: Any) -> list[Path]:
+        """Unmount everything at or below ``root``; the paths unmounted."""
+
+    def is_mount_point(self, path: Path) -> bool:
+        """Whether something is mounted on ``path``."""
+
+    def sync(self) -> None:
+        """Flush file systems before the kernel is replaced."""
 
     def reboot(self, reason: str) -> None:
         """Reboot now (sync first)."""
@@ -30,11 +55,51 @@ class Host(Protocol):
         """Wait before an automatic reboot, so the console can be read."""
 
 
+class MachineAccess:
+    """The mounts, kernel facts and sync as the machine has them; both hosts use it."""
+
+    def may_mount(self) -> bool:
+        """Always, in an initrd."""
+        return True
+
+    def release(self) -> str:
+        """``os.uname().release``."""
+        return os.uname().release
+
+    def kernel_cmdline(self) -> str:
+        """``/proc/cmdline``."""
+        try:
+            return Path("/proc/cmdline").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def mount_all(self, mounts: Sequence[Mount], newroot: Path, log: Any, source: str) -> None:
+        """``mountlist.mount_all``."""
+        mount_all(mounts, newroot, log, source)
+
+    def unmount_tree(self, root: Path, log: Any) -> list[Path]:
+        """``mountlist.unmount_tree``."""
+        return unmount_tree(root, log)
+
+    def is_mount_point(self, path: Path) -> bool:
+        """``mountlist.is_mount_point``."""
+        return is_mount_point(path)
+
+    def sync(self) -> None:
+        """``os.sync()``."""
+        os.sync()
+
+
 @dataclass
-class SandboxHost:
-    """Records every action instead of carrying it out."""
+class SandboxHost(MachineAccess):
+    """Mounts under the sandbox when run as root; records reboot, kexec and pauses instead of
+    carrying them out."""
 
     actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def may_mount(self) -> bool:
+        """Only root can mount; without root the containers fill the new root directory."""
+        return os.geteuid() == 0
 
     def reboot(self, reason: str) -> None:
         """Record a reboot."""
@@ -83,7 +148,7 @@ def _reboot_syscall() -> int:
 
 
 @dataclass
-class InitrdHost:
+class InitrdHost(MachineAccess):
     """Carries the endings out on the machine: ``reboot -f`` and kexec-tools.
 
     ``run`` executes a command and ``reboot_syscall`` is the last resort; both can be replaced

@@ -8,13 +8,11 @@ sandbox's new root is unmounted at the end so that no mount outlives ``iguana ru
 
 from __future__ import annotations
 
-import os
 import time
 
 from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
-from iguana_fsm.mountlist import is_mount_point, unmount_tree
 from iguana_fsm.record import Ending, Handoff
 from iguana_fsm.report import leave_report
 from iguana_fsm.stages.base import BootContext
@@ -24,12 +22,12 @@ def switch_root(ctx: BootContext) -> str:
     """Leave the new root mounted for dracut to switch to (sandbox: unmount it)."""
     handoff = _handoff(ctx, Ending.SWITCH_ROOT)
     newroot = ctx.paths.newroot
-    if not ctx.paths.sandbox and not is_mount_point(newroot):
+    if not ctx.paths.sandbox and not ctx.host.is_mount_point(newroot):
         raise HandoffError(f"{newroot} is not mounted: there is no root to switch to")
     _leave_record(ctx)
     _started(ctx, handoff)
     if ctx.paths.sandbox:
-        unmount_tree(newroot, ctx.log)
+        ctx.host.unmount_tree(newroot, ctx.log)
         ctx.log.info("handoff.switch_root", newroot=str(newroot), sandbox=True)
         return END
     ctx.log.info("handoff.switch_root", newroot=str(newroot))
@@ -49,8 +47,8 @@ def kexec(ctx: BootContext) -> str:
         staged = stage_kernel(newroot, kernel, handoff.initrd, ctx.paths.run / "kexec")
     except HandoffError as error:
         return _kexec_failed(ctx, str(error))
-    unmount_tree(newroot, ctx.log)
-    os.sync()
+    ctx.host.unmount_tree(newroot, ctx.log)
+    ctx.host.sync()
     _started(ctx, handoff)
     try:
         ctx.host.kexec(staged.kernel, staged.initrd, handoff.cmdline or "")
@@ -71,7 +69,7 @@ def reboot(ctx: BootContext) -> str:
     if _root_available(ctx):
         _leave_record(ctx)
     if newroot.exists():
-        unmount_tree(newroot, ctx.log)
+        ctx.host.unmount_tree(newroot, ctx.log)
     if handoff.fallback_from is not None:
         ctx.host.sleep(ctx.config.reboot_delay)
     _started(ctx, handoff)
@@ -100,7 +98,7 @@ def _started(ctx: BootContext, handoff: Handoff) -> None:
 
 def _root_available(ctx: BootContext) -> bool:
     newroot = ctx.paths.newroot
-    if is_mount_point(newroot):
+    if ctx.host.is_mount_point(newroot):
         return True
     # Sandbox without root: nothing was mounted, the containers filled the directory itself.
     handoff = ctx.record.handoff

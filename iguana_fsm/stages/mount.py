@@ -5,7 +5,8 @@ DPS type GUID (logged as a guess, with the reason). A LUKS device is never unloc
 ending becomes a reboot into the installed system's own initrd. The decision is written to
 ``record.handoff`` and checkpointed before the trigger is returned, so it is on disk before any
 ending is carried out. In sandbox mode only devices under the sandbox directory are used, and
-when not running as root nothing is mounted (the mountlist is still checked).
+when the host may not mount (the sandbox without root) nothing is mounted (the mountlist is
+still checked). Mounts, the running kernel and its command line come from ``ctx.host``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from iguana_fsm.handoff import (
     parse_kernel_action,
     read_kernel_action,
 )
-from iguana_fsm.mountlist import Mount, MountEntry, is_under, mount_all, read, unmount_tree, where
+from iguana_fsm.mountlist import Mount, MountEntry, is_under, read, where
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import Ending, Handoff, MountedEntry
 from iguana_fsm.stages.base import BootContext
@@ -57,7 +58,7 @@ def run(ctx: BootContext) -> str:
     paths, log = ctx.paths, ctx.log
     scope = DeviceScope.for_paths(paths)
     paths.newroot.mkdir(parents=True, exist_ok=True)
-    leftovers = unmount_tree(paths.newroot, log)
+    leftovers = ctx.host.unmount_tree(paths.newroot, log)
     if leftovers:
         # A resumed boot re-enters here: start again from an empty new root.
         log.info("mount.leftovers_unmounted", count=len(leftovers))
@@ -70,20 +71,20 @@ def run(ctx: BootContext) -> str:
     plan, why = _plan(ctx, scope)
     if plan is None:
         return _no_root(ctx, why, action_text)
-    can_mount = not paths.sandbox or os.geteuid() == 0
+    can_mount = ctx.host.may_mount()
     mounts = _resolve(plan, scope, paths) if can_mount else []
     locked = [mount for mount in mounts if mount.fstype == "crypto_LUKS"]
     if locked:
         return _luks(ctx, plan, locked, action_text)
     _check_filesystems(mounts, plan.source)
     if can_mount:
-        mount_all(mounts, paths.newroot, log, plan.source)
+        ctx.host.mount_all(mounts, paths.newroot, log, plan.source)
     else:
         log.warning("mount.skipped", why="sandbox mode without root: nothing is mounted")
     try:
         return _decide(ctx, plan, mounts, can_mount, action_text)
     except BaseException:
-        unmount_tree(paths.newroot, log)
+        ctx.host.unmount_tree(paths.newroot, log)
         raise
 
 
@@ -167,10 +168,12 @@ def _root_spec(mounts: list[Mount]) -> str | None:
     return None
 
 
-def _handoff(decision: Decision, plan: Plan | None, action_text: str | None) -> Handoff:
+def _handoff(
+    ctx: BootContext, decision: Decision, plan: Plan | None, action_text: str | None
+) -> Handoff:
     """The decision with what the stage found: the kernels, the mountlist, when."""
     handoff = decision.as_handoff()
-    handoff.running_kernel = os.uname().release
+    handoff.running_kernel = ctx.host.release()
     handoff.kernel_action = action_text.strip()[:40] if action_text is not None else None
     handoff.decided_at = time.time()
     if plan is not None:
@@ -184,8 +187,8 @@ def _decide(
 ) -> str:
     paths = ctx.paths
     machine_id = identity.install(paths, paths.newroot, ctx.log)
-    decision = decide(inspect_root(paths.newroot, os.uname().release, action_text))
-    handoff = _handoff(decision, plan, action_text)
+    decision = decide(inspect_root(paths.newroot, ctx.host.release(), action_text))
+    handoff = _handoff(ctx, decision, plan, action_text)
     handoff.machine_id = machine_id
     handoff.mounts_skipped = not mounted
     if mounted:
@@ -198,7 +201,7 @@ def _decide(
             decision.kernel,
             _root_spec(mounts),
             ctx.config.kexec_cmdline,
-            _running_cmdline(),
+            ctx.host.kernel_cmdline(),
         )
     return _record(ctx, handoff)
 
@@ -221,7 +224,7 @@ def _luks(ctx: BootContext, plan: Plan, locked: list[Mount], action_text: str | 
         "LUKS-encrypted: Iguana does not unlock it; reboot so that the installed system's "
         "own initrd unlocks it"
     )
-    handoff = _handoff(Decision(Ending.REBOOT, reason), plan, action_text)
+    handoff = _handoff(ctx, Decision(Ending.REBOOT, reason), plan, action_text)
     handoff.luks_devices = [mount.source for mount in locked]
     handoff.crypt_module = crypt
     ctx.log.warning("mount.luks", devices=handoff.luks_devices, crypt_module=crypt)
@@ -235,7 +238,7 @@ def _no_root(ctx: BootContext, reason: str, action_text: str | None) -> str:
     if wanted != "reboot":
         raise MountError(f"{why}: write a mountlist, or 'reboot' to {ctx.paths.kernel_action}")
     decision = Decision(Ending.REBOOT, f"{why}; kernelAction asks for reboot")
-    return _record(ctx, _handoff(decision, None, action_text))
+    return _record(ctx, _handoff(ctx, decision, None, action_text))
 
 
 def _kernel_action(ctx: BootContext) -> str | None:
@@ -245,10 +248,3 @@ def _kernel_action(ctx: BootContext) -> str | None:
         ctx.record.warnings.append(warning)
         ctx.log.warning("handoff.kernel_action_unreadable", why=warning)
     return text
-
-
-def _running_cmdline() -> str:
-    try:
-        return Path("/proc/cmdline").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
