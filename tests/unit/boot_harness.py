@@ -1,5 +1,6 @@
-"""Builds sandboxed boots for unit tests: a Session over a FakeEngine with the real stages,
-and simple doubles only where a stage must touch the machine (mount, endings)."""
+"""Builds sandboxed boots for unit tests: a Session over a FakeEngine with the real stages
+(``default_stages()``), and simple doubles only where a stage must touch the machine (mount,
+endings)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from iguana_fsm.machine import END
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import Ending, Handoff
 from iguana_fsm.session import Options, Session
-from iguana_fsm.stages import failure, fetch, jobs, locate, services, verify
+from iguana_fsm.stages import default_stages
 from iguana_fsm.stages.base import BootContext, Stage
 from tests.unit.fake_engine import FakeEngine
 
@@ -46,16 +47,9 @@ class Boot:
         self.engine = FakeEngine()
         self.host = SandboxHost()
         self.console = io.StringIO()
-        self.stages: dict[str, Stage] = {
-            "locate": locate.run,
-            "fetch": fetch.run,
-            "verify": verify.run,
-            "services": services.run,
-            "jobs": jobs.run,
-            "failed": failure.failed,
-            "rescue": failure.rescue,
-            **ending(),
-        }
+        # the real stages, but a fixed decision where the machine would be mounted and left
+        # (tests/unit/test_mount.py and test_endings.py test those stages over a FakeHost)
+        self.stages: dict[str, Stage] = {**default_stages(), **ending()}
         self.visited: list[str] = []
 
     def session(self, workflow: str | None = None, fresh: bool = False) -> Session:

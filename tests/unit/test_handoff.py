@@ -1,24 +1,15 @@
-"""The ending decision as a table, the facts it is read from, the kexec command line, the boot
-record left in the installed system, the one atomic write, the machine id and the initrd host's
-command sequence."""
+"""The ending decision as a table, the facts it is read from, the kexec command line and the boot
+record left in the installed system."""
 
 from __future__ import annotations
 
 import os
 import stat
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-import structlog
-from structlog.testing import LogCapture
 
-from iguana_fsm import identity
-from iguana_fsm.atomic import write_atomic
-from iguana_fsm.checkpoint import BootRecord, CheckpointStore
-from iguana_fsm.errors import CheckpointError, HandoffError
+from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import (
     RootFacts,
     boot_pairs,
@@ -29,8 +20,6 @@ from iguana_fsm.handoff import (
     read_kernel_action,
     version_key,
 )
-from iguana_fsm.host import InitrdHost
-from iguana_fsm.paths import Paths
 
 RUNNING = "6.1.0-13-amd64"
 NEW = "6.5.0-1-amd64"
@@ -279,159 +268,3 @@ class TestBootRecordCopy:
         assert list(outside.iterdir()) == []
         assert copy == root / str(outside).lstrip("/") / "state"
         assert copy.read_text() == "{}"
-
-
-class TestAtomicWrite:
-    def test_writes_with_mode_and_replaces_a_link(self, tmp_path: Path) -> None:
-        """The file gets the data and the mode; a link at its name is replaced, not followed."""
-        victim = tmp_path / "victim"
-        victim.write_bytes(b"old")
-        target = tmp_path / "file"
-        target.symlink_to(victim)
-        write_atomic(target, b"new", 0o640)
-        assert victim.read_bytes() == b"old"
-        assert not target.is_symlink() and target.read_bytes() == b"new"
-        assert target.stat().st_mode & 0o777 == 0o640
-
-    def test_failure_leaves_no_temp_file(self, tmp_path: Path) -> None:
-        """When the rename fails (a directory has the name) the OSError comes out and the
-        temp file is gone."""
-        (tmp_path / "taken").mkdir()
-        with pytest.raises(IsADirectoryError):
-            write_atomic(tmp_path / "taken", b"data")
-        assert [p.name for p in tmp_path.iterdir()] == ["taken"]
-
-    def test_checkpoint_failure_is_a_checkpoint_error(self, tmp_path: Path) -> None:
-        """CheckpointStore.save turns the OSError into a CheckpointError naming the file and
-        leaves no temp file; a good save is root-only."""
-        (tmp_path / "state").mkdir()
-        store = CheckpointStore(tmp_path / "state")
-        with pytest.raises(CheckpointError, match=r"state: cannot write checkpoint: .*directory"):
-            store.save(BootRecord(run_id="r", state="mount"))
-        assert [p.name for p in tmp_path.iterdir()] == ["state"]
-        good = CheckpointStore(tmp_path / "good")
-        good.save(BootRecord(run_id="r", state="mount"))
-        assert good.load().state == "mount"
-        assert good.path.stat().st_mode & 0o777 == 0o600
-
-
-def capture() -> tuple[Any, LogCapture]:
-    """A structlog logger whose events land in the returned LogCapture."""
-    sink = LogCapture()
-    return structlog.wrap_logger(None, processors=[sink]), sink
-
-
-class TestMachineId:
-    @pytest.mark.parametrize(
-        ("text", "expected"),
-        [
-            ("0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef"),
-            ("", None),
-            ("uninitialized\n", None),
-            ("0" * 32, None),
-            ("0123456789ABCDEF0123456789ABCDEF", None),
-        ],
-    )
-    def test_parse(self, text: str, expected: str | None) -> None:
-        """Only 32 lowercase hex digits, not all zero, are an id."""
-        assert identity.parse(text) == expected
-
-    def test_generate_is_valid_and_new(self) -> None:
-        """Generated ids are valid and differ."""
-        first, second = identity.generate(), identity.generate()
-        assert identity.parse(first) == first and first != second
-
-    @pytest.mark.parametrize(
-        ("fstype", "options"),
-        [("ext4", "ro,noload"), ("ext3", "ro,noload"), ("xfs", "ro,norecovery"), ("vfat", "ro")],
-    )
-    def test_read_only_look_replays_no_journal(self, fstype: str, options: str) -> None:
-        """The look at an existing root asks the file system not to replay its journal."""
-        assert identity.read_only_options(fstype) == options
-
-    def test_prepare_keeps_an_id_from_an_earlier_attempt(self, tmp_path: Path) -> None:
-        """A resumed boot keeps the id the containers already saw."""
-        paths = Paths.for_sandbox(tmp_path)
-        paths.iguana.mkdir(parents=True)
-        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
-        log, sink = capture()
-        assert identity.prepare(paths, log) == "0123456789abcdef0123456789abcdef"
-        assert sink.entries[-1]["event"] == "identity.kept"
-
-    def test_install_writes_only_when_the_root_has_none(self, tmp_path: Path) -> None:
-        """The new root gets the boot's id when its own is empty, and keeps a valid one."""
-        paths = Paths.for_sandbox(tmp_path)
-        paths.iguana.mkdir(parents=True)
-        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
-        root = tmp_path / "root"
-        (root / "etc").mkdir(parents=True)
-        (root / "etc" / "machine-id").write_text("")
-        log, _ = capture()
-        assert identity.install(paths, root, log) == "written"
-        assert (root / "etc" / "machine-id").read_text() == "0123456789abcdef0123456789abcdef\n"
-        (root / "etc" / "machine-id").chmod(0o644)
-        (root / "etc" / "machine-id").write_text("fedcba9876543210fedcba9876543210\n")
-        assert identity.install(paths, root, log) == "kept"
-        assert (root / "etc" / "machine-id").read_text() == "fedcba9876543210fedcba9876543210\n"
-
-    def test_install_skips_a_root_without_etc(self, tmp_path: Path) -> None:
-        """A root without /etc is left alone, with a warning."""
-        paths = Paths.for_sandbox(tmp_path)
-        paths.iguana.mkdir(parents=True)
-        paths.machine_id.write_text("0123456789abcdef0123456789abcdef\n")
-        (tmp_path / "root").mkdir()
-        log, sink = capture()
-        assert identity.install(paths, tmp_path / "root", log) == "skipped"
-        assert sink.entries[-1]["event"] == "identity.no_etc"
-
-
-class Recorder:
-    """Stands in for running commands on the initrd host: records argv, answers with codes."""
-
-    def __init__(self, codes: dict[str, int]) -> None:
-        self.codes = codes
-        self.calls: list[list[str]] = []
-
-    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        self.calls.append(list(argv))
-        code = self.codes.get(" ".join(argv[:2]), 0)
-        return subprocess.CompletedProcess(
-            list(argv), code, "", f"{argv[0]} said no" if code else ""
-        )
-
-
-class TestInitrdHostSequence:
-    def test_kexec_falls_back_to_kexec_load_then_execs(self, tmp_path: Path) -> None:
-        """kexec_file_load first, kexec_load second, then kexec -e, whose return is an error."""
-        run = Recorder({"kexec -s": 1})
-        host = InitrdHost(run=run)
-        with pytest.raises(HandoffError, match="kexec -e returned"):
-            host.kexec(tmp_path / "vmlinuz", tmp_path / "initrd", "root=UUID=x rw")
-        assert run.calls == [
-            ["kexec", "-s", "-l", str(tmp_path / "vmlinuz"), "--command-line=root=UUID=x rw",
-             f"--initrd={tmp_path / 'initrd'}"],
-            ["kexec", "-l", str(tmp_path / "vmlinuz"), "--command-line=root=UUID=x rw",
-             f"--initrd={tmp_path / 'initrd'}"],
-            ["kexec", "-e"],
-        ]  # fmt: skip
-
-    def test_kexec_load_failure_never_execs(self, tmp_path: Path) -> None:
-        """When neither load works, both messages are reported and nothing is executed."""
-        run = Recorder({"kexec -s": 1, "kexec -l": 1})
-        with pytest.raises(HandoffError, match=r"kexec could not load .*kexec said no"):
-            InitrdHost(run=run).kexec(tmp_path / "k", None, "")
-        assert ["kexec", "-e"] not in run.calls
-
-    def test_reboot_uses_the_syscall_when_reboot_fails(self) -> None:
-        """A failing ``reboot -f`` falls back to reboot(2); still being up is an error."""
-        run = Recorder({"reboot -f": 1})
-        syscalls: list[int] = []
-
-        def refused() -> int:
-            syscalls.append(1)
-            return -1
-
-        host = InitrdHost(run=run, reboot_syscall=refused, settle_seconds=0)
-        with pytest.raises(HandoffError, match="did not reboot"):
-            host.reboot("test")
-        assert run.calls == [["reboot", "-f"]] and syscalls == [1]
