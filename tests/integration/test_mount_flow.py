@@ -75,7 +75,7 @@ class TestWholeBoot:
         assert [m.mountpoint for m in record.handoff.mounts] == ["/", "/run"]
         installed = tmp_path / "iguana" / "newroot"
         copied = json.loads((installed / "var" / "log" / "iguana" / "state").read_text())
-        assert [step.dest for step in copied["history"]][-2:] == ["mount", "switch_root"]
+        assert [step["dest"] for step in copied["history"]][-2:] == ["mount", "switch_root"]
         assert (installed / "etc" / "machine-id").is_file()
         assert boot.host.actions == []
 
