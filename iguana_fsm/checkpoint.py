@@ -7,11 +7,14 @@ the boot: a boot whose progress cannot be recorded must not go on as if it could
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from iguana_fsm.atomic import write_atomic
+from iguana_fsm.atomic import fsync_directory, write_atomic
 from iguana_fsm.errors import CheckpointError
+from iguana_fsm.journal import Written, apply
+from iguana_fsm.journal import encode as journal_encode
 from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain
 
 __all__ = [
@@ -25,6 +28,12 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = SCHEMA
+
+JOURNAL_STATES = frozenset({"services", "jobs"})
+"""States whose saves may go to the journal: the job loop, the part that repeats per job."""
+
+JOURNAL_MIN_BYTES = 64 * 1024
+"""A journal this long is folded into a snapshot even when the snapshot is smaller."""
 """2: the typed record (``iguana_fsm.record``); 1: details, handoff and error as free dicts."""
 
 _ERROR_KEYS = ("state", "message", "code", "job", "exit_code", "tail", "problems")
@@ -43,9 +52,8 @@ _WORKFLOW_TRUST_KEYS = (
 def encode(record: BootRecord) -> str:
     """The record as compact JSON, all of it through json's C encoder: a dataclass becomes its
     ``__dict__`` (fields in declaration order), an enum its value (they are str and int
-    subclasses). Not sorted: jobs keep their run order, which status shows. The cost is the
-    size of the record, with no Python work per field (bench/bench_orchestration.py)."""
-    return json.dumps(record, default=vars, separators=(",", ":"), ensure_ascii=False)
+    subclasses). Not sorted: jobs keep their run order, which status shows."""
+    return journal_encode(record)
 
 
 def decode(data: dict[str, Any], where: str) -> BootRecord:
@@ -114,10 +122,23 @@ def _handoff_v1(old: dict[str, Any]) -> dict[str, Any]:
 
 
 class CheckpointStore:
-    """Load and save a BootRecord at one path; every save is atomic and durable."""
+    """Load and save a BootRecord at one path; every save is atomic and durable.
+
+    A save writes the whole record (a snapshot, atomically: temp file, fsync, rename, directory
+    fsync) or appends what changed to ``<path>.journal`` (one JSON line, fsync), see
+    ``iguana_fsm.journal``. Snapshots are taken at the first save of a process, in every state
+    outside the job loop (so the copies for the installed system and the report device are
+    whole), and when the journal has grown past the snapshot; a snapshot removes the journal.
+    Each journal line names the run and the snapshot generation it follows, so a journal that a
+    crash left beside a newer snapshot is ignored, as is a last line cut short by one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.journal = path.with_name(path.name + ".journal")
+        self._written: Written | None = None
+        self._snapshot_bytes = 0
+        self._journal_bytes = 0
 
     def exists(self) -> bool:
         """Whether a checkpoint has been written."""
@@ -125,27 +146,110 @@ class CheckpointStore:
 
     def load(self) -> BootRecord:
         """The saved record; CheckpointError naming the file when it is missing or broken."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise CheckpointError(f"{self.path}: no checkpoint (has a boot started?)") from None
-        except OSError as error:
-            raise CheckpointError(f"{self.path}: cannot read: {error.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CheckpointError(
-                f"{self.path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}"
-            ) from None
-        if not isinstance(data, dict):
-            raise CheckpointError(f"{self.path}: not a checkpoint (expected a JSON object)")
+        data = self._read_json(self.path)
+        for entry in self._journal_entries(data.get("generation"), data.get("run_id")):
+            try:
+                apply(data, entry)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise CheckpointError(f"{self.journal}: an entry does not fit the record") from None
         return decode(data, str(self.path))
 
     def save(self, record: BootRecord) -> None:
-        """Write the record atomically and durably (see ``iguana_fsm.atomic``), root-only."""
-        payload = encode(record) + "\n"
+        """Checkpoint ``record`` durably (root-only); CheckpointError when it cannot be."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, payload.encode("utf-8"), 0o600)
+            if self._snapshot_due(record):
+                self._snapshot(record)
+            else:
+                self._append(record)
         except OSError as error:
+            self._written = None  # what is on disk is not known: the next save is whole
             raise CheckpointError(f"{self.path}: cannot write checkpoint: {error}") from None
+
+    def _snapshot_due(self, record: BootRecord) -> bool:
+        written = self._written
+        return (
+            written is None
+            or written.record is not record
+            or record.state not in JOURNAL_STATES
+            or self._journal_bytes > max(self._snapshot_bytes, JOURNAL_MIN_BYTES)
+        )
+
+    def _snapshot(self, record: BootRecord) -> None:
+        record.generation += 1
+        payload = (encode(record) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, payload, 0o600)
+        self.journal.unlink(missing_ok=True)
+        self._written = Written(record)
+        self._snapshot_bytes, self._journal_bytes = len(payload), 0
+
+    def _append(self, record: BootRecord) -> None:
+        assert self._written is not None
+        entry = self._written.delta(record)
+        if not entry:
+            return
+        entry["generation"] = record.generation
+        entry["run_id"] = record.run_id
+        line = (journal_encode(entry) + "\n").encode("utf-8")
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self._journal_bytes == 0:
+            fsync_directory(self.journal.parent)  # the journal's creation is durable too
+        self._journal_bytes += len(line)
+
+    def _read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise CheckpointError(
+                f"{path}: not a checkpoint (byte {error.start} is not UTF-8)"
+            ) from None
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: no checkpoint (has a boot started?)") from None
+        except OSError as error:
+            raise CheckpointError(f"{path}: cannot read: {error.strerror}") from None
+        data = _parse(text, str(path))
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path}: not a checkpoint (expected a JSON object)")
+        return data
+
+    def _journal_entries(self, generation: object, run_id: object) -> list[dict[str, Any]]:
+        """The journal's entries that follow snapshot ``generation`` of run ``run_id``."""
+        try:
+            raw = self.journal.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise CheckpointError(f"{self.journal}: cannot read: {error.strerror}") from None
+        lines = raw.split(b"\n")
+        # the last piece is empty after a complete line; anything else was cut short by a crash
+        entries = []
+        for number, line in enumerate(lines[:-1], 1):
+            try:
+                entry = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise CheckpointError(f"{self.journal}:{number}: not UTF-8") from None
+            except json.JSONDecodeError as error:
+                at = f"{self.journal}:{number}"
+                raise CheckpointError(f"{at}: not valid JSON: {error.msg}") from None
+            if not isinstance(entry, dict):
+                raise CheckpointError(f"{self.journal}:{number}: not a journal entry")
+            follows = (entry.pop("generation", None), entry.pop("run_id", None))
+            if follows == (generation, run_id):
+                entries.append(entry)
+        return entries
+
+
+def _parse(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(
+            f"{where}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise CheckpointError(f"{where}: not a checkpoint (nested too deeply)") from None

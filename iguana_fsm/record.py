@@ -216,6 +216,8 @@ class BootRecord:
     rescue: Rescue | None = None
     warnings: list[str] = field(default_factory=list)
     finished: float | None = None
+    generation: int = 0
+    """Snapshots of this record written so far; a journal line names the one it follows."""
 
     def add_transition(self, step: Transition) -> None:
         """Remember ``step``; the record keeps only the last HISTORY_KEPT."""
