@@ -16,6 +16,7 @@ changes again within one process); lists that only grow (history, warnings) give
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -64,8 +65,8 @@ class Written:
         self.small = _small(record)
         self.maps = {name: dict(_get(record, name)) for name in MAPS}
         self.job_text = {job_id: encode(job) for job_id, job in record.jobs.items()}
-        # jobs written after they ended: they do not change again in this process
-        self.ended = {job_id for job_id, job in record.jobs.items() if job.status in ENDED}
+        # jobs that had not ended when written; an ended job does not change again here
+        self.live = {job_id for job_id, job in record.jobs.items() if job.status not in ENDED}
         self.lists = {name: list(_get(record, name)) for name in GROWING}
         self.transitions = record.transitions
         self.present = set(record.images_present)
@@ -97,27 +98,45 @@ class Written:
     def _map(self, record: BootRecord, name: str) -> dict[str, Any]:
         new: dict[str, Any] = _get(record, name)
         old = self.maps[name]
-        updates: dict[str, Any] = {}
-        for key, value in new.items():
-            before = old.get(key, _ABSENT)
-            if name == "jobs":
-                if before is value and key in self.ended:
-                    continue
-                text = encode(value)
-                if self.job_text.get(key) != text:
-                    self.job_text[key] = text
-                    updates[key] = json.loads(text)
-                if value.status in ENDED:
-                    self.ended.add(key)
-                else:
-                    self.ended.discard(key)
-            elif before is not value and before != value:
-                updates[key] = json.loads(encode(value))
-        removed = [key for key in old if key not in new]
+        if name == "jobs":
+            updates = self._jobs(new, old)
+        elif new == old:  # C-speed: the same values are the same objects
+            return {}
+        else:
+            updates = {
+                key: json.loads(encode(value))
+                for key, value in new.items()
+                if (before := old.get(key, _ABSENT)) is not value and before != value
+            }
+        removed = (
+            [key for key in old if key not in new] if len(new) - len(updates) < len(old) else []
+        )
         if not updates and not removed:
             return {}
         self.maps[name] = dict(new)
         return {"set": updates, "remove": removed}
+
+    def _jobs(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """The jobs that may have changed: those not ended when last written, and new ones
+        (a dict keeps insertion order: they are at its end). Ended ones are not looked at."""
+        if len(new) >= len(old):
+            candidates = [*self.live, *itertools.islice(new, len(old), None)]
+        else:
+            candidates = list(new)
+        updates: dict[str, Any] = {}
+        for key in candidates:
+            job = new.get(key)
+            if job is None:
+                continue
+            text = encode(job)
+            if self.job_text.get(key) != text:
+                self.job_text[key] = text
+                updates[key] = json.loads(text)
+            if job.status in ENDED:
+                self.live.discard(key)
+            else:
+                self.live.add(key)
+        return updates
 
     def _grown(self, record: BootRecord, name: str) -> Any:
         new: list[Any] = _get(record, name)

@@ -13,7 +13,8 @@ from iguana_fsm.engine.base import Engine
 from iguana_fsm.host import Host
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import BootRecord
-from iguana_fsm.workflow.model import Workflow
+from iguana_fsm.workflow.model import Job, Workflow
+from iguana_fsm.workflow.plan import run_order
 
 
 class SourceKind(enum.StrEnum):
@@ -60,6 +61,15 @@ class BootContext:
     source: WorkflowSource | None = None
     cmdline_errors: list[str] = field(default_factory=list)
     """Bad ``rd.iguana.`` values, collected by the session; locate fails the boot on them."""
+    _order: tuple[Workflow, list[Job]] | None = field(default=None, repr=False)
+
+    def run_order(self) -> list[Job]:
+        """The workflow's jobs in the order they run, worked out once per workflow (the job
+        loop asks for it at every job)."""
+        workflow = self.need_workflow()
+        if self._order is None or self._order[0] is not workflow:
+            self._order = (workflow, run_order(workflow))
+        return self._order[1]
 
     def need_workflow(self) -> Workflow:
         """The workflow fetched in an earlier state (a programming error when absent)."""

@@ -12,16 +12,15 @@ from iguana_fsm.errors import JobFailed
 from iguana_fsm.record import JobRecord
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
-from iguana_fsm.workflow.plan import ENDED, JobStatus, run_order, should_run
+from iguana_fsm.workflow.plan import ENDED, JobStatus, should_run
 
 
 def next_job(ctx: BootContext) -> str:
     """Choose the next job that runs (marking the skipped ones on the way): ``next_job``, or
     ``jobs_done`` when none is left. Raises JobFailed, naming the first failed job, when the
     jobs are over and one failed without ``continue-on-error``."""
-    workflow = ctx.need_workflow()
     results = {job_id: job.status for job_id, job in ctx.record.jobs.items()}
-    for job in run_order(workflow):
+    for job in ctx.run_order():
         record = ctx.record.jobs.setdefault(job.id, JobRecord(image=job.container.image))
         if record.status in ENDED:
             continue

@@ -8,8 +8,8 @@ import re
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec
 from iguana_fsm.record import BootRecord
 from iguana_fsm.stages.base import BootContext
-from iguana_fsm.workflow.model import Container, Job
-from iguana_fsm.workflow.plan import ENDED, merged_env, redact, run_order
+from iguana_fsm.workflow.model import Container, Job, Workflow
+from iguana_fsm.workflow.plan import ENDED, merged_env, redact
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -89,21 +89,45 @@ def mark_present(ctx: BootContext, reference: str) -> None:
         present.append(reference)
 
 
+_users: tuple[Workflow, dict[str, str], int, dict[str, list[str]]] | None = None
+"""The last ``image_users`` answer and what it depends on: the workflow and the pins."""
+
+
+def image_users(ctx: BootContext) -> dict[str, list[str]]:
+    """Pinned reference -> the jobs whose containers use it, in run order; worked out again
+    only when the workflow or the pins change (the job loop asks at every job)."""
+    global _users
+    workflow, pins = ctx.need_workflow(), ctx.record.images
+    if _users is not None and _users[:3] == (workflow, pins, len(pins)):
+        return _users[3]
+    users: dict[str, list[str]] = {}
+    for other in ctx.run_order():
+        for container in containers_of(other):
+            names = users.setdefault(pinned(ctx, container.image), [])
+            if other.id not in names:
+                names.append(other.id)
+    _users = (workflow, pins, len(pins), users)
+    return users
+
+
+def _still_to_run(ctx: BootContext, job_id: str) -> bool:
+    status = ctx.record.jobs.get(job_id)
+    return status is None or status.status not in ENDED
+
+
 def release_images(ctx: BootContext, job: Job) -> list[str]:
     """Remove the images ``job`` used that no job still to run needs (RAM matters in an
     initrd); kept in debug mode. Returns the references removed."""
     if ctx.config.debug:
         return []
-    later: set[str] = set()
-    for other in run_order(ctx.need_workflow()):
-        status = ctx.record.jobs.get(other.id)
-        if other.id != job.id and (status is None or status.status not in ENDED):
-            later.update(pinned(ctx, c.image) for c in containers_of(other))
+    users = image_users(ctx)
     present = ctx.record.images_present
     removed: list[str] = []
     for container in containers_of(job):
         reference = pinned(ctx, container.image)
-        if reference in later or reference in removed:
+        if reference in removed or any(
+            _still_to_run(ctx, other) for other in users.get(reference, ()) if other != job.id
+        ):
             continue
         ctx.engine.remove_image(reference)
         if reference in present:
