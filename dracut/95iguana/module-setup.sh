@@ -15,7 +15,8 @@
 #                      registries.conf (only those names; the single settings above win)
 #   iguana_python      interpreter the initrd carries (default /usr/bin/python3)
 #   iguana_pythonpath  colon-separated directories holding iguana_fsm and its dependencies
-#                      (default: the interpreter's own sys.path, as for a packaged Iguana)
+#                      (default: the packages' /usr/lib/iguana/python if it exists, and the
+#                      interpreter's own sys.path)
 # Nothing is taken from the build host's /etc/iguana unless a setting names it.
 
 # iguana_setting NAME: the value of IGUANA_NAME from the environment if set, else of iguana_name
@@ -59,6 +60,10 @@ install_python() {
     python=$(iguana_setting python)
     python=${python:-/usr/bin/python3}
     pythonpath=$(iguana_setting pythonpath)
+    # The packages keep iguana_fsm and their private podman-py there (docs/packaging.md).
+    if [[ -z $pythonpath && -d /usr/lib/iguana/python ]]; then
+        pythonpath=/usr/lib/iguana/python
+    fi
     IFS=: read -r -a paths <<< "$pythonpath"
     for entry in "${paths[@]}"; do
         [[ -n $entry ]] && args+=(--path "$entry")
