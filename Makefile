@@ -8,10 +8,13 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 
 # podman and friends for the engine, gnupg for signatures, dracut/qemu for the initrd and its
-# boot test, loop/partition/LUKS tools for the mount tests.
+# boot test, loop/partition/LUKS tools for the mount tests; debhelper, dh-python, rpm and Debian's
+# Python libraries to build and try the packages.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
-	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd
+	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
+	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
+	python3-transitions
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
 	boot-test clean generated
@@ -97,6 +100,7 @@ install: generated
 	if [ "$(BUNDLE_PODMAN)" = 1 ]; then \
 		tar -C third_party/podman-py --exclude=__pycache__ -cf - podman \
 			| tar -C "$(DESTDIR)$(PRIVATE_PYDIR)" -xf -; \
+		install -m 0644 third_party/podman-py/LICENSE "$(DESTDIR)$(PRIVATE_PYDIR)/podman/"; \
 	fi
 	install -d "$(DESTDIR)$(PREFIX)/bin"
 	printf '%s\n' '#!$(SYSTEM_PYTHON) -I' '"""iguana: see iguana(1)."""' 'import sys' '' \
