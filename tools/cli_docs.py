@@ -21,7 +21,7 @@ sys.path.insert(0, str(TOP))
 
 from iguana_fsm import __version__  # noqa: E402
 from iguana_fsm.cli import build_parser  # noqa: E402
-from iguana_fsm.errors import EXIT_CODES  # noqa: E402
+from iguana_fsm.errors import ExitCode  # noqa: E402
 
 SOURCE_DATE = "SOURCE_DATE_EPOCH"
 
@@ -85,8 +85,8 @@ def _date() -> str:
 
 def _exit_status() -> list[str]:
     lines = [".SH EXIT STATUS"]
-    for code, meaning in EXIT_CODES.items():
-        lines += [".TP", f".B {code}", _roff(str(meaning))]
+    for code in ExitCode:
+        lines += [".TP", f".B {code.value}", _roff(code.meaning)]
     return lines
 
 
