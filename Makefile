@@ -14,10 +14,10 @@ APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg o
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
 	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
 	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
-	python3-transitions
+	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
-	boot-test clean generated exit-codes
+	boot-test clean generated exit-codes dist
 
 # dracut modules: `make install DESTDIR=...`; `make initrd KVER=... KMODDIR=...`
 DRACUT_MODULES_DIR ?= /usr/lib/dracut/modules.d
@@ -124,6 +124,25 @@ initrd: deps
 	mkdir -p build
 	dracut/build-initrd.sh --kver $(KVER) --kmoddir $(KMODDIR) $(INITRD_OPTS) $(INITRD)
 	ls -l $(INITRD)
+
+# The "ready for use initrd and related kernel" (docs/packaging.md): `make dist KVER=... KMODDIR=...
+# VMLINUZ=... DIST_CMDLINE="..." [DIST_CONF=snippet.conf] [SB_KEY=db.key SB_CERT=db.pem]
+# [GPG_KEY=ID]` writes kernel, initrd, the (signed) unified kernel image and SHA256SUMS(.sig).
+DIST ?= build/dist
+VMLINUZ ?= /boot/vmlinuz-$(KVER)
+DIST_CMDLINE ?= console=ttyS0 root=iguana
+DIST_CONF ?=
+SB_KEY ?=
+SB_CERT ?=
+GPG_KEY ?=
+
+dist: deps
+	mkdir -p build
+	dracut/build-initrd.sh --kver $(KVER) --kmoddir $(KMODDIR) $(INITRD_OPTS) \
+		$(if $(DIST_CONF),--conf $(DIST_CONF)) $(INITRD)
+	packaging/make-dist.sh --kernel $(VMLINUZ) --initrd $(INITRD) --cmdline "$(DIST_CMDLINE)" \
+		$(if $(SB_KEY),--sb-key $(SB_KEY) --sb-cert $(SB_CERT)) \
+		$(if $(GPG_KEY),--gpg-key $(GPG_KEY)) $(DIST)
 
 bench: deps
 	$(PY) bench/bench_validate.py
