@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from iguana_fsm.workflow.model import Volume
+from iguana_fsm.workflow.reference import parse_reference
 
 TAIL_LINES = 20
 """How many last lines of a job's output JobResult.tail keeps (and the failure banner shows)."""
@@ -46,7 +47,7 @@ class ImageInfo:
         """``repo@sha256:...`` when the digest is known, else the reference as given."""
         if self.digest is None:
             return self.reference
-        return f"{repository(self.reference)}@{self.digest}"
+        return f"{parse_reference(self.reference).repository}@{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,6 @@ class JobResult:
     exit_code: int
     timed_out: bool = False
     tail: tuple[str, ...] = ()
-
-
-def repository(reference: str) -> str:
-    """The repository part of an image reference, without tag or digest."""
-    name = reference.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[:colon] if colon > slash else name
 
 
 OutputSink = Callable[[str], None]
