@@ -25,7 +25,8 @@ import podman.errors
 import requests
 import structlog
 
-from iguana_fsm.engine import attach, images
+from iguana_fsm.engine import attach, images, refusals
+from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import (
     RUN_LABEL,
     ContainerSpec,
@@ -35,9 +36,8 @@ from iguana_fsm.engine.base import (
 )
 from iguana_fsm.engine.libpod import container_body
 from iguana_fsm.engine.output import OutputLines, one_line
-from iguana_fsm.engine.service import PodmanService
 from iguana_fsm.engine.terminal import run_on_pty
-from iguana_fsm.errors import EngineError, PullError
+from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.paths import Paths
 
 
@@ -57,10 +57,19 @@ def _engine_errors(what: str) -> Iterator[None]:
         raise EngineError(f"{what}: {_explain(error)}") from error
 
 
-class PodmanEngine:
-    """The Engine protocol on podman. ``start`` launches the private service; every container
-    carries ``RUN_LABEL=run_id``; ``env_overlay`` reaches podman (e.g. HOME for trust config).
+def _pull_error(reference: str, words: str) -> PullError | SignatureRejected:
+    """The error for a failed pull of ``reference`` that podman explained with ``words``."""
+    if refusals.is_signature_rejection(words):
+        return SignatureRejected(reference, refusals.reason(words))
+    return PullError(f"pull {reference}: {words}")
 
+
+class PodmanEngine:
+    """The Engine protocol on podman. ``start`` launches the private API process (``api``);
+    ``env_overlay`` reaches podman (e.g. HOME for trust config); ``run_id`` names the boot in
+    the engine's log (the run label is the spec's, see ``contract.py``).
+
+    ``api_ready_timeout``: how long the API process may take to answer;
     ``stop_grace``: seconds between SIGTERM and SIGKILL when a container is stopped;
     ``service_settle``: how long a service without a health check must keep running to count
     as started (one that dies at once is an error, not a running service)."""
@@ -73,7 +82,7 @@ class PodmanEngine:
         env_overlay: Mapping[str, str] | None = None,
         log: Any = None,
         stop_grace: float = 10.0,
-        service_ready_timeout: float = 30.0,
+        api_ready_timeout: float = 30.0,
         service_settle: float = 0.3,
     ) -> None:
         self.paths = paths
@@ -81,8 +90,8 @@ class PodmanEngine:
         self.stop_grace = stop_grace
         self.service_settle = service_settle
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
-        self.service = PodmanService(
-            paths, env=env_overlay, ready_timeout=service_ready_timeout, log=self._log
+        self.api = PodmanApiProcess(
+            paths, env=env_overlay, ready_timeout=api_ready_timeout, log=self._log
         )
         self._client: Any = None
         self._containers: set[str] = set()
@@ -97,17 +106,18 @@ class PodmanEngine:
     def start(self) -> None:
         """Start the private podman service and connect to it."""
         began = time.monotonic()
-        self.service.start()
+        self.api.start()
         try:
-            with _engine_errors(f"podman service at {self.service.url}"):
-                self._client = podman.PodmanClient(base_url=self.service.url)
+            with _engine_errors(f"podman service at {self.api.url}"):
+                self._client = podman.PodmanClient(base_url=self.api.url)
                 version = self._client.version().get("Version", "?")
         except BaseException:
             self.stop()
             raise
         self._log.info(
             "engine.started",
-            socket=str(self.service.socket_path),
+            run=self.run_id,
+            socket=str(self.api.socket_path),
             podman=version,
             seconds=round(time.monotonic() - began, 3),
         )
@@ -121,14 +131,15 @@ class PodmanEngine:
             self._client.close()
             self._client = None
         # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.
-        was_running = self.service.running
-        self.service.stop()
+        was_running = self.api.running
+        self.api.stop()
         if was_running:
             self._log.info("engine.stopped")
 
     def pull(self, reference: str) -> ImageInfo:
         """Pull ``reference``; any error the service reports, even inside the stream, raises
-        PullError with podman's words. The digest is the manifest digest of the repository."""
+        SignatureRejected when the signature policy refused the image, else PullError with
+        podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
         try:
             # tls_verify=None leaves TLS to registries.conf: podman-py would force it on.
@@ -137,10 +148,10 @@ class PodmanEngine:
             )
             for item in stream:
                 if item.get("error"):
-                    raise PullError(f"pull {reference}: {one_line(item['error'])}")
+                    raise _pull_error(reference, one_line(item["error"]))
                 image_id = item.get("id") or image_id
         except (podman.errors.PodmanError, requests.RequestException) as error:
-            raise PullError(f"pull {reference}: {_explain(error)}") from error
+            raise _pull_error(reference, _explain(error)) from error
         if image_id is None:
             raise PullError(f"pull {reference}: podman reported no image")
         with _engine_errors(f"inspect {reference}"):
@@ -188,11 +199,11 @@ class PodmanEngine:
         self._log.debug("image.removed", image=reference, id=image.id)
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
-        """Create the named volume with ``labels`` and the run label; reuse an existing one."""
+        """Create the named volume with ``labels``; reuse an existing one."""
         with _engine_errors(f"create volume {name}"):
             if self.client.volumes.exists(name):
                 return
-            self.client.volumes.create(name, labels={**labels, RUN_LABEL: self.run_id})
+            self.client.volumes.create(name, labels=dict(labels))
         # The stage logs the creation with its job; this line is for debugging the engine.
         self._log.debug("volume.created", volume=name)
 
@@ -290,7 +301,7 @@ class PodmanEngine:
         return max(1, math.ceil(self.stop_grace))
 
     def _create(self, spec: ContainerSpec, *, terminal: bool, stdin: bool) -> Any:
-        body = container_body(spec, self.run_id, terminal=terminal, stdin=stdin)
+        body = container_body(spec, terminal=terminal, stdin=stdin)
         with _engine_errors(f"create container {spec.name} ({spec.image})"):
             response = self.client.api.post(
                 "/containers/create",
@@ -351,15 +362,15 @@ class PodmanEngine:
     ) -> None:
         """Start and attach ``container`` with the podman client on a terminal of ours."""
         command = [
-            self.service.podman_binary(),
+            self.api.podman_binary(),
             "--url",
-            self.service.url,
+            self.api.url,
             "start",
             "--attach",
             "--interactive",
             container.id,
         ]
-        run_on_pty(command, self.service.environment, lines, arm)
+        run_on_pty(command, self.api.environment, lines, arm)
         container.reload()
         if container.status in ("created", "configured", "initialized"):
             # The attach step failed to start it; its words are the last lines.
@@ -375,7 +386,7 @@ class PodmanEngine:
         interactive: bool,
     ) -> None:
         """Attach to ``container`` through the service's socket, start it, pump until it ends."""
-        socket_path = self.service.socket_path
+        socket_path = self.api.socket_path
         with attach.attach_socket(socket_path, container.id, stdin=interactive, what=what) as (
             sock,
             rest,

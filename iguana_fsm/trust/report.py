@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from iguana_fsm.cmdline import BootConfig
+from iguana_fsm.engine import refusals
 from iguana_fsm.errors import EngineError, FetchError, TrustError, UsageError
 from iguana_fsm.paths import Paths
 from iguana_fsm.trust.fetcher import is_http, local_path
@@ -27,8 +28,6 @@ from iguana_fsm.trust.policy import (
     ImageVerdict,
     TrustPolicy,
     check_image,
-    engine_reason,
-    is_policy_rejection,
     load_policy,
     prepare_engine_env,
 )
@@ -206,8 +205,8 @@ def _check_signature(
     if result.returncode == 0:
         report.signature = f"verified against {policy.keyring}"
         return
-    words = engine_reason(_last_line(result.stderr))
-    if is_policy_rejection(words):
+    words = refusals.reason(_last_line(result.stderr))
+    if refusals.is_signature_rejection(words):
         report.signature, report.outcome = f"REFUSED: {words}", REFUSED
     else:
         report.signature, report.outcome = f"not checked: {words}", UNCHECKED

@@ -1,4 +1,5 @@
-"""The private ``podman system service`` that Iguana starts, talks to and stops.
+"""podman's API process: the private ``podman system service`` that Iguana starts, talks to
+and stops. (A workflow's *services* are side containers of a job: ``stages/services.py``.)
 
 Iguana never uses a system-wide podman socket: it starts its own service on a socket under
 ``Paths.run`` (and, in a sandbox, with storage under ``Paths.storage``), so a boot sees only the
@@ -105,7 +106,7 @@ def packaged_containers_conf() -> Path:
     return Path(str(resources.files("iguana_fsm") / "data" / "containers.conf"))
 
 
-def service_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
+def api_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of podman processes: ours, then ``overlay`` (e.g. HOME for a private
     trust config), then the packaged containers.conf unless CONTAINERS_CONF is already set."""
     env = dict(os.environ)
@@ -122,7 +123,7 @@ def unmount_below(top: Path, log: Any) -> None:
         raise EngineError(f"podman storage: {error}") from error
 
 
-class PodmanService:
+class PodmanApiProcess:
     """``podman system service --time=0`` as a child process on a private unix socket.
 
     ``start`` waits (at most ``ready_timeout`` seconds) until the socket answers a ping;
@@ -140,7 +141,7 @@ class PodmanService:
     ) -> None:
         self.paths = paths
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
-        self.environment = service_environment(env)
+        self.environment = api_environment(env)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
