@@ -25,7 +25,7 @@ from typing import IO, Any
 import structlog
 
 from iguana_fsm.errors import EngineError, MountError
-from iguana_fsm.mountlist import unmount_tree
+from iguana_fsm.mounts import unmount_tree
 from iguana_fsm.paths import Paths
 
 INSTALL_HINT = "install it: apt-get install -y podman runc (or: zypper install podman runc)"

@@ -23,7 +23,7 @@ from iguana_fsm.engine.api import (
 )
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
-from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.mounts import mounted_under
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image
 from tests.support.podman_cli import PodmanCli

@@ -15,7 +15,7 @@ import pytest
 
 from iguana_fsm.contract import iguana_dir_of
 from iguana_fsm.engine.base import ContainerSpec
-from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.mounts import mounted_under
 from iguana_fsm.stages import default_stages
 from tests.unit.boot_harness import Boot
 

@@ -5,7 +5,6 @@ service reading the policy.json that ``prepare_engine_env`` wrote."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from iguana_fsm.paths import Paths
 from iguana_fsm.stages import verify
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.policy import prepare_engine_env
-from iguana_fsm.trust.report import cmd_verify
+from iguana_fsm.trust.precheck import precheck
 from iguana_fsm.workflow.model import Container, Job, Workflow
 from tests.integration.trust_support import (
     CertAuthority,
@@ -377,9 +376,9 @@ class TestVerifyCommand:
         (tmp_path / "control.yaml.sig").write_bytes(
             world.trusted.detach_sign(workflow.read_bytes())
         )
-        out = io.StringIO()
-        assert cmd_verify(str(workflow), BootConfig(), paths, out) == 0
-        text = out.getvalue()
+        found = precheck(str(workflow), BootConfig(), paths)
+        assert found.exit_code == 0
+        text = found.report()
         digest = registry_digest(world.builder, world.ref("signed:1"), world.ca.cert, world.scratch)
         assert f"signed by {world.trusted.fingerprint}" in text
         assert f"image {world.ref('signed:1')}: OK" in text
@@ -392,9 +391,9 @@ class TestVerifyCommand:
         foreign = "registry.example.org/iguana/other:1"
         images = [world.ref("signed:1"), world.ref("unsigned:1"), world.ref("stranger:1"), foreign]
         workflow = workflow_file(tmp_path, images)
-        out = io.StringIO()
-        assert cmd_verify(str(workflow), BootConfig(), paths, out) == TrustError.exit_code
-        text = out.getvalue()
+        found = precheck(str(workflow), BootConfig(), paths)
+        assert found.exit_code == TrustError.exit_code
+        text = found.report()
         assert "REFUSED: " in text.splitlines()[0] and "no signature at" in text
         assert f"image {world.ref('signed:1')}: OK" in text
         for refused in images[1:]:
