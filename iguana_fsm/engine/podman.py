@@ -27,13 +27,7 @@ import structlog
 
 from iguana_fsm.engine import attach, images, refusals
 from iguana_fsm.engine.api import PodmanApiProcess
-from iguana_fsm.engine.base import (
-    RUN_LABEL,
-    ContainerSpec,
-    ImageInfo,
-    JobResult,
-    OutputSink,
-)
+from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import container_body
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.terminal import run_on_pty
