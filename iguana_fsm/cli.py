@@ -14,7 +14,7 @@ from types import FrameType
 
 from iguana_fsm import __version__
 from iguana_fsm.commands import diagram, resume, run, schema, status, validate, verify
-from iguana_fsm.errors import EXIT_CODES, IguanaError, WorkflowInvalid
+from iguana_fsm.errors import ExitCode, IguanaError, WorkflowInvalid
 
 VERBS = (run, status, resume, validate, verify, schema, diagram)
 """The verbs in the order ``iguana --help`` lists them."""
@@ -22,7 +22,7 @@ VERBS = (run, status, resume, validate, verify, schema, diagram)
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line of ``iguana``."""
-    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    codes = "\n".join(f"  {code.value:>3}  {code.meaning}" for code in ExitCode)
     parser = argparse.ArgumentParser(
         prog="iguana",
         description="Boot a machine through installation containers.",
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             f"iguana: internal error: {type(error).__name__}: {error} (traceback: {where})",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.INTERNAL
 
 
 def _crash_file() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iguana_fsm.contract import container_spec
+from iguana_fsm.contract import container_spec, run_labels
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, JobResult
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
@@ -213,10 +213,12 @@ class TestServices:
         engine_podman: PodmanCli,
         tmp_path: Path,
     ) -> None:
-        """A service and its job share a named volume (read-only for the job); it is removed."""
+        """A service and its job share a named volume (read-only for the job) that carries
+        exactly the labels asked for; it is removed."""
         volume = f"vol-{uuid.uuid4().hex[:8]}"
-        engine.create_volume(volume, {"iguana.job": "install"})
-        engine.create_volume(volume, {"iguana.job": "install"})
+        asked = {"iguana.job": "install", **run_labels(engine.run_id)}
+        engine.create_volume(volume, asked)
+        engine.create_volume(volume, asked)
         producer = engine_image(
             "localhost/it/producer:1",
             serving("echo made-by-service > /data/file; touch /tmp/ready"),
@@ -237,7 +239,7 @@ class TestServices:
             engine.stop_container(service_id)
         assert (result.exit_code, lines) == (0, ["made-by-service", "read-only"])
         labels = engine.client.volumes.get(volume).attrs["Labels"]
-        assert labels == {"iguana.job": "install", RUN_LABEL: engine.run_id}
+        assert labels == asked
         engine.remove_volume(volume)
         assert not engine_podman.exists("volume", volume)
         engine.remove_volume(volume)
@@ -298,7 +300,7 @@ class TestLeftovers:
         service = spec(engine, image, tmp_path)
         engine.start_service(service, 30)
         volume = f"left-{uuid.uuid4().hex[:8]}"
-        engine.create_volume(volume, {})
+        engine.create_volume(volume, run_labels(engine.run_id))
         other = f"other-{uuid.uuid4().hex[:8]}"
         engine_podman.run("create", "--name", other, "--label", f"{RUN_LABEL}=another", image)
         try:
