@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from iguana_fsm.commands.options import add_target, paths_of
+from iguana_fsm.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> None:
@@ -13,8 +14,10 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
         help="where the boot is: state, jobs, last error",
-        description="Exit codes: 0 the boot reached its ending, 11 in progress, 12 interrupted "
-        "(resume it), 3-10 the failed boot's own code, 8 no readable checkpoint.",
+        description=f"Exit codes: {ExitCode.OK:d} the boot reached its ending, "
+        f"{ExitCode.RUNNING:d} in progress, {ExitCode.INTERRUPTED:d} interrupted (resume it), "
+        f"{ExitCode.LOCATE:d}-{ExitCode.HANDOFF:d} the failed boot's own code, "
+        f"{ExitCode.CHECKPOINT:d} no readable checkpoint.",
     )
     add_target(parser)
     parser.add_argument("--json", action="store_true", help="print the checkpoint as JSON")

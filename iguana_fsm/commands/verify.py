@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from iguana_fsm.commands.options import add_target, paths_of
+from iguana_fsm.errors import ExitCode
 
 
 def add_parser(subparsers: Any) -> None:
@@ -14,8 +15,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="check a workflow and its images against the trust policy without running them",
-        description="Exit codes: 0 every image is trusted, 4 something is refused, 5 a registry "
-        "could not be asked.",
+        description=f"Exit codes: {ExitCode.OK:d} every image is trusted, {ExitCode.TRUST:d} "
+        f"something is refused, {ExitCode.ENGINE:d} a registry could not be asked.",
     )
     add_target(parser)
     parser.add_argument("file", metavar="FILE")
@@ -30,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Print the report (``Precheck.report``); 0 trusted, 4 refused, 5 not checked."""
+    """Print the report (``Precheck.report``); its exit code (``Precheck.exit_code``)."""
     from iguana_fsm.cmdline import parse_cmdline
     from iguana_fsm.trust.precheck import precheck
 
