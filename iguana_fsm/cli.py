@@ -5,12 +5,15 @@ exit code."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterable
 from types import FrameType
+from typing import Any, TextIO, cast
 
 from iguana_fsm import __version__
 from iguana_fsm.commands import diagram, resume, run, schema, status, validate, verify
@@ -41,8 +44,64 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+class _QuietPipe:
+    """Our stdout, which ends quietly when its reader is gone (``iguana status | head -1``):
+    from the first EPIPE on, output goes to /dev/null and the verb ends as it would have."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write, unless the reader is gone."""
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line, unless the reader is gone."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush, unless the reader is gone."""
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # What is still buffered, and all that follows, goes to /dev/null from now on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+        with contextlib.suppress(BrokenPipeError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one ``iguana`` command; the exit code."""
+    """Run one ``iguana`` command; the exit code. A reader of our stdout that goes away early
+    is a normal end, not an error."""
+    stdout = sys.stdout
+    # Started with stdout closed (``>&-``): what would be printed goes nowhere.
+    target = stdout if stdout is not None else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    sys.stdout = cast(TextIO, _QuietPipe(target))
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+        if target is not stdout:
+            target.close()
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
