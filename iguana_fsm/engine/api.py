@@ -236,17 +236,30 @@ class PodmanApiProcess:
         return self.paths.run / "podman-service.pid"
 
     def _reclaim_orphan(self) -> None:
-        """End a service left running by an Iguana that was killed (e.g. before a resume)."""
-        try:
-            pid = int(self.pid_path.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if b"service" not in cmdline or self.url.encode() not in cmdline:
-            return
-        _end_group(pid, self.stop_timeout)
-        if self.paths.storage is not None:
+        """End every API process left serving our socket by an Iguana that was killed (e.g.
+        before a resume): the one in the pid file, and one whose Iguana died before it could
+        write that file; then unmount what it left in the storage."""
+        orphans = self._orphans()
+        for pid in orphans:
+            self._log.warning("engine.orphan.ended", pid=pid, socket=str(self.socket_path))
+            _end_group(pid, self.stop_timeout)
+        if orphans and self.paths.storage is not None:
             unmount_below(self.paths.storage, self._log)
+
+    def _orphans(self) -> list[int]:
+        """Processes whose command line is a ``podman ... system service ... URL`` on our URL."""
+        url = self.url.encode()
+        found: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if url in cmdline and b"system" in cmdline and b"service" in cmdline:
+                found.append(int(entry.name))
+        return found
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

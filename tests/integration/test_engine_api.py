@@ -170,10 +170,12 @@ time.sleep(600)
 
 
 class TestLeftBehind:
+    @pytest.mark.parametrize("pid_file", [True, False], ids=["pid-file", "killed-before-pid-file"])
     def test_service_orphaned_by_a_killed_iguana_is_ended_by_the_next(
-        self, service_paths: Paths, tmp_path: Path
+        self, service_paths: Paths, tmp_path: Path, pid_file: bool
     ) -> None:
-        """When Iguana was SIGKILLed, the next start ends the service it left running."""
+        """When Iguana was SIGKILLed, the next start ends the service it left running, also
+        when the kill came before the pid file was written (found by its socket)."""
         top = service_paths.iguana.parent
         maker = subprocess.Popen(
             [sys.executable, "-c", ORPHAN_MAKER, str(top)],
@@ -185,6 +187,8 @@ class TestLeftBehind:
         maker.kill()
         maker.wait()
         orphan = int((service_paths.run / "podman-service.pid").read_text())
+        if not pid_file:
+            (service_paths.run / "podman-service.pid").unlink()
         try:
             assert _alive(orphan)
             service = PodmanApiProcess(service_paths)
