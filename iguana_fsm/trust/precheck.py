@@ -41,7 +41,7 @@ OK, REFUSED, UNCHECKED = "ok", "refused", "unchecked"
 
 
 class _Quiet:
-    """A logger that drops events: ``iguana verify`` reports on ``out`` instead."""
+    """A logger that drops events: ``iguana verify`` prints its report instead."""
 
     def info(self, *_args: Any, **_fields: Any) -> None:
         """Drop the event."""
