@@ -27,7 +27,8 @@ from pathlib import Path
 
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import HandoffError, MountError
-from iguana_fsm.mountlist import is_under, resolve_in_root
+from iguana_fsm.mountlist import is_under
+from iguana_fsm.mounts import resolve_in_root
 from iguana_fsm.record import Ending, Handoff
 
 ACTIONS = ("switch_root", "kexec", "reboot")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from iguana_fsm.errors import HandoffError
-from iguana_fsm.mountlist import Mount, is_mount_point, mount_all, unmount_tree
+from iguana_fsm.mounts import Mount, is_mount_point, mount_all, unmount_tree
 
 
 class Host(Protocol):

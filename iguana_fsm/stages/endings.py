@@ -14,7 +14,7 @@ from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
 from iguana_fsm.record import Ending, Handoff
-from iguana_fsm.report import leave_report
+from iguana_fsm.report_device import leave_report
 from iguana_fsm.stages.base import BootContext
 
 

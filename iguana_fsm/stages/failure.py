@@ -6,7 +6,7 @@ from __future__ import annotations
 from iguana_fsm.errors import ExitCode
 from iguana_fsm.machine import END
 from iguana_fsm.record import BootError, Rescue, RescueAction
-from iguana_fsm.report import leave_report
+from iguana_fsm.report_device import leave_report
 from iguana_fsm.stages.base import BootContext
 
 RULE = "=" * 72

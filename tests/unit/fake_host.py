@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from iguana_fsm.errors import HandoffError
-from iguana_fsm.mountlist import Mount
+from iguana_fsm.mounts import Mount
 
 
 @dataclass
