@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 
 # podman and friends for the engine, gnupg for signatures, dracut/qemu for the initrd and its
-# boot test, loop/partition/LUKS tools for the mount tests.
+# boot test, loop/partition/LUKS tools for the mount tests, mmdebstrap for the example containers.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
-	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd
+	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd mmdebstrap
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
 	boot-test clean

@@ -74,12 +74,16 @@ def rootfs_tar(releases: tuple[str, ...], cache: Path = bootkit.CACHE) -> Path:
     return path
 
 
+STORE_FORMAT = "oci+zstd"
+"""How the images are pushed into the store (part of its cache key)."""
+
+
 def _inputs() -> bytes:
     """The files that go into the images besides the root file system."""
     files = [EXAMPLES / "build-image.sh"]
     files += [EXAMPLES / name / f"{name}.sh" for name in NAMES]
     files += [EXAMPLES / name / "build.sh" for name in NAMES]
-    return b"".join(path.read_bytes() for path in files)
+    return STORE_FORMAT.encode() + b"".join(path.read_bytes() for path in files)
 
 
 def registry_store(rootfs: Path, cache: Path = bootkit.CACHE) -> Path:
@@ -104,16 +108,20 @@ def registry_store(rootfs: Path, cache: Path = bootkit.CACHE) -> Path:
                     local = f"localhost/iguana-examples/{name}:1"
                     build = EXAMPLES / name / "build.sh"
                     bootkit.run([str(build), "--rootfs", str(rootfs), local], env=env)
+                    # zstd layers: the guest (software-emulated) unpacks them faster than gzip
                     podman.run(
-                        "push",
-                        "--tls-verify=false",
-                        local,
-                        f"docker://{registry.host}/{image(name)}",
-                    )
+                        "push", "--tls-verify=false", "--format=oci", "--compression-format=zstd",
+                        local, f"docker://{registry.host}/{image(name)}",
+                    )  # fmt: skip
         finally:
             podman.run("rmi", "--all", "--force", check=False)
             shutil.rmtree(runroot, ignore_errors=True)
-        (top / "registry" / "data").rename(path)
+        try:
+            (top / "registry" / "data").rename(path)
+        except OSError:
+            # another session built the same store at the same time: keep theirs
+            if not path.is_dir():
+                raise
     return path
 
 
@@ -125,7 +133,7 @@ def qemu_boot(
     kernel: bootkit.Kernel | None = None,
     initrd: Path | None = None,
     cmdline: str = "",
-    timeout: float = 900.0,
+    timeout: float = 2400.0,
 ) -> bootkit.Boot:
     """Boot QEMU (TCG, no network, serial console to ``log``) with ``disks`` as virtio disks;
     with ``kernel`` and ``initrd`` directly, else through the first disk's bootloader (SeaBIOS)."""

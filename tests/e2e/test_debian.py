@@ -203,7 +203,6 @@ def test_installed_disk_boots_through_its_bootloader(
         [switch_root_install.target],
         tmp_path / "serial.log",
         memory_mb=STANDALONE_MEMORY_MB,
-        timeout=600,
     )
     assert boot.returncode == 0, f"qemu ended with {boot.returncode}:\n{boot.console[-5000:]}"
     ready = _ready_uptime(boot.console, "switched", releases[0])

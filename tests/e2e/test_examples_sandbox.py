@@ -8,6 +8,7 @@ backing file is there.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import yaml
 
 from iguana_fsm.paths import Paths
 from tests.e2e import bootkit, debiankit
-from tests.integration.trust_support import CertAuthority, unmount_under
+from tests.integration.trust_support import Answer, CertAuthority, ScriptedServer, unmount_under
 from tests.support.podman_cli import PodmanCli, podman_env
 from tests.support.registry import Registry
 
@@ -168,7 +169,8 @@ def test_partition_in_the_sandbox_on_a_loop_device(sandbox: Path, served: Served
 def partition_podman(
     tmp_path_factory: pytest.TempPathFactory, served: Served
 ) -> Iterator[tuple[PodmanCli, str]]:
-    """A private podman storage holding the partition image, pulled from the registry."""
+    """A private podman storage holding the partition and image-deploy images, pulled from the
+    registry; yields it and the partition image's reference."""
     top = Path(tempfile.mkdtemp(prefix="igx-", dir="/tmp"))
     podman = PodmanCli(top / "storage", top / "run", podman_env(top / "conf"))
     reference = f"{served.registry.host}/{debiankit.image('partition')}"
@@ -177,6 +179,8 @@ def partition_podman(
     shutil.copyfile(served.ca, certs / "ca.crt")
     try:
         podman.run("pull", "--quiet", "--cert-dir", str(certs), reference)
+        deploy = reference.replace("/partition:", "/image-deploy:")
+        podman.run("pull", "--quiet", "--cert-dir", str(certs), deploy)
         yield podman, reference
     finally:
         podman.run("rm", "--all", "--force", check=False)
@@ -222,3 +226,113 @@ def test_partition_refuses_in_one_line(
         assert (tmp_path / "disk.img").read_bytes().count(0) == size_mb * 2**20
     finally:
         disk.detach()
+
+
+def _raw_image(directory: Path) -> bytes:
+    """A 64 MiB raw disk image: GPT with a BIOS boot partition and an ext4 root (32 MiB, the
+    last partition) holding /etc/os-release."""
+    tree = directory / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "os-release").write_text('ID=deployed\nNAME="image-deploy test"\n')
+    root = bootkit.ext4_image(directory / "root.img", 32, "deployed", tree)
+    disk = bootkit.blank_image(directory / "disk.img", 64)
+    script = f"label: gpt\nsize=1MiB, type={TYPES[0]}\nsize=32MiB, type={ROOT_TYPE}\n"
+    bootkit.run(["sfdisk", "--quiet", str(disk)], input=script)
+    offset = bootkit.partition_offset(disk, 2)
+    bootkit.run(["dd", f"if={root}", f"of={disk}", "bs=1M", f"seek={offset // 2**20}",
+                 "conv=notrunc", "status=none"])  # fmt: skip
+    return disk.read_bytes()
+
+
+def test_image_deploy_in_the_sandbox_streams_checks_and_grows(
+    sandbox: Path, served: Served, tmp_path: Path
+) -> None:
+    """``iguana run --sandbox`` with the example image-deploy workflow streams a raw image from
+    an HTTPS server on 127.0.0.1 onto a loop device, checks its sha256, moves the backup GPT
+    and grows the root partition and its ext4 to the end of the disk, writes the mountlist by
+    UUID, and Iguana mounts that root."""
+    paths = Paths.for_sandbox(sandbox)
+    paths.config.mkdir(parents=True)
+    host = served.registry.host
+    (paths.config / "registries.conf").write_text(f"{host}/registry.iguana.test/examples\n")
+    shutil.copyfile(served.ca, paths.config / "ca.pem")
+    image = _raw_image(tmp_path)
+    ca_dir = sandbox / "ca"
+    ca_dir.mkdir()
+    tls = CertAuthority.create(tmp_path / "web-ca")
+    shutil.copyfile(tls.cert, ca_dir / "ca.pem")
+    workflow = yaml.safe_load(
+        (bootkit.REPO / "examples" / "workflows" / "image-deploy.yaml").read_text()
+    )
+    container = workflow["jobs"]["deploy"]["container"]
+    container["image"] = f"{host}/{debiankit.image('image-deploy')}"
+    container["volumes"] = [f"{ca_dir}:/ca:ro"]
+    (sandbox / "workflow.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
+    disk = LoopDisk.attach(sandbox / "disk.img", 128)
+    with ScriptedServer(tls=tls.server_cert(tmp_path / "web")) as web:
+        url = web.serve("/debian.img", Answer(body=image))
+        try:
+            cmdline = (
+                f"rd.iguana.env=TARGET_DISK={disk.device} rd.iguana.env=IMAGE_URL={url} "
+                f"rd.iguana.env=IMAGE_SHA256={hashlib.sha256(image).hexdigest()} "
+                "rd.iguana.env=IMAGE_CA=/ca/ca.pem"
+            )
+            result = _iguana(sandbox, "run", "--workflow", str(sandbox / "workflow.yaml"),
+                             "--batch", "--cmdline", cmdline)  # fmt: skip
+            output = result.stdout + result.stderr
+            assert result.returncode == 0, output[-3000:]
+            assert "image-deploy: grew partition 2" in output, output[-3000:]
+            parts = disk.partitions()
+            end = int(parts[1]["start"]) + int(parts[1]["size"])
+            # the partition reaches the last usable sector (the backup GPT takes 33 at the end)
+            assert end >= 128 * 2**20 // 512 - 34 - 2048, parts
+            root = disk.probe(2)
+            assert root["LABEL"] == "deployed"
+            blocks = bootkit.run(["dumpe2fs", "-h", f"{disk.device}p2"]).stdout
+            count = int(
+                next(
+                    line for line in blocks.splitlines() if line.startswith("Block count:")
+                ).split()[-1]
+            )
+            size = int(
+                next(
+                    line for line in blocks.splitlines() if line.startswith("Block size:")
+                ).split()[-1]
+            )
+            assert count * size > 90 * 2**20
+            assert paths.mountlist.read_text() == f"UUID={root['UUID']} /\n"
+            state = json.loads(paths.state.read_text())
+            assert state["error"] is None
+            assert state["handoff"]["mounts"][0]["device"] == f"{disk.device}p2"
+        finally:
+            unmount_under(sandbox)
+            disk.detach()
+
+
+def test_image_deploy_refuses_a_wrong_checksum(
+    tmp_path: Path, served: Served, partition_podman: tuple[PodmanCli, str]
+) -> None:
+    """An image whose bytes do not have the given sha256 fails with exit code 7 and one line,
+    and the disk is left without a partition table (wiped again), never half deployed."""
+    podman, partition = partition_podman
+    reference = partition.replace("/partition:", "/image-deploy:")
+    image = _raw_image(tmp_path)
+    tls = CertAuthority.create(tmp_path / "web-ca")
+    disk = LoopDisk.attach(tmp_path / "target.img", 128)
+    with ScriptedServer(tls=tls.server_cert(tmp_path / "web")) as web:
+        url = web.serve("/debian.img", Answer(body=image))
+        try:
+            result = podman.run(
+                "run", "--rm", "--privileged", "--network=host", "-v", "/dev:/dev",
+                "-v", f"{tls.cert}:/ca.pem:ro", "-e", "IMAGE_CA=/ca.pem",
+                "-e", f"TARGET_DISK={disk.device}", "-e", f"IMAGE_URL={url}",
+                "-e", f"IMAGE_SHA256={hashlib.sha256(b'other').hexdigest()}", reference,
+                check=False,
+            )  # fmt: skip
+            assert result.returncode == 7, result.stdout + result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, result.stderr
+            assert f"{url} has sha256 {hashlib.sha256(image).hexdigest()}, not " in lines[0]
+            assert bootkit.run(["blkid", "-p", disk.device], check=False).returncode == 2
+        finally:
+            disk.detach()
