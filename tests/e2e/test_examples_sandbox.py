@@ -169,8 +169,8 @@ def test_partition_in_the_sandbox_on_a_loop_device(sandbox: Path, served: Served
 def partition_podman(
     tmp_path_factory: pytest.TempPathFactory, served: Served
 ) -> Iterator[tuple[PodmanCli, str]]:
-    """A private podman storage holding the partition and image-deploy images, pulled from the
-    registry; yields it and the partition image's reference."""
+    """A private podman storage holding the three example images (one shared layer), pulled
+    from the registry; yields it and the partition image's reference."""
     top = Path(tempfile.mkdtemp(prefix="igx-", dir="/tmp"))
     podman = PodmanCli(top / "storage", top / "run", podman_env(top / "conf"))
     reference = f"{served.registry.host}/{debiankit.image('partition')}"
@@ -179,8 +179,9 @@ def partition_podman(
     shutil.copyfile(served.ca, certs / "ca.crt")
     try:
         podman.run("pull", "--quiet", "--cert-dir", str(certs), reference)
-        deploy = reference.replace("/partition:", "/image-deploy:")
-        podman.run("pull", "--quiet", "--cert-dir", str(certs), deploy)
+        for other in ("image-deploy", "debian-install"):
+            twin = reference.replace("/partition:", f"/{other}:")
+            podman.run("pull", "--quiet", "--cert-dir", str(certs), twin)
         yield podman, reference
     finally:
         podman.run("rm", "--all", "--force", check=False)
@@ -303,7 +304,7 @@ def test_image_deploy_in_the_sandbox_streams_checks_and_grows(
             assert paths.mountlist.read_text() == f"UUID={root['UUID']} /\n"
             state = json.loads(paths.state.read_text())
             assert state["error"] is None
-            assert state["handoff"]["mounts"][0]["device"] == f"{disk.device}p2"
+            assert state["handoff"]["mounts"][0]["source"] == f"{disk.device}p2"
         finally:
             unmount_under(sandbox)
             disk.detach()
@@ -336,3 +337,39 @@ def test_image_deploy_refuses_a_wrong_checksum(
             assert bootkit.run(["blkid", "-p", disk.device], check=False).returncode == 2
         finally:
             disk.detach()
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "reason"),
+    [
+        ({"KERNEL": "9.9.9-1-amd64"}, 2, "KERNEL=9.9.9-1-amd64 is not in the image (it has: "),
+        ({"KERNEL_ACTION": "halt"}, 2, "KERNEL_ACTION=halt: kexec or reboot"),
+        ({}, 5, "has no root partition (type 4f68bce3-e8cd-4db1-96e7-fbcaf984b709)"),
+    ],
+)
+def test_debian_install_refuses_in_one_line(
+    tmp_path: Path,
+    partition_podman: tuple[PodmanCli, str],
+    env: dict[str, str],
+    code: int,
+    reason: str,
+) -> None:
+    """debian-install refuses a kernel the image does not carry, an unknown kernel action and a
+    disk without a root partition with one line and its exit code, and mounts nothing."""
+    podman, partition = partition_podman
+    reference = partition.replace("/partition:", "/debian-install:")
+    disk = LoopDisk.attach(tmp_path / "disk.img", 64)
+    try:
+        script = "label: gpt\nsize=8MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"
+        bootkit.run(["sfdisk", "--quiet", disk.device], input=script)
+        options = [f"--env={name}={value}" for name, value in env.items()]
+        result = podman.run(
+            "run", "--rm", "--privileged", "--network=host", "-v", "/dev:/dev",
+            "-e", f"TARGET_DISK={disk.device}", *options, reference, check=False,
+        )  # fmt: skip
+        assert result.returncode == code, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("debian-install: "), result.stderr
+        assert reason in lines[0]
+    finally:
+        disk.detach()

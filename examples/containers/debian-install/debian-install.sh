@@ -262,6 +262,10 @@ main() {
     kexec | reboot) ;;
     *) die 2 "KERNEL_ACTION=$KERNEL_ACTION: kexec or reboot" ;;
     esac
+    # The image is the system: its own /boot says which kernels there are.
+    if [ -n "${KERNEL:-}" ] && [ ! -e "/boot/vmlinuz-$KERNEL" ]; then
+        die 2 "KERNEL=$KERNEL is not in the image (it has: $(find /boot -maxdepth 1 -name 'vmlinuz-*' | sed 's|.*/vmlinuz-||' | sort -V | tr '\n' ' '))"
+    fi
     mount_target
     copy_system
     write_identity
