@@ -33,8 +33,8 @@ from iguana_fsm.trust.policy import (
     prepare_engine_env,
 )
 from iguana_fsm.trust.source import fetch_workflow
-from iguana_fsm.workflow.parse import load_workflow
 from iguana_fsm.workflow.reference import parse_reference
+from iguana_fsm.workflow.validator import load_workflow
 
 SKOPEO_TIMEOUT = 600.0
 OK, REFUSED, UNCHECKED = "ok", "refused", "unchecked"
