@@ -11,7 +11,8 @@ PYTHON ?= python3
 # boot test, loop/partition/LUKS tools for the mount tests.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
-	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd
+	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
+	dracut-network isc-dhcp-client iputils-arping socat
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
 	boot-test clean

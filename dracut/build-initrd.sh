@@ -13,6 +13,7 @@ usage: dracut/build-initrd.sh [OPTIONS] OUTPUT [-- DRACUT-ARGS...]
   --no-systemd        a shell initrd: Iguana runs as a pre-mount hook, not iguana.service
   --podman-only       only the container stack (iguana-podman): the size baseline
   --offline           add iguana-images: rd.iguana.images= devices may carry a registry store
+  --network           add dracut's network-legacy (dhclient): ip=dhcp, rd.neednet=1, both inits
   --control FILE      bundle FILE as /etc/iguana/control.yaml
   --confdir DIR       trust configuration to carry as /etc/iguana (default /etc/iguana)
   --drivers "LIST"    only these kernel modules (and their dependencies), e.g. for QEMU
@@ -30,6 +31,7 @@ kmoddir=
 systemd=1
 podman_only=
 offline=
+network=
 drivers=
 add=
 output=
@@ -42,6 +44,7 @@ while (($#)); do
         --no-systemd) systemd=; shift ;;
         --podman-only) podman_only=1; shift ;;
         --offline) offline=1; shift ;;
+        --network) network=1; shift ;;
         --control) export IGUANA_CONTROL; IGUANA_CONTROL=$(realpath "$2"); shift 2 ;;
         --confdir) export IGUANA_CONFDIR; IGUANA_CONFDIR=$(realpath "$2"); shift 2 ;;
         --drivers) drivers=$2; shift 2 ;;
@@ -85,6 +88,11 @@ if [[ -n $podman_only ]]; then
     modules="$modules iguana-podman"
 else
     modules="$modules iguana${offline:+ iguana-images}"
+fi
+# network-legacy (ifup, dhclient) runs under both inits; dracut's "network" would pick
+# systemd-networkd wherever systemd is installed, which the shell init cannot run.
+if [[ -n $network ]]; then
+    modules="$modules network-legacy network"
 fi
 
 args=(--force --quiet --no-hostonly --conf /dev/null --confdir "$base/conf.d"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from iguana_fsm import netwait
 from iguana_fsm.errors import LocateError, UsageError
 from iguana_fsm.stages.base import BootContext
 
@@ -43,6 +44,9 @@ def run(ctx: BootContext) -> str:
             "no workflow: set rd.iguana.control_url=URL or rd.iguana.containers=IMAGE[,IMAGE], "
             f"or bundle {ctx.paths.bundled_workflow} in the initrd"
         )
+    if not ctx.paths.sandbox:
+        # a workstation's network is not Iguana's to wait for (iguana run --sandbox)
+        netwait.wait_if_needed(ctx.config, source, ctx.log)
     ctx.extras["source"] = source
     ctx.record.workflow_source = (
         ",".join(source["value"]) if isinstance(source["value"], list) else source["value"]
