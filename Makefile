@@ -15,7 +15,7 @@ APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg o
 	dracut-network isc-dhcp-client iputils-arping socat
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
-	boot-test clean
+	boot-test clean exit-codes
 
 # dracut modules: `make install DESTDIR=...`; `make initrd KVER=... KMODDIR=...`
 DRACUT_MODULES_DIR ?= /usr/lib/dracut/modules.d
@@ -52,6 +52,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	shellcheck $$(git ls-files '*.sh' 'dracut/*' | grep -E '\.sh$$' ) .ci/run
+
+# The initrd scripts' exit codes, from iguana_fsm.errors.ExitCode (tests/unit/test_errors.py checks).
+exit-codes: venv
+	$(PY) -c 'import pathlib, iguana_fsm.errors as e; p = pathlib.Path("dracut/95iguana/iguana-lib.sh"); p.write_text(e.with_shell_block(p.read_text()))'
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -17,7 +17,7 @@ from iguana_fsm import __version__
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.engine.base import Engine
-from iguana_fsm.errors import EXIT_CODES, IguanaError, WorkflowInvalid
+from iguana_fsm.errors import ExitCode, IguanaError, WorkflowInvalid
 from iguana_fsm.host import Host, SandboxHost
 from iguana_fsm.paths import Paths
 
@@ -219,7 +219,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line of ``iguana``."""
-    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    codes = "\n".join(f"  {code.value:>3}  {code.meaning}" for code in ExitCode)
     parser = argparse.ArgumentParser(
         prog="iguana",
         description="Boot a machine through installation containers.",
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             f"iguana: internal error: {type(error).__name__}: {error} (traceback: {where})",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.INTERNAL
 
 
 def _crash_file() -> str:

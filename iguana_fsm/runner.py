@@ -11,12 +11,10 @@ from typing import Any
 from transitions import EventData
 
 from iguana_fsm.checkpoint import BootRecord, CheckpointStore
-from iguana_fsm.errors import CheckpointError, IguanaError, ResumeRefused
+from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
 from iguana_fsm.machine import END, ENDINGS, FAILURE_STATES, FINAL_STATES, build_machine
 from iguana_fsm.stages.base import BootContext, Stage
 from iguana_fsm.stages.jobs import advance
-
-INTERNAL_ERROR = 1
 
 
 class Runner:
@@ -37,23 +35,26 @@ class Runner:
 
     def run(self, initial: str = "locate", prepare: Callable[[], None] | None = None) -> int:
         """Run from ``initial`` to an ending or to rescue; the exit code of the boot.
-        ``prepare`` runs first, inside the same clean-up (the engine is stopped after it)."""
+        ``prepare`` runs first, inside the same clean-up (the engine is stopped after it); its
+        expected errors fail the ``initial`` state like the stage's own would."""
         record = self.ctx.record
         model = build_machine(initial, self._on_transition)
         record.state = initial
         try:
-            if prepare is not None:
-                prepare()
+            trigger = self._prepare(initial, prepare)
             self.save()
             self.ctx.log.info("state.entered", state=initial, trigger="start")
             while True:
-                trigger = self._run_stage(model.state)
+                if trigger is None:
+                    trigger = self._run_stage(model.state)
                 if trigger == END:
                     break
                 model.fire(trigger)
+                trigger = None
         except CheckpointError as error:
             # Nothing can be recorded any more: stop here, loudly, rather than boot blind.
             self.ctx.log.error("checkpoint.failed", error=str(error))
+            self._stop_engine(save=False)
             return error.exit_code
         except Exception as error:  # a bug outside any stage: keep the traceback in the log
             self.ctx.log.error("runner.crashed", state=record.state, exc_info=True)
@@ -61,16 +62,44 @@ class Runner:
                 record.error = {
                     "state": record.state,
                     "message": f"internal error: {type(error).__name__}: {error}",
-                    "code": INTERNAL_ERROR,
+                    "code": ExitCode.INTERNAL,
                 }
             with contextlib.suppress(IguanaError):
                 self.save()
-            return INTERNAL_ERROR
-        finally:
-            self.ctx.engine.stop()
+            self._stop_engine(save=True)
+            return ExitCode.INTERNAL
+        except BaseException:
+            self._stop_engine(save=False)
+            raise
+        self._stop_engine(save=True)
         if record.error:
-            return int(record.error.get("code", INTERNAL_ERROR))
-        return 0
+            return int(record.error.get("code", ExitCode.INTERNAL))
+        return ExitCode.OK
+
+    def _prepare(self, initial: str, prepare: Callable[[], None] | None) -> str | None:
+        """Run ``prepare``; ``fail`` (recorded as a failure of ``initial``) when it raises an
+        expected error, else None (run the stage of ``initial``)."""
+        if prepare is None:
+            return None
+        try:
+            prepare()
+        except CheckpointError:
+            raise
+        except IguanaError as error:
+            return self._failure(initial, str(error), error.exit_code, error.details)
+        return None
+
+    def _stop_engine(self, save: bool) -> None:
+        """Stop the engine; a failure is a warning in the record, never the boot's result."""
+        try:
+            self.ctx.engine.stop()
+        except IguanaError as error:
+            warning = f"stopping the container engine: {error}"
+            self.ctx.record.warnings.append(warning)
+            self.ctx.log.warning("engine.stop_failed", error=str(error))
+            if save:
+                with contextlib.suppress(IguanaError):
+                    self.save()
 
     def _run_stage(self, state: str) -> str:
         stage = self.stages[state]
@@ -83,7 +112,7 @@ class Runner:
         except Exception as error:  # a bug: the traceback goes to the log file only
             self.ctx.log.error("stage.crashed", state=state, exc_info=True)
             message = f"internal error in {state}: {type(error).__name__}: {error}"
-            return self._failure(state, message, INTERNAL_ERROR, {})
+            return self._failure(state, message, ExitCode.INTERNAL, {})
 
     def _failure(self, state: str, message: str, code: int, details: Mapping[str, Any]) -> str:
         record = self.ctx.record

@@ -9,16 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from iguana_fsm.checkpoint import BootRecord
-from iguana_fsm.errors import CheckpointError, StillRunning
+from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
 from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages.failure import banner
-
-IN_PROGRESS = 11
-"""Exit code of ``iguana status`` while a boot has not reached an ending or rescue."""
-
-INTERRUPTED = 12
-"""Exit code of ``iguana status`` when a boot stopped between states (killed): resume it."""
 
 
 def phase(record: BootRecord, running: bool) -> str:
@@ -33,13 +27,13 @@ def phase(record: BootRecord, running: bool) -> str:
     return "interrupted"
 
 
-def exit_code(record: BootRecord, running: bool) -> int:
-    """0: the boot reached its ending; 11: still running; 12: interrupted (nothing holds the
-    lock); otherwise the failed boot's own code (see ``iguana --help``)."""
+def exit_code(record: BootRecord, running: bool) -> ExitCode:
+    """OK: the boot reached its ending; RUNNING; INTERRUPTED (nothing holds the lock);
+    otherwise the failed boot's own code (see ``iguana --help``)."""
     now = phase(record, running)
     if now == "failed" and record.error is not None:
-        return int(record.error.get("code", 1))
-    return {"finished": 0, "running": IN_PROGRESS}.get(now, INTERRUPTED)
+        return ExitCode(int(record.error.get("code", ExitCode.INTERNAL)))
+    return {"finished": ExitCode.OK, "running": ExitCode.RUNNING}.get(now, ExitCode.INTERRUPTED)
 
 
 def describe(record: BootRecord, running: bool) -> str:

@@ -20,26 +20,26 @@ export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 # boot's ending (`iguana status` exits 0) leaves nothing to do; any other checkpoint is resumed.
 if [ -e "$IGUANA_DIR/state" ] && iguana status > /dev/null 2>&1; then
     iguana_say "the boot already reached its ending (iguana status); continuing the boot"
-    exit 0
+    exit "$IGUANA_EXIT_OK"
 fi
 
 prepare() {
-    /usr/lib/iguana/podman-setup || return 5
-    [ -n "${IGUANA_IMAGES:-}" ] || return 0
+    /usr/lib/iguana/podman-setup || return "$IGUANA_EXIT_ENGINE"
+    [ -n "${IGUANA_IMAGES:-}" ] || return "$IGUANA_EXIT_OK"
     if ! mountpoint -q "$IGUANA_IMAGES_MNT"; then
         if ! dev=$(iguana_find_device "$IGUANA_IMAGES" 30); then
             iguana_say "rd.iguana.images=$IGUANA_IMAGES: no such device"
-            return 3
+            return "$IGUANA_EXIT_LOCATE"
         fi
         mkdir -p "$IGUANA_IMAGES_MNT"
         if ! mount -o ro "$dev" "$IGUANA_IMAGES_MNT"; then
             iguana_say "rd.iguana.images=$IGUANA_IMAGES: cannot mount $dev read-only"
-            return 3
+            return "$IGUANA_EXIT_LOCATE"
         fi
         iguana_say "image source $dev mounted at $IGUANA_IMAGES_MNT"
     fi
     if [ -x /usr/lib/iguana/images-setup ]; then
-        /usr/lib/iguana/images-setup start "$IGUANA_IMAGES_MNT" || return 3
+        /usr/lib/iguana/images-setup start "$IGUANA_IMAGES_MNT" || return "$IGUANA_EXIT_LOCATE"
     fi
 }
 
@@ -51,7 +51,7 @@ iguana_say "starting (uptime $(seconds_since_boot) s)"
 rc=0
 ran=
 prepare || rc=$?
-if [ "$rc" -eq 0 ]; then
+if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
     ran=1
     if [ -e "$IGUANA_DIR/state" ]; then
         iguana resume
@@ -64,14 +64,14 @@ fi
 iguana_say "finished with exit code $rc (uptime $(seconds_since_boot) s)"
 
 # After a failure the image registry keeps running: `iguana resume` will need it.
-if [ "$rc" -eq 0 ] && [ -x /usr/lib/iguana/images-setup ]; then
+if [ "$rc" -eq "$IGUANA_EXIT_OK" ] && [ -x /usr/lib/iguana/images-setup ]; then
     /usr/lib/iguana/images-setup stop || true
 fi
 if [ -z "$ran" ] || iguana_report_left_to_shell "$rc"; then
     iguana_save_report || true
 fi
 
-if [ "$rc" -ne 0 ]; then
+if [ "$rc" -ne "$IGUANA_EXIT_OK" ]; then
     {
         echo
         echo "iguana: the boot failed (exit code $rc)"

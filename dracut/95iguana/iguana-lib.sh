@@ -9,6 +9,22 @@ IGUANA_ENV=/run/iguana/initrd.env
 IGUANA_IMAGES_MNT=/run/iguana/images
 IGUANA_DIR=/iguana
 
+# BEGIN exit codes: generated from iguana_fsm.errors.ExitCode by `make exit-codes`: edit there
+IGUANA_EXIT_OK=0
+IGUANA_EXIT_INTERNAL=1
+IGUANA_EXIT_USAGE=2
+IGUANA_EXIT_LOCATE=3
+IGUANA_EXIT_TRUST=4
+IGUANA_EXIT_ENGINE=5
+IGUANA_EXIT_JOB=6
+IGUANA_EXIT_MOUNT=7
+IGUANA_EXIT_CHECKPOINT=8
+IGUANA_EXIT_RESUME_REFUSED=9
+IGUANA_EXIT_HANDOFF=10
+IGUANA_EXIT_RUNNING=11
+IGUANA_EXIT_INTERRUPTED=12
+# END exit codes
+
 iguana_say() {
     echo "iguana: $*" > /dev/console 2>/dev/null || echo "iguana: $*" >&2
 }
@@ -76,7 +92,7 @@ iguana_find_device() {
 # the report itself. Iguana copies it before every ending and before the rescue; it cannot when
 # it crashed (1: internal error), Python did not start (126, 127) or it was killed (128+N).
 iguana_report_left_to_shell() {
-    [ "$1" -eq 1 ] || [ "$1" -ge 126 ]
+    [ "$1" -eq "$IGUANA_EXIT_INTERNAL" ] || [ "$1" -ge 126 ]
 }
 
 # iguana_save_report: copy the checkpoint and the log onto the rd.iguana.report device, under

@@ -11,6 +11,6 @@ if [ -r "$IGUANA_ENV" ]; then
 fi
 if [ -z "${IGUANA_REPORT:-}" ]; then
     echo "iguana-save-report: no rd.iguana.report= on the kernel command line" >&2
-    exit 2
+    exit "$IGUANA_EXIT_USAGE"
 fi
 iguana_save_report

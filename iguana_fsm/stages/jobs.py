@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from iguana_fsm.checkpoint import JobRecord
 from iguana_fsm.engine.base import TAIL_LINES
-from iguana_fsm.errors import EngineError, JobFailed
+from iguana_fsm.errors import EngineError, IguanaError, JobFailed
 from iguana_fsm.stages import services, specs
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.workflow.model import Job
 from iguana_fsm.workflow.plan import JobStatus, run_order, should_run
 
 DONE = frozenset(JobStatus)
@@ -44,13 +46,18 @@ def run(ctx: BootContext) -> str:
             record.reason = f"exited with code {result.exit_code}"
     except EngineError as error:
         record.reason = str(error)
-    finally:
-        record.finished = time.time()
-        services.stop_all(ctx)
+    except BaseException:
+        # interrupted: nothing of this job may outlive it; the interruption is what counts
+        with contextlib.suppress(IguanaError):
+            services.stop_all(ctx)
+        raise
+    record.finished = time.time()
     if record.reason is None:
         record.status = "succeeded"
     else:
         record.status = "failed-continued" if job.continue_on_error else "failed"
+    # the outcome is on disk before any clean-up, which may fail in its turn
+    ctx.save()
     ctx.log.info(
         "job.finished",
         job=job.id,
@@ -60,9 +67,28 @@ def run(ctx: BootContext) -> str:
         reason=record.reason,
     )
     ctx.progress(f"Job {job.id} {record.status}")
-    specs.release_images(ctx, job)
+    clean_up(ctx, job)
     ctx.save()
     return advance(ctx)
+
+
+def clean_up(ctx: BootContext, job: Job) -> None:
+    """Stop the job's services, remove its volumes and the images no later job needs; a
+    problem here is a warning in the record: the job's own outcome stands."""
+    try:
+        services.stop_all(ctx)
+    except IguanaError as error:
+        _clean_up_failed(ctx, job, "stopping its services", error)
+    try:
+        specs.release_images(ctx, job)
+    except IguanaError as error:
+        _clean_up_failed(ctx, job, "removing its images", error)
+
+
+def _clean_up_failed(ctx: BootContext, job: Job, what: str, error: IguanaError) -> None:
+    warning = f"job {job.id}: clean-up failed while {what}: {error}"
+    ctx.record.warnings.append(warning)
+    ctx.log.warning("job.cleanup_failed", job=job.id, error=str(error))
 
 
 def advance(ctx: BootContext) -> str:

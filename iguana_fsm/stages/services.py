@@ -6,7 +6,7 @@ import contextlib
 
 from iguana_fsm import identity
 from iguana_fsm.engine.base import RUN_LABEL
-from iguana_fsm.errors import IguanaError
+from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 
@@ -58,13 +58,26 @@ def _start_services(ctx: BootContext, started: dict[str, str]) -> None:
 
 
 def stop_all(ctx: BootContext) -> None:
-    """Stop and remove the current job's services by container id, then its named volumes."""
+    """Stop and remove the current job's services by container id, then its named volumes.
+    Every one is tried; the first error is raised after the others were tried."""
     job = specs.current_job(ctx)
     started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
+    errors: list[IguanaError] = []
     for service_id, container_id in reversed(list(started.items())):
-        ctx.engine.stop_container(container_id)
+        try:
+            ctx.engine.stop_container(container_id)
+        except IguanaError as error:
+            errors.append(error)
+            continue
         ctx.log.info("service.stopped", job=job.id, service=service_id, container=container_id[:12])
     started.clear()
     for volume in specs.named_volumes(job):
-        ctx.engine.remove_volume(volume)
+        try:
+            ctx.engine.remove_volume(volume)
+        except IguanaError as error:
+            errors.append(error)
+            continue
         ctx.log.info("volume.removed", volume=volume, job=job.id)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise EngineError(f"{errors[0]}{more}")

@@ -28,9 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
-from iguana_fsm.errors import EngineError, JobFailed, PullError, ResumeRefused
+from iguana_fsm.errors import EngineError, ExitCode, JobFailed, PullError, ResumeRefused
 from iguana_fsm.paths import Paths
-from iguana_fsm.status import INTERRUPTED
 from tests.integration.trust_support import CertAuthority, unmount_under
 from tests.support.images import build_image, push_image
 from tests.support.podman_cli import PodmanCli
@@ -698,7 +697,7 @@ class TestResumeAfterSigkill:
 
     def test_status_says_interrupted(self, resumed: Resumed) -> None:
         """After the kill, status exits 12 and shows the second job still running."""
-        assert resumed.interrupted_code == INTERRUPTED
+        assert resumed.interrupted_code == ExitCode.INTERRUPTED
         assert resumed.interrupted["state"] in ("services", "jobs")
         assert resumed.interrupted["jobs"]["one"]["status"] == "succeeded"
         assert resumed.interrupted["jobs"]["two"]["status"] == "running"
@@ -758,7 +757,7 @@ def test_sigterm_during_a_job_cleans_up_and_resumes(sandbox: Sandbox, world: Wor
     assert processes_mentioning(str(sandbox.top)) == []
     assert sandbox.podman.run("ps", "--all", "--quiet").stdout.split() == []
     code, _ = sandbox.status()
-    assert code == INTERRUPTED
+    assert code == ExitCode.INTERRUPTED
     (sandbox.paths.iguana / "release").touch()
     resumed = subprocess.run(
         sandbox.command("resume", "--batch"),

@@ -27,6 +27,10 @@ class FakeEngine:
     pull_errors: dict[str, str] = field(default_factory=dict)
     served_digests: dict[str, str] = field(default_factory=dict)
     service_errors: dict[str, str] = field(default_factory=dict)
+    stop_errors: dict[str, str] = field(default_factory=dict)
+    """Errors of ``stop_container`` by the service's image."""
+    leftover_error: str | None = None
+    engine_stop_error: str | None = None
     outputs: dict[str, list[str]] = field(default_factory=dict)
     on_job: Callable[[ContainerSpec], None] | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -44,6 +48,8 @@ class FakeEngine:
     def stop(self) -> None:
         self.stopped += 1
         self.calls.append(("stop", ""))
+        if self.engine_stop_error is not None:
+            raise EngineError(self.engine_stop_error)
 
     def pull(self, reference: str) -> ImageInfo:
         self.calls.append(("pull", reference))
@@ -84,7 +90,10 @@ class FakeEngine:
 
     def stop_container(self, container_id: str) -> None:
         self.calls.append(("stop_container", container_id))
-        self.running.pop(container_id, None)
+        spec = self.running.pop(container_id, None)
+        image = self.originals.get(spec.image, spec.image) if spec is not None else ""
+        if image in self.stop_errors:
+            raise EngineError(f"stop {container_id}: {self.stop_errors[image]}")
 
     def run_job(
         self, spec: ContainerSpec, *, timeout: float | None, interactive: bool, output: OutputSink
@@ -102,6 +111,8 @@ class FakeEngine:
 
     def remove_leftovers(self, run_id: str) -> list[str]:
         self.calls.append(("remove_leftovers", run_id))
+        if self.leftover_error is not None:
+            raise EngineError(self.leftover_error)
         removed = list(self.running)
         self.running.clear()
         return removed

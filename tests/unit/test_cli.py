@@ -9,8 +9,8 @@ import pytest
 
 from iguana_fsm.checkpoint import BootRecord, CheckpointStore, JobRecord
 from iguana_fsm.cli import main
+from iguana_fsm.errors import ExitCode
 from iguana_fsm.paths import Paths
-from iguana_fsm.status import INTERRUPTED
 
 WORKFLOW = """\
 name: cli
@@ -148,7 +148,7 @@ class TestStatus:
     def test_interrupted_boot(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A boot whose state is a work state and that nobody runs is interrupted: exit 12."""
         self.interrupted(tmp_path)
-        assert main(["status", "--sandbox", str(tmp_path)]) == INTERRUPTED
+        assert main(["status", "--sandbox", str(tmp_path)]) == ExitCode.INTERRUPTED
         out = capsys.readouterr().out
         assert "state:    jobs (interrupted: `iguana resume` continues it)" in out
         assert "one" in out and "2.5s" in out
@@ -159,7 +159,7 @@ class TestStatus:
         main(["status", "--json", "--sandbox", str(tmp_path)])
         data = json.loads(capsys.readouterr().out)
         assert data["state"] == "jobs" and data["running"] is False
-        assert data["status_code"] == INTERRUPTED
+        assert data["status_code"] == ExitCode.INTERRUPTED
         assert list(data["jobs"]) == ["one", "two"]
 
     def test_wait_returns_at_once_when_nothing_runs(

@@ -374,6 +374,78 @@ class TestFailures:
         assert boot.record().details["rescue"] == {"action": "emergency-shell"}
 
 
+WITH_SERVICE_FAILING = """\
+jobs:
+  broken:
+    container: {image: registry.example/broken:1}
+    services:
+      helper: {image: registry.example/helper:1}
+  cleanup:
+    if: failure()
+    container: {image: registry.example/cleanup:1}
+"""
+
+
+class TestExitCodesDoNotDependOnWhereAnErrorSurfaces:
+    def test_engine_error_removing_leftovers_on_resume_exits_5(self, tmp_path: Path) -> None:
+        """An engine error while resume removes the old run's containers is an engine error
+        (5) of the state resume re-enters, recorded in the checkpoint, not an internal error."""
+        boot = make_boot(tmp_path)
+        boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
+        boot.run()
+        boot.engine.leftover_error = "podman service died"
+        assert boot.resume() == 5
+        record = boot.record()
+        assert record.error is not None and record.error["code"] == 5
+        assert "podman service died" in record.error["message"]
+        assert record.failed_state == "mount"
+
+    def test_engine_error_removing_leftovers_on_fresh_run_exits_5(self, tmp_path: Path) -> None:
+        """run --fresh that cannot remove the old run's containers exits 5, recorded."""
+        boot = make_boot(tmp_path)
+        boot.wrap("mount", lambda stage: fail_once("mount", stage, MountError("no root")))
+        boot.run()
+        boot.engine.leftover_error = "podman service died"
+        assert boot.session(str(boot.workflow_file), fresh=True).run() == 5
+        record = boot.record()
+        assert record.error is not None and record.error["code"] == 5
+        assert record.failed_state == "locate"
+
+    def test_failed_job_whose_service_stop_fails_keeps_its_failure(self, tmp_path: Path) -> None:
+        """When stopping a failed job's services raises, the job is recorded failed with its
+        own reason, if: failure() jobs still run, and the clean-up problem is a warning."""
+        boot = make_boot(tmp_path, WITH_SERVICE_FAILING)
+        boot.engine.exit_codes["registry.example/broken:1"] = 3
+        boot.engine.stop_errors["registry.example/helper:1"] = "container is stuck"
+        code = boot.run()
+        record = boot.record()
+        assert code == 6
+        assert record.jobs["broken"].status == "failed"
+        assert record.jobs["broken"].reason == "exited with code 3"
+        assert record.jobs["cleanup"].status == "succeeded"
+        assert record.error is not None and record.error["job"] == "broken"
+        assert any("container is stuck" in warning for warning in record.warnings)
+
+    def test_engine_stop_error_does_not_change_a_finished_boots_result(
+        self, tmp_path: Path
+    ) -> None:
+        """A boot that reached its ending exits 0 even when stopping the engine then fails;
+        the problem is a warning in the record."""
+        boot = make_boot(tmp_path)
+        boot.engine.engine_stop_error = "podman service would not stop"
+        assert boot.run() == 0
+        record = boot.record()
+        assert record.state == "switch_root" and record.error is None
+        assert any("would not stop" in warning for warning in record.warnings)
+
+    def test_engine_stop_error_does_not_change_a_failed_boots_code(self, tmp_path: Path) -> None:
+        """A failed boot keeps its own exit code when stopping the engine fails afterwards."""
+        boot = make_boot(tmp_path, FAILING)
+        boot.engine.exit_codes["registry.example/broken:1"] = 3
+        boot.engine.engine_stop_error = "podman service would not stop"
+        assert boot.run() == 6
+
+
 class TestResume:
     @pytest.mark.parametrize("state", [*WORK_STATES, "switch_root"])
     def test_resume_after_failure_in_each_state_finishes(self, tmp_path: Path, state: str) -> None:
