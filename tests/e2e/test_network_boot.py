@@ -306,7 +306,7 @@ def test_tampered_workflow_is_refused_in_fetch(
     console, record, events = _failed_boot(tmp_path, kernel, net_initrds["shell"], network)
 
     assert record["failed_state"] == "fetch", console[-3000:]
-    assert record["error"]["exit_code"] == 4
+    assert record["error"]["code"] == 4
     assert "signature" in record["error"]["message"]
     assert record["images"] == {}
     assert any(event.get("event") == "network.up" for event in events)
@@ -328,7 +328,7 @@ def test_unsigned_image_is_refused_in_verify(
     console, record, events = _failed_boot(tmp_path, kernel, net_initrds["shell"], network)
 
     assert record["failed_state"] == "verify", console[-3000:]
-    assert record["error"]["exit_code"] == 4
+    assert record["error"]["code"] == 4
     assert record["error"]["message"].startswith(f"image {UNSIGNED}: refused by the signature")
     assert all(job["status"] == "pending" for job in record.get("jobs", {}).values())
     assert not any(str(event.get("event", "")).startswith("job.") for event in events)
