@@ -8,14 +8,17 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 
 # podman and friends for the engine, gnupg for signatures, dracut/qemu for the initrd and its
-# boot test, loop/partition/LUKS tools for the mount tests.
+# boot test, loop/partition/LUKS tools for the mount tests; debhelper, dh-python, rpm and Debian's
+# Python libraries to build and try the packages.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
 	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
+	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
+	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools \
 	dracut-network isc-dhcp-client iputils-arping socat
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
-	boot-test clean exit-codes
+	boot-test clean generated exit-codes dist
 
 # dracut modules: `make install DESTDIR=...`; `make initrd KVER=... KMODDIR=...`
 DRACUT_MODULES_DIR ?= /usr/lib/dracut/modules.d
@@ -72,17 +75,75 @@ test: deps lint
 boot-test: deps
 	$(PY) -m pytest -q -m e2e tests/e2e
 
-install:
+# `make install DESTDIR=... PREFIX=/usr`: everything the packages hold (docs/packaging.md).
+# iguana_fsm and the private podman-py copy go to a private directory that only /usr/bin/iguana
+# and the dracut module put on Python's path; the other libraries come from the distribution.
+PREFIX ?= /usr
+PRIVATE_PYDIR := $(PREFIX)/lib/iguana/python
+DOCDIR ?= $(PREFIX)/share/doc/iguana
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEM_PYTHON ?= /usr/bin/python3
+BUNDLE_PODMAN ?= 1
+DOCS := README.md CHANGELOG.md docs/*.md
+GEN_PYTHON ?= $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+
+# Man pages and bash completion, generated from the argparse definitions.
+generated:
+	rm -rf build/man build/completion
+	PYTHONPATH=.:third_party/podman-py $(GEN_PYTHON) tools/cli_docs.py man build/man
+	PYTHONPATH=.:third_party/podman-py $(GEN_PYTHON) tools/cli_docs.py bash build/completion/iguana
+
+install: generated
 	for module in $(DRACUT_MODULES); do \
 		install -d "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module"; \
 		install -m 0644 dracut/$$module/* "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module/"; \
 		chmod 0755 "$(DESTDIR)$(DRACUT_MODULES_DIR)/$$module/"*.sh; \
 	done
+	install -d "$(DESTDIR)$(PRIVATE_PYDIR)"
+	tar -C . --exclude=__pycache__ -cf - iguana_fsm | tar -C "$(DESTDIR)$(PRIVATE_PYDIR)" -xf -
+	if [ "$(BUNDLE_PODMAN)" = 1 ]; then \
+		tar -C third_party/podman-py --exclude=__pycache__ -cf - podman \
+			| tar -C "$(DESTDIR)$(PRIVATE_PYDIR)" -xf -; \
+		install -m 0644 third_party/podman-py/LICENSE "$(DESTDIR)$(PRIVATE_PYDIR)/podman/"; \
+	fi
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	printf '%s\n' '#!$(SYSTEM_PYTHON) -I' '"""iguana: see iguana(1)."""' 'import sys' '' \
+		'sys.path.insert(0, "$(PRIVATE_PYDIR)")' 'from iguana_fsm.cli import main' '' \
+		'sys.exit(main())' > "$(DESTDIR)$(PREFIX)/bin/iguana"
+	chmod 0755 "$(DESTDIR)$(PREFIX)/bin/iguana"
+	install -D -m 0644 iguana_fsm/data/workflow.schema.json \
+		"$(DESTDIR)$(PREFIX)/share/iguana/workflow.schema.json"
+	install -d "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(DOCDIR)/examples"
+	install -m 0644 build/man/*.1 "$(DESTDIR)$(MANDIR)/man1/"
+	install -D -m 0644 build/completion/iguana "$(DESTDIR)$(BASHCOMPDIR)/iguana"
+	install -m 0644 $(DOCS) "$(DESTDIR)$(DOCDIR)/"
+	install -m 0644 dracut/README.md "$(DESTDIR)$(DOCDIR)/dracut.md"
+	install -m 0644 dracut/iguana.conf.example "$(DESTDIR)$(DOCDIR)/examples/50-iguana.conf"
 
 initrd: deps
 	mkdir -p build
 	dracut/build-initrd.sh --kver $(KVER) --kmoddir $(KMODDIR) $(INITRD_OPTS) $(INITRD)
 	ls -l $(INITRD)
+
+# The "ready for use initrd and related kernel" (docs/packaging.md): `make dist KVER=... KMODDIR=...
+# VMLINUZ=... DIST_CMDLINE="..." [DIST_CONF=snippet.conf] [SB_KEY=db.key SB_CERT=db.pem]
+# [GPG_KEY=ID]` writes kernel, initrd, the (signed) unified kernel image and SHA256SUMS(.sig).
+DIST ?= build/dist
+VMLINUZ ?= /boot/vmlinuz-$(KVER)
+DIST_CMDLINE ?= console=ttyS0 root=iguana
+DIST_CONF ?=
+SB_KEY ?=
+SB_CERT ?=
+GPG_KEY ?=
+
+dist: deps
+	mkdir -p build
+	dracut/build-initrd.sh --kver $(KVER) --kmoddir $(KMODDIR) $(INITRD_OPTS) \
+		$(if $(DIST_CONF),--conf $(DIST_CONF)) $(INITRD)
+	packaging/make-dist.sh --kernel $(VMLINUZ) --initrd $(INITRD) --cmdline "$(DIST_CMDLINE)" \
+		$(if $(SB_KEY),--sb-key $(SB_KEY) --sb-cert $(SB_CERT)) \
+		$(if $(GPG_KEY),--gpg-key $(GPG_KEY)) $(DIST)
 
 bench: deps
 	$(PY) bench/bench_validate.py

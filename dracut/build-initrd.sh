@@ -14,13 +14,17 @@ usage: dracut/build-initrd.sh [OPTIONS] OUTPUT [-- DRACUT-ARGS...]
   --podman-only       only the container stack (iguana-podman): the size baseline
   --offline           add iguana-images: rd.iguana.images= devices may carry a registry store
   --network           add dracut's network-legacy (dhclient): ip=dhcp, rd.neednet=1, both inits
-  --control FILE      bundle FILE as /etc/iguana/control.yaml
-  --confdir DIR       trust configuration to carry as /etc/iguana (default /etc/iguana)
+  --conf FILE         a dracut configuration snippet (iguana_* settings, see dracut/README.md)
+  --control FILE      bundle FILE as /etc/iguana/control.yaml (IGUANA_CONTROL)
+  --confdir DIR       take control.yaml, trusted.gpg, ca.pem, registries.conf from DIR
+                      (IGUANA_CONFDIR; nothing else in DIR is carried)
   --drivers "LIST"    only these kernel modules (and their dependencies), e.g. for QEMU
   --add "LIST"        more dracut modules (network, crypt, lvm ...)
 
 Environment: IGUANA_PYTHONPATH (where iguana_fsm and its dependencies are; default this tree
-and its .venv), IGUANA_PYTHON (default /usr/bin/python3).
+and its .venv), IGUANA_PYTHON (default /usr/bin/python3), and any IGUANA_* setting (it
+overrides the snippet's iguana_* one). The host's /etc/dracut.conf and /etc/dracut.conf.d are
+not read.
 USAGE
 }
 
@@ -36,6 +40,7 @@ drivers=
 add=
 output=
 extra=()
+snippets=()
 
 while (($#)); do
     case "$1" in
@@ -45,6 +50,7 @@ while (($#)); do
         --podman-only) podman_only=1; shift ;;
         --offline) offline=1; shift ;;
         --network) network=1; shift ;;
+        --conf) snippets+=("$(realpath "$2")"); shift 2 ;;
         --control) export IGUANA_CONTROL; IGUANA_CONTROL=$(realpath "$2"); shift 2 ;;
         --confdir) export IGUANA_CONFDIR; IGUANA_CONFDIR=$(realpath "$2"); shift 2 ;;
         --drivers) drivers=$2; shift 2 ;;
@@ -73,6 +79,9 @@ fi
 base=$(mktemp -d "${TMPDIR:-/tmp}/iguana-dracut.XXXXXX")
 trap 'rm -rf "$base"' EXIT
 mkdir -p "$base/modules.d" "$base/conf.d"
+for i in "${!snippets[@]}"; do
+    cp "${snippets[$i]}" "$base/conf.d/$((50 + i))-snippet.conf"
+done
 for entry in /usr/lib/dracut/*; do
     [[ ${entry##*/} == modules.d ]] || ln -s "$entry" "$base/"
 done

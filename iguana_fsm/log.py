@@ -29,7 +29,8 @@ class TeeRenderer:
         self._console = console
         self._level = CONSOLE_LEVELS[level]
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
-        self._readable = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=24)
+        # Padding given by position: structlog 22 (Debian 12) calls it pad_event, 23+ pad_event_to.
+        self._readable = structlog.dev.ConsoleRenderer(24, colors=False)
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         if self._json_file is not None:

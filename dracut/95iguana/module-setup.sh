@@ -3,16 +3,40 @@
 # dracut module "iguana": the workflow runner on top of "iguana-podman". In a systemd initrd it
 # runs as iguana.service, otherwise as a pre-mount hook; both run /usr/lib/iguana/iguana-boot.
 #
-# Build-time settings (environment of the dracut run):
-#   IGUANA_PYTHON      interpreter the initrd carries (default /usr/bin/python3)
-#   IGUANA_PYTHONPATH  colon-separated directories holding iguana_fsm and its dependencies
-#                      (default: the interpreter's own sys.path, as for a packaged Iguana)
-#   IGUANA_CONFDIR     trust and registry configuration to carry (default /etc/iguana)
-#   IGUANA_CONTROL     a workflow to bundle as /etc/iguana/control.yaml
+# Build-time settings: shell variables in a dracut configuration snippet
+# (/etc/dracut.conf.d/*.conf, sourced by dracut), each overridden by the environment variable
+# of the same name in capitals (iguana_control= by IGUANA_CONTROL=). See dracut/README.md and
+# the example dracut/iguana.conf.example.
+#   iguana_control     a workflow to bundle as /etc/iguana/control.yaml
+#   iguana_keyring     binary GPG keyring to trust, as /etc/iguana/trusted.gpg
+#   iguana_ca          extra CA bundle, as /etc/iguana/ca.pem
+#   iguana_registries  registry allow-list, as /etc/iguana/registries.conf
+#   iguana_confdir     a directory holding any of control.yaml, trusted.gpg, ca.pem and
+#                      registries.conf (only those names; the single settings above win)
+#   iguana_python      interpreter the initrd carries (default /usr/bin/python3)
+#   iguana_pythonpath  colon-separated directories holding iguana_fsm and its dependencies
+#                      (default: the packages' /usr/lib/iguana/python if it exists, and the
+#                      interpreter's own sys.path)
+# Nothing is taken from the build host's /etc/iguana unless a setting names it.
+
+# iguana_setting NAME: the value of IGUANA_NAME from the environment if set, else of iguana_name
+# from the dracut configuration, else empty.
+iguana_setting() {
+    local upper="IGUANA_${1^^}" lower="iguana_$1"
+    printf '%s' "${!upper-${!lower-}}"
+}
+
+# A bad setting stops the build (an install() failure alone only makes dracut warn).
+iguana_fatal() {
+    dfatal "iguana: $*"
+    exit 1
+}
 
 # Only included when asked for (--add iguana).
 check() {
-    require_binaries "${IGUANA_PYTHON:-/usr/bin/python3}" podman || return 1
+    local python
+    python=$(iguana_setting python)
+    require_binaries "${python:-/usr/bin/python3}" podman || return 1
     return 255
 }
 
@@ -28,18 +52,24 @@ installkernel() {
 }
 
 install_python() {
-    local python="${IGUANA_PYTHON:-/usr/bin/python3}"
+    local python pythonpath
     local list="${DRACUT_TMPDIR:-/tmp}/iguana-python.list"
     local -a paths=() args=() compiled=()
     local entry source destination
 
-    IFS=: read -r -a paths <<< "${IGUANA_PYTHONPATH:-}"
+    python=$(iguana_setting python)
+    python=${python:-/usr/bin/python3}
+    pythonpath=$(iguana_setting pythonpath)
+    # The packages keep iguana_fsm and their private podman-py there (docs/packaging.md).
+    if [[ -z $pythonpath && -d /usr/lib/iguana/python ]]; then
+        pythonpath=/usr/lib/iguana/python
+    fi
+    IFS=: read -r -a paths <<< "$pythonpath"
     for entry in "${paths[@]}"; do
         [[ -n $entry ]] && args+=(--path "$entry")
     done
     if ! "$python" -I -S "$moddir/python-closure.py" "${args[@]}" > "$list"; then
-        derror "iguana: cannot list the Python modules Iguana needs (IGUANA_PYTHONPATH=${IGUANA_PYTHONPATH:-})"
-        return 1
+        iguana_fatal "cannot list the Python modules Iguana needs (iguana_pythonpath=$pythonpath)"
     fi
     inst_binary "$python" /usr/bin/python3
     while IFS=$'\t' read -r source destination; do
@@ -59,8 +89,32 @@ install_python() {
         "${compiled[@]}" > /dev/null
 }
 
+# install_config: the files the settings name, each under its fixed name in /etc/iguana.
+install_config() {
+    local confdir name file setting
+    local -A names=([control]=control.yaml [keyring]=trusted.gpg [ca]=ca.pem
+        [registries]=registries.conf)
+    confdir=$(iguana_setting confdir)
+    if [[ -n $confdir && ! -d $confdir ]]; then
+        iguana_fatal "iguana_confdir=$confdir: no such directory"
+    fi
+    for setting in control keyring ca registries; do
+        name=${names[$setting]}
+        file=$(iguana_setting "$setting")
+        if [[ -n $file ]]; then
+            [[ -f $file && -r $file ]] || iguana_fatal "iguana_$setting=$file: no such file"
+        elif [[ -n $confdir && -f $confdir/$name ]]; then
+            file=$confdir/$name
+        else
+            continue
+        fi
+        inst_simple "$file" "/etc/iguana/$name" || iguana_fatal "cannot install $file"
+        dinfo "iguana: $file as /etc/iguana/$name"
+    done
+}
+
 install() {
-    install_python || return 1
+    install_python
 
     inst_simple "$moddir/iguana.sh" /usr/bin/iguana
     inst_simple "$moddir/iguana-lib.sh" /usr/lib/iguana/iguana-lib.sh
@@ -70,15 +124,7 @@ install() {
     inst_multiple blkid mount umount mountpoint cp mv rm mkdir sync sleep
     inst_multiple -o gpgv kexec reboot
 
-    local confdir="${IGUANA_CONFDIR:-/etc/iguana}" file
-    if [[ -d $confdir ]]; then
-        for file in "$confdir"/*; do
-            [[ -f $file ]] && inst_simple "$file" "/etc/iguana/${file##*/}"
-        done
-    fi
-    if [[ -n ${IGUANA_CONTROL:-} ]]; then
-        inst_simple "$IGUANA_CONTROL" /etc/iguana/control.yaml || return 1
-    fi
+    install_config
 
     inst_hook cmdline 50 "$moddir/iguana-cmdline.sh"
     if dracut_module_included "systemd"; then
