@@ -148,29 +148,21 @@ partition)
     printf 'label: gpt\\n,,L\\n' | sfdisk --quiet "$TARGET"
     part=${TARGET}1
     name=${part##*/}
-    wait_part() {
-        i=0
-        while [ ! -b "$part" ]; do
-            # /dev may be a copy made when the container started: make the node from sysfs.
-            if [ -r "/sys/class/block/$name/dev" ]; then
-                IFS=: read -r major minor < "/sys/class/block/$name/dev"
-                mknod "$part" b "$major" "$minor" 2>/dev/null || true
-            fi
-            i=$((i + 1))
-            [ "$i" -lt 50 ] || { echo "e2e: $part did not appear" >&2; exit 1; }
-            sleep 0.2
-        done
-    }
-    wait_part
+    i=0
+    while [ ! -b "$part" ]; do
+        # /dev may be a copy made when the container started: make the node from sysfs.
+        if [ -r "/sys/class/block/$name/dev" ]; then
+            IFS=: read -r major minor < "/sys/class/block/$name/dev"
+            mknod "$part" b "$major" "$minor"
+        fi
+        i=$((i + 1))
+        [ "$i" -lt 50 ] || { echo "e2e: $part did not appear" >&2; exit 1; }
+        sleep 0.2
+    done
     mkfs.ext4 -q -F -L IGUANA-ROOT "$part"
     mkdir -p /mnt/root
-    # closing the written disk makes the kernel re-read its table: the node may go and come back
-    n=0
-    until { wait_part; mount "$part" /mnt/root; }; do
-        n=$((n + 1))
-        [ "$n" -lt 10 ] || exit 1
-        sleep 0.5
-    done
+    # -t: the kernel loads ext4 on demand; busybox tries only /proc/filesystems without it
+    mount -t ext4 "$part" /mnt/root
     tar -C /mnt/root -xf /rootfs.tar
     umount /mnt/root
     echo "e2e: installed the root on $part"
