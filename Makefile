@@ -14,7 +14,7 @@ APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg o
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
 	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
 	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
-	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools \
+	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools nodejs \
 	dracut-network isc-dhcp-client iputils-arping socat
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
@@ -28,7 +28,17 @@ KMODDIR ?= /lib/modules/$(KVER)
 INITRD ?= build/iguana-$(KVER).img
 INITRD_OPTS ?= --offline
 
-deps: apt venv
+# npm's ajv-cli, with which a unit test checks the JSON Schema in strict mode; kept in the test
+# cache, outside the clone (npm: Debian's package, unless the installed nodejs brings its own)
+IGUANA_TEST_CACHE ?= /var/cache/iguana-test
+AJV := $(IGUANA_TEST_CACHE)/npm-ajv/node_modules/.bin/ajv
+
+deps: apt venv $(AJV)
+
+$(AJV):
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+	mkdir -p $(IGUANA_TEST_CACHE)/npm-ajv
+	cd $(IGUANA_TEST_CACHE)/npm-ajv && npm install --no-audit --no-fund --silent ajv-cli@5.0.0
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -60,7 +70,7 @@ lint: venv
 exit-codes: venv
 	$(PY) -c 'import pathlib, iguana_fsm.errors as e; p = pathlib.Path("dracut/95iguana/iguana-lib.sh"); p.write_text(e.with_shell_block(p.read_text()))'
 
-unit: venv
+unit: venv $(AJV)
 	$(PY) -m pytest -q tests/unit
 
 integration: deps

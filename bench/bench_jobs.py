@@ -27,7 +27,7 @@ import yaml
 # The test support builds the images and runs the registry; the bench reuses it as it is.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from iguana_fsm.engine.service import packaged_containers_conf
+from iguana_fsm.engine.api import packaged_containers_conf
 from iguana_fsm.paths import Paths
 from tests.integration.trust_support import CertAuthority, unmount_under
 from tests.support.images import build_image, busybox_rootfs_tar, push_image

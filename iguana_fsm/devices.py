@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import stat
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from iguana_fsm.errors import MountError
 from iguana_fsm.paths import Paths
+from iguana_fsm.tools import run_tool
 
 SYS_BLOCK = Path("/sys/class/block")
 POLL_SECONDS = 0.2
@@ -204,17 +204,18 @@ def probe(node: Path) -> dict[str, str]:
     """``blkid -p`` of one device as a dict (TYPE, UUID, LABEL, PART_ENTRY_*); {} when blkid
     finds nothing or the device cannot be read."""
     try:
-        result = subprocess.run(
+        # blkid exits 2 when it finds nothing: its exit code is read, not checked
+        result = run_tool(
             ["blkid", "-p", "-o", "export", str(node)],
-            capture_output=True,
-            text=True,
+            f"{node}: blkid (needed to find devices)",
+            MountError,
             timeout=20,
             check=False,
         )
-    except FileNotFoundError:
-        raise MountError("blkid is not installed: it is needed to find devices") from None
-    except subprocess.TimeoutExpired:
-        return {}
+    except MountError as error:
+        if error.details.get("timed_out"):
+            return {}
+        raise
     info: dict[str, str] = {}
     for line in result.stdout.splitlines():
         key, sep, value = line.partition("=")

@@ -126,6 +126,15 @@ class TrustError(IguanaError):
     exit_code = ExitCode.TRUST
 
 
+class SignatureRejected(TrustError):
+    """The engine's signature policy refused an image; ``reason`` is the engine's words."""
+
+    def __init__(self, reference: str, reason: str) -> None:
+        super().__init__(f"image {reference}: refused by the signature policy ({reason})")
+        self.reference = reference
+        self.reason = reason
+
+
 class EngineError(IguanaError):
     """The container engine failed: the podman service, a pull, a container start."""
 

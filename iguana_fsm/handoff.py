@@ -28,7 +28,8 @@ from typing import Any
 
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import HandoffError, MountError
-from iguana_fsm.mountlist import is_under, resolve_in_root
+from iguana_fsm.mountlist import is_under
+from iguana_fsm.mounts import resolve_in_root
 
 ACTIONS = ("switch_root", "kexec", "reboot")
 KERNEL_PREFIXES = ("vmlinuz-", "vmlinux-", "bzImage-", "zImage-", "Image-", "kernel-")

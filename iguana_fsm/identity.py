@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import re
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import Any
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.devices import DeviceScope, guess_root
 from iguana_fsm.errors import IguanaError, MountError
-from iguana_fsm.mountlist import resolve_in_root, unmount_tree
+from iguana_fsm.mounts import resolve_in_root, unmount_tree
 from iguana_fsm.paths import Paths
+from iguana_fsm.tools import run_tool
 
 _ID = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -76,15 +76,23 @@ def existing_root_id(scope: DeviceScope, scratch: Path, log: Any) -> tuple[str |
     mountpoint = Path(tempfile.mkdtemp(prefix="oldroot.", dir=scratch))
     try:
         options = read_only_options(device.fstype)
-        result = subprocess.run(
-            ["mount", "-t", device.fstype, "-o", options, "--", str(device.node), str(mountpoint)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            why = result.stderr.strip().replace("\n", "; ")
-            return None, f"{device.node}: cannot mount read-only: {why}"
+        try:
+            run_tool(
+                [
+                    "mount",
+                    "-t",
+                    device.fstype,
+                    "-o",
+                    options,
+                    "--",
+                    str(device.node),
+                    str(mountpoint),
+                ],
+                f"{device.node}: cannot mount read-only",
+                MountError,
+            )
+        except MountError as error:
+            return None, str(error)
         try:
             found = read(resolve_in_root(mountpoint, "etc/machine-id"))
         finally:

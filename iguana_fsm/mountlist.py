@@ -1,4 +1,5 @@
-"""The mountlist: ``/iguana/mountlist`` parsed and checked strictly, then mounted and unmounted.
+"""The mountlist file format: ``/iguana/mountlist`` parsed and checked strictly (mounting it is
+``mounts.py``'s work).
 
 One mount a line, ``device mountpoint [options]``. ``device`` is a path (``/dev/vda2``, or a
 directory that is bind-mounted), ``UUID=``, ``LABEL=``, ``PARTUUID=``, ``PARTLABEL=`` or the
@@ -15,14 +16,10 @@ got something wrong, and guessing its intent could hide the mistake.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from iguana_fsm.errors import MountError
 
@@ -31,7 +28,6 @@ DEFAULT_DEVICE_TIMEOUT = 30.0
 """Seconds to wait for a device that has not appeared yet, unless the line says otherwise."""
 
 TIMEOUT_OPTION = "x-systemd.device-timeout"
-MAX_SYMLINKS = 40
 
 _OPTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*\Z")
 _TAG_VALUE = {
@@ -152,7 +148,7 @@ def _parse_line(number: int, line: str) -> tuple[MountEntry | None, list[str]]:
     if len(fields) not in (2, 3):
         plural = "" if len(fields) == 1 else "s"
         return None, [f"expected 'device mountpoint [options]', found {len(fields)} field{plural}"]
-    device, mountpoint = _unescape(fields[0]), _unescape(fields[1])
+    device, mountpoint = unescape(fields[0]), unescape(fields[1])
     options = fields[2] if len(fields) == 3 else ""
     errors = [*_device_errors(device), *_mountpoint_errors(mountpoint), *_option_errors(options)]
     if errors:
@@ -255,195 +251,6 @@ def is_under(path: str, parent: str) -> bool:
     return parent == "/" or path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def resolve_in_root(root: Path, path: str) -> Path:
-    """``path`` looked up inside ``root`` as if ``root`` were ``/``: symlinks are followed, an
-    absolute link target starts again at ``root`` and ``..`` stops at it. Missing components are
-    kept as they are, so the result may name something that does not exist yet."""
-    parts = list(PurePosixPath("/", path).parts[1:])
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        if candidate.is_symlink():
-            links += 1
-            if links > MAX_SYMLINKS:
-                raise MountError(f"{root}{path}: too many levels of symbolic links")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = list(PurePosixPath(target).parts) + parts
-            if parts and parts[0] == "/":
-                parts.pop(0)
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
-
-
-# ---- mounting -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A line ready to be mounted: its source resolved (device node, directory or ``tmpfs``)."""
-
-    entry: MountEntry
-    source: str
-    kind: str
-    """``block``, ``bind`` or ``tmpfs``."""
-    fstype: str | None = None
-    extra_options: tuple[str, ...] = ()
-    info: dict[str, str] = field(default_factory=dict)
-    """What blkid said about a block device (UUID, TYPE, PART_ENTRY_UUID ...)."""
-
-    @property
-    def options(self) -> tuple[str, ...]:
-        """Options for mount: the line's, plus what Iguana adds (e.g. ``ro`` for a DPS flag)."""
-        own = self.entry.mount_options
-        return own + tuple(option for option in self.extra_options if option not in own)
-
-    def argv(self, target: Path) -> list[str]:
-        """The mount(8) command that mounts this at ``target``."""
-        options = ",".join(self.options)
-        argv = ["mount"]
-        if self.kind == "bind":
-            argv.append("--bind")
-        else:
-            argv += ["-t", self.fstype or self.kind]
-        if options:
-            argv += ["-o", options]
-        return [*argv, "--", self.source, str(target)]
-
-
-def where(source: str, line: int) -> str:
-    """``SOURCE:LINE`` for a line of a file, ``SOURCE`` for an entry Iguana made itself."""
-    return f"{source}:{line}" if line else source
-
-
-def mount_all(mounts: Iterable[Mount], newroot: Path, log: Any, source: str) -> list[Path]:
-    """Mount each in order under ``newroot``, creating missing mountpoints; on any failure
-    unmount what was mounted, in reverse, and raise MountError naming the line of ``source``."""
-    done: list[Path] = []
-    try:
-        for mount in mounts:
-            at = where(source, mount.entry.line)
-            target = _target(newroot, mount.entry, at)
-            run_tool(
-                mount.argv(target), f"{at}: mount {mount.entry.device} on {mount.entry.mountpoint}"
-            )
-            done.append(target)
-            log.info(
-                "mount.mounted",
-                line=mount.entry.line,
-                device=mount.entry.device,
-                source=mount.source,
-                mountpoint=mount.entry.mountpoint,
-                options=",".join(mount.options),
-            )
-    except BaseException:
-        for target in reversed(done):
-            _unmount(target, log)
-        raise
-    return done
-
-
-def _target(newroot: Path, entry: MountEntry, at: str) -> Path:
-    """The directory to mount on, made when missing; never outside ``newroot``."""
-    target = resolve_in_root(newroot, entry.mountpoint)
-    real_root = os.path.realpath(newroot)
-    if not is_under(os.path.realpath(target), real_root):
-        raise MountError(f"{at}: mountpoint {entry.mountpoint} leads out of the new root")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MountError(
-            f"{at}: cannot create mountpoint {entry.mountpoint}: {error.strerror}"
-        ) from None
-    if not target.is_dir():
-        raise MountError(f"{at}: mountpoint {entry.mountpoint} is not a directory")
-    return target
-
-
-def mounted_under(root: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[Path]:
-    """Mount points at or below ``root``, in the order they were mounted."""
-    real = os.path.realpath(root)
-    found: list[Path] = []
-    for line in mountinfo.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        if point == real or point.startswith(real.rstrip("/") + "/"):
-            found.append(Path(point))
-    return found
-
-
-def is_mount_point(path: Path) -> bool:
-    """Whether something is mounted on ``path`` (also a bind mount from the same file system,
-    which ``os.path.ismount`` cannot see)."""
-    real = Path(os.path.realpath(path))
-    return real in mounted_under(real)
-
-
-def _unescape(text: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+def unescape(text: str) -> str:
+    """fstab and mountinfo write space, tab, newline and backslash as octal escapes."""
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
-
-
-UNMOUNT_PASSES = 5
-
-
-def unmount_tree(root: Path, log: Any) -> list[Path]:
-    """Unmount everything at or below ``root``, children first; the paths unmounted.
-
-    A few passes, not one: a mount that a process still finishing adds meanwhile (podman's
-    clean-up of a container that just failed) shows up only after the first pass.
-    """
-    unmounted: list[Path] = []
-    for attempt in range(UNMOUNT_PASSES):
-        points = mounted_under(root)
-        if not points:
-            return unmounted
-        if attempt:
-            time.sleep(0.1 * attempt)
-        for point in reversed(points):
-            _unmount(point, log)
-            unmounted.append(point)
-    left = mounted_under(root)
-    if left:
-        raise MountError(f"{left[-1]}: still mounted after unmounting {root}")
-    return unmounted
-
-
-def _unmount(target: Path, log: Any) -> None:
-    result = subprocess.run(["umount", str(target)], capture_output=True, text=True, check=False)
-    if result.returncode == 0:
-        log.info("mount.unmounted", target=str(target))
-        return
-    # Busy (a shell cd'ed there): detach it so nothing stays visible, and say so.
-    lazy = subprocess.run(["umount", "-l", str(target)], capture_output=True, text=True)
-    log.warning(
-        "mount.unmount_lazy",
-        target=str(target),
-        error=result.stderr.strip(),
-        lazy_ok=lazy.returncode == 0,
-    )
-
-
-def run_tool(argv: list[str], what: str) -> None:
-    """Run mount, umount or a like tool; MountError with ``what`` and the tool's own words."""
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    except FileNotFoundError:
-        raise MountError(f"{what}: {argv[0]} is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise MountError(f"{what}: {argv[0]} did not finish within 120 s") from None
-    if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip().replace("\n", "; ")
-        raise MountError(f"{what}: {message or f'exit code {result.returncode}'}")

@@ -97,7 +97,7 @@ iguana_report_left_to_shell() {
 
 # iguana_save_report: copy the checkpoint and the log onto the rd.iguana.report device, under
 # /iguana-report/, so that the outcome of a boot outlives the RAM it happened in. Iguana does
-# this itself (iguana_fsm/report.py); this is the fallback when Iguana could not, and the tool
+# this itself (iguana_fsm/report_device.py); this is the fallback when Iguana could not, and the tool
 # of the rescue shell (iguana-save-report).
 iguana_save_report() {
     [ -n "${IGUANA_REPORT:-}" ] || return 0

@@ -127,6 +127,9 @@ def main() -> int:
     stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
     dynload = Path(sysconfig.get_paths()["platstdlib"]).resolve() / "lib-dynload"
     site_dir = dist_packages()
+    # -S left the interpreter's own packages off sys.path: after the given paths, so that a
+    # packaged Iguana (its private directory as --path) finds the distribution's libraries.
+    sys.path.append(str(site_dir))
 
     def third_party(name: str) -> bool:
         origin = getattr(sys.modules.get(name), "__file__", None) or ""

@@ -1,18 +1,18 @@
 """The contract between the boot stages and a container engine.
 
-Every container Iguana starts is privileged, on the host network, sees the host's ``/dev`` and
-``/iguana`` and has ``IGUANA=true`` in its environment: that is the promise to installation
-containers, so it lives in ``ContainerSpec`` defaults and the engine adds nothing of its own.
+A ``ContainerSpec`` is complete: the engine translates it for its runtime and adds nothing of
+its own. What every container Iguana starts gets (privileged, host network, ``/dev``,
+``/iguana``, ``IGUANA=true``, the run label) is decided once, in ``iguana_fsm/contract.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 from iguana_fsm.workflow.model import Volume
+from iguana_fsm.workflow.reference import parse_reference
 
 TAIL_LINES = 20
 """How many last lines of a job's output JobResult.tail keeps (and the failure banner shows)."""
@@ -23,14 +23,20 @@ RUN_LABEL = "iguana.run"
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """A container as the engine must start it; ``env`` already merged and holding IGUANA=true."""
+    """A container exactly as the engine must start it (``contract.container_spec`` builds
+    the ones Iguana starts).
+
+    ``volumes``: everything mounted into it, in order: host paths (bind-mounted, recursively),
+    named volumes and anonymous ones (no source). ``labels`` go on the container as they are.
+    """
 
     name: str
     image: str
     env: Mapping[str, str]
     volumes: tuple[Volume, ...]
-    iguana_dir: Path
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str]
+    privileged: bool
+    host_network: bool
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class ImageInfo:
         """``repo@sha256:...`` when the digest is known, else the reference as given."""
         if self.digest is None:
             return self.reference
-        return f"{repository(self.reference)}@{self.digest}"
+        return f"{parse_reference(self.reference).repository}@{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -56,14 +62,6 @@ class JobResult:
     exit_code: int
     timed_out: bool = False
     tail: tuple[str, ...] = ()
-
-
-def repository(reference: str) -> str:
-    """The repository part of an image reference, without tag or digest."""
-    name = reference.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    return name[:colon] if colon > slash else name
 
 
 OutputSink = Callable[[str], None]
@@ -79,13 +77,14 @@ class Engine(Protocol):
         """Stop the engine and everything it started; safe to call twice."""
 
     def pull(self, reference: str) -> ImageInfo:
-        """Pull an image (signature policy enforced by the engine); PullError with its words."""
+        """Pull an image (signature policy enforced by the engine); SignatureRejected when
+        that policy refuses it, PullError with the engine's words for anything else."""
 
     def remove_image(self, reference: str) -> None:
         """Remove an image to give its RAM back; a missing image is not an error."""
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
-        """Create a named volume (an existing one with the same name is reused)."""
+        """Create a named volume with exactly ``labels`` (an existing one is reused)."""
 
     def remove_volume(self, name: str) -> None:
         """Remove a named volume; a missing one is not an error."""

@@ -15,8 +15,8 @@ from typing import Any
 from iguana_fsm.errors import HandoffError
 from iguana_fsm.handoff import copy_boot_record, stage_kernel
 from iguana_fsm.machine import END
-from iguana_fsm.mountlist import is_mount_point, unmount_tree
-from iguana_fsm.report import leave_report
+from iguana_fsm.mounts import is_mount_point, unmount_tree
+from iguana_fsm.report_device import leave_report
 from iguana_fsm.stages.base import BootContext
 
 

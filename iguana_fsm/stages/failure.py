@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from iguana_fsm.machine import END
-from iguana_fsm.report import leave_report
+from iguana_fsm.report_device import leave_report
 from iguana_fsm.stages.base import BootContext
 
 RULE = "=" * 72

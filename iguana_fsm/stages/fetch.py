@@ -20,7 +20,8 @@ from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.fetcher import read_local
 from iguana_fsm.trust.signature import sha256_hex
 from iguana_fsm.trust.source import fetch_workflow
-from iguana_fsm.workflow.parse import load_workflow, workflow_from_containers
+from iguana_fsm.workflow.containers import workflow_from_containers
+from iguana_fsm.workflow.validator import load_workflow
 
 
 def run(ctx: BootContext) -> str:

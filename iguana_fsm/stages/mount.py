@@ -33,7 +33,8 @@ from iguana_fsm.handoff import (
     parse_kernel_action,
     read_kernel_action,
 )
-from iguana_fsm.mountlist import Mount, MountEntry, is_under, mount_all, read, unmount_tree, where
+from iguana_fsm.mountlist import MountEntry, is_under, read
+from iguana_fsm.mounts import Mount, mount_all, unmount_tree, where
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages.base import BootContext
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from iguana_fsm import identity
-from iguana_fsm.engine.base import RUN_LABEL
+from iguana_fsm.contract import run_labels
 from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
@@ -24,7 +24,7 @@ def run(ctx: BootContext) -> str:
         identity.prepare(ctx.paths, ctx.log)
     specs.ensure_images(ctx, job)
     for volume in specs.named_volumes(job):
-        ctx.engine.create_volume(volume, {RUN_LABEL: ctx.record.run_id})
+        ctx.engine.create_volume(volume, run_labels(ctx.record.run_id))
         ctx.log.info("volume.created", volume=volume, job=job.id)
     started: dict[str, str] = ctx.record.details.setdefault(SERVICES, {})
     started.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec
+from iguana_fsm.contract import container_spec
+from iguana_fsm.engine.base import ContainerSpec
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.workflow.model import Container, Job
 from iguana_fsm.workflow.plan import merged_env, redact, run_order
@@ -26,15 +27,15 @@ def pinned(ctx: BootContext, image: str) -> str:
 
 
 def spec_for(ctx: BootContext, container: Container, name: str) -> ContainerSpec:
-    """The engine's view of one workflow container: merged env, pinned image, run label."""
+    """The engine's view of one workflow container: merged env, pinned image, the contract."""
     workflow = ctx.need_workflow()
-    return ContainerSpec(
-        name=name,
-        image=pinned(ctx, container.image),
-        env=merged_env(workflow, container, ctx.config.env),
-        volumes=container.volumes,
+    return container_spec(
+        name,
+        pinned(ctx, container.image),
+        merged_env(workflow, container, ctx.config.env),
+        container.volumes,
         iguana_dir=ctx.paths.iguana,
-        labels={RUN_LABEL: ctx.record.run_id},
+        run_id=ctx.record.run_id,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iguana_fsm.errors import PullError, TrustError
+from iguana_fsm.errors import SignatureRejected, TrustError
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.jobs import advance
@@ -20,7 +20,6 @@ from iguana_fsm.trust.policy import (
     ImageVerdict,
     TrustPolicy,
     check_image,
-    is_policy_rejection,
     load_policy,
     signature_refusal,
 )
@@ -40,10 +39,8 @@ def run(ctx: BootContext) -> str:
         ctx.progress(f"Verifying image {reference}")
         try:
             info = ctx.engine.pull(target)
-        except PullError as error:
-            if is_policy_rejection(str(error)):
-                raise TrustError(signature_refusal(reference, str(error), policy)) from None
-            raise
+        except SignatureRejected as error:
+            raise TrustError(signature_refusal(reference, error.reason, policy)) from None
         expected = verdict.digest or (target.split("@", 1)[1] if "@" in target else None)
         if expected is not None and info.digest != expected:
             raise TrustError(

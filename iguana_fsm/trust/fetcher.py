@@ -19,11 +19,10 @@ from typing import Any
 import requests
 
 from iguana_fsm.errors import FetchError, TrustError
+from iguana_fsm.workflow.source import MAX_BYTES, UnreadableFile, read_bounded
 
 DEFAULT_ATTEMPT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 60.0
-MAX_BYTES = 16 * 1024 * 1024
-"""A workflow is a few kilobytes; anything this large is not one."""
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -119,15 +118,9 @@ def read_local(location: str, max_bytes: int = MAX_BYTES) -> Fetched:
     """The bytes of a local file; FetchError naming it when it cannot be read."""
     path = local_path(location)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise FetchError(f"{path}: no such file") from None
-    except OSError as error:
-        raise FetchError(f"{path}: cannot read: {error.strerror}") from None
-    if len(data) > max_bytes:
-        raise FetchError(f"{path}: larger than {max_bytes} bytes, not a workflow")
-    return Fetched(str(path), data)
+        return Fetched(str(path), read_bounded(path, max_bytes))
+    except UnreadableFile as error:
+        raise FetchError(f"{path}: {error}") from None
 
 
 def fetch(

@@ -15,7 +15,6 @@ signature even though a keyring exists) and ``lookaside=URL`` (where the image s
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ from iguana_fsm.trust.fetcher import combined_ca_bundle, read_ca_bundle
 from iguana_fsm.workflow.reference import ReferenceError, parse_reference
 
 FLAGS = ("require-digest", "unsigned")
-_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
-_GPGME = re.compile(r'gpgme\.Signature\{.*?Fingerprint:\\?"([0-9A-F]+)\\?".*\}')
 
 
 @dataclass(frozen=True)
@@ -220,31 +217,12 @@ def signature_required(policy: TrustPolicy, rule: RegistryRule | None, domain: s
     return not (rule is not None and rule.unsigned)
 
 
-def is_policy_rejection(message: str) -> bool:
-    """Whether a pull failed because the signature policy refused the image."""
-    lowered = message.lower()
-    return "rejected" in lowered and ("signature" in lowered or "policy" in lowered)
-
-
-def engine_reason(text: str) -> str:
-    """podman's or skopeo's words for a refusal, without log framing or gpgme's struct dump."""
-    message = _MSG.search(text)
-    words = message.group(1).replace('\\"', '"') if message else text.strip()
-    words = words.split(": ", 1)[-1] if words.startswith("pull ") else words
-    dump = _GPGME.search(words)
-    if dump is not None:
-        words = (
-            words[: dump.start()].rstrip(": ")
-            + f" (signed by key {dump.group(1)}, which is not trusted)"
-        )
-    return words
-
-
 def signature_refusal(reference: str, engine_words: str, policy: TrustPolicy) -> str:
-    """The one-line refusal for an image the engine's signature policy rejected."""
+    """The one-line refusal, with its fix, for an image the engine's signature policy
+    rejected (``engine_words``: SignatureRejected.reason)."""
     keyring = policy.keyring or "/etc/iguana/trusted.gpg"
     return (
-        f"image {reference}: refused by the signature policy ({engine_reason(engine_words)}); "
+        f"image {reference}: refused by the signature policy ({engine_words}); "
         f"fix: sign it with a key in {keyring} (podman push --sign-by FINGERPRINT) and publish "
         "the signature where registries.conf's lookaside=URL points"
     )

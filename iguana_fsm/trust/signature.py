@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from iguana_fsm.errors import TrustError, UsageError
+from iguana_fsm.tools import last_line, run_tool
 
 _PIN = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
 GPGV_TIMEOUT = 30.0
@@ -76,9 +75,6 @@ def check_keyring(keyring: Path) -> None:
 def verify_detached(data: bytes, signature: bytes, keyring: Path, what: str) -> SignatureVerdict:
     """The signer of ``data`` when ``signature`` is a good detached signature by a key in
     ``keyring``; TrustError naming ``what`` (a URL or file) and the reason otherwise."""
-    gpgv = shutil.which("gpgv")
-    if gpgv is None:
-        raise TrustError(f"{what}: cannot check its signature: gpgv is not installed")
     check_keyring(keyring)
     with tempfile.TemporaryDirectory(prefix="iguana-gpgv-") as scratch:
         home = Path(scratch)
@@ -86,33 +82,32 @@ def verify_detached(data: bytes, signature: bytes, keyring: Path, what: str) -> 
         sig_file = home / "data.sig"
         data_file.write_bytes(data)
         sig_file.write_bytes(signature)
-        try:
-            result = subprocess.run(
-                [
-                    gpgv,
-                    "--homedir",
-                    str(home),
-                    "--status-fd",
-                    "1",
-                    "--keyring",
-                    str(keyring.absolute()),
-                    str(sig_file),
-                    str(data_file),
-                ],
-                capture_output=True,
-                timeout=GPGV_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise TrustError(f"{what}: gpgv did not finish in {GPGV_TIMEOUT:g}s") from None
-    status = result.stdout.decode("utf-8", "replace").splitlines()
+        # gpgv's verdict is in its status lines, whatever its exit code
+        result = run_tool(
+            [
+                "gpgv",
+                "--homedir",
+                str(home),
+                "--status-fd",
+                "1",
+                "--keyring",
+                str(keyring.absolute()),
+                str(sig_file),
+                str(data_file),
+            ],
+            f"{what}: cannot check its signature",
+            TrustError,
+            timeout=GPGV_TIMEOUT,
+            check=False,
+        )
+    status = result.stdout.splitlines()
     words = {line.split()[1]: line.split()[2:] for line in status if len(line.split()) > 1}
     if result.returncode == 0 and "VALIDSIG" in words and "GOODSIG" in words:
         return SignatureVerdict(words["VALIDSIG"][0], keyring)
     raise TrustError(f"{what}: {_refusal(words, result.stderr, keyring)}")
 
 
-def _refusal(words: dict[str, list[str]], stderr: bytes, keyring: Path) -> str:
+def _refusal(words: dict[str, list[str]], stderr: str, keyring: Path) -> str:
     """The rule that refused a signature, and how to fix it."""
     if "BADSIG" in words:
         return (
@@ -127,5 +122,7 @@ def _refusal(words: dict[str, list[str]], stderr: bytes, keyring: Path) -> str:
         )
     if "EXPKEYSIG" in words or "REVKEYSIG" in words or "EXPSIG" in words:
         return "signature made by an expired or revoked key; fix: sign with a valid trusted key"
-    last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["unknown error"]
-    return f"not a valid detached signature ({last[0]}); fix: gpg --detach-sign the file"
+    return (
+        f"not a valid detached signature ({last_line(stderr) or 'unknown error'}); "
+        "fix: gpg --detach-sign the file"
+    )

@@ -33,6 +33,45 @@ def _container(
         lines.append("    volumes: none")
 
 
+def _container_data(
+    workflow: Workflow, container: Container, overrides: Mapping[str, str]
+) -> dict[str, object]:
+    env = redact(merged_env(workflow, container, overrides), workflow.public_env)
+    volumes = [
+        {"source": volume.source, "target": volume.target, "read_only": volume.read_only}
+        for volume in container.volumes
+    ]
+    return {"image": container.image, "env": env, "volumes": volumes}
+
+
+def plan_data(workflow: Workflow, overrides: Mapping[str, str]) -> dict[str, object]:
+    """What ``explain`` prints, as JSON data (``iguana validate --explain --format json``)."""
+    jobs = [
+        {
+            "id": job.id,
+            "line": job.line,
+            "needs": list(job.needs),
+            "if": f"{job.condition.value}()",
+            "continue_on_error": job.continue_on_error,
+            "timeout_minutes": job.timeout_minutes,
+            "services": {
+                service.id: _container_data(workflow, service.container, overrides)
+                for service in job.services
+            },
+            "container": _container_data(workflow, job.container, overrides),
+        }
+        for job in run_order(workflow)
+    ]
+    return {
+        "source": workflow.source,
+        "name": workflow.name,
+        "description": workflow.description,
+        "public_env": sorted(workflow.public_env),
+        "run_order": jobs,
+        "images": list(workflow.images()),
+    }
+
+
 def explain(workflow: Workflow, overrides: Mapping[str, str]) -> str:
     """Job order, needs, conditions, images, volumes and the merged (redacted) env of each."""
     order = run_order(workflow)

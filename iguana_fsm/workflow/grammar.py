@@ -44,6 +44,12 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 VOLUME_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 """Named volumes, as podman accepts them."""
 VOLUME_MODES = ("ro", "rw")
+TRUE_WORDS = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON")
+"""Plain scalars that are true: YAML 1.2's core booleans and YAML 1.1's words for them."""
+MAX_MINUTES = 1_000_000.0
+"""Longest ``timeout-minutes`` (about two years): anything longer is a typo."""
+FALSE_WORDS = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF")
+"""Plain scalars that are false, likewise."""
 CONDITIONS = ("success", "failure", "always")
 CONDITION_PATTERN = (
     r"^\s*(?:(?:success|failure|always)\(\)|\$\{\{\s*(?:success|failure|always)\(\)\s*\}\})\s*$"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from iguana_fsm.errors import WorkflowInvalid
 from iguana_fsm.workflow.model import Condition, Container, Job, Workflow
@@ -31,41 +32,82 @@ ALWAYS_PUBLIC = frozenset({"IGUANA"})
 """Names whose values are never secret: Iguana sets them itself."""
 
 
+def _components(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """The strongly connected components of the needs graph (Tarjan's, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    for root in needs:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(needs[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            job, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in needs:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(needs[child])))
+                elif child in on_stack:
+                    low[job] = min(low[job], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[job])
+            if low[job] == index[job]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == job:
+                        break
+                components.append(component)
+    return components
+
+
+def _shortest_loop(start: str, members: set[str], needs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The shortest path of needs from ``start`` back to itself inside ``members``."""
+    came_from: dict[str, str] = {}
+    queue = deque([start])
+    while queue:
+        job = queue.popleft()
+        for child in needs[job]:
+            if child == start:
+                path = [job]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                return [start, *reversed(path[:-1]), start] if job != start else [start, start]
+            if child in members and child not in came_from:
+                came_from[child] = job
+                queue.append(child)
+    raise AssertionError("a strongly connected component without a loop")
+
+
 def find_cycles(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """Every cycle of a needs graph once, as ``[a, b, ..., a]``, first job in file order first.
+    """One cycle for each knot of jobs that need each other, as ``[a, b, ..., a]``.
 
     ``needs`` maps each job id, in file order, to the ids it needs; unknown ids are ignored.
+    Each cycle starts at the knot's job written first and is the shortest way back to it; the
+    cycles come in file order. Linear in the size of the graph.
     """
-    order = {job: index for index, job in enumerate(needs)}
-    state: dict[str, int] = {}  # 1: on the current path, 2: finished
-    cycles: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-    for root in needs:
-        if root in state:
-            continue
-        path: list[str] = [root]
-        stack: list[Iterable[str]] = [iter(needs[root])]
-        state[root] = 1
-        while stack:
-            child = next(iter(stack[-1]), None)
-            if child is None:
-                state[path.pop()] = 2
-                stack.pop()
-                continue
-            if child not in order:
-                continue
-            if state.get(child) == 1:
-                loop = path[path.index(child) :]
-                start = min(range(len(loop)), key=lambda i: order[loop[i]])
-                loop = loop[start:] + loop[:start]
-                if frozenset(loop) not in seen:
-                    seen.add(frozenset(loop))
-                    cycles.append([*loop, loop[0]])
-            elif child not in state:
-                state[child] = 1
-                path.append(child)
-                stack.append(iter(needs[child]))
-    return cycles
+    order = {job: position for position, job in enumerate(needs)}
+    cycles = []
+    for component in _components(needs):
+        start = min(component, key=order.__getitem__)
+        if len(component) > 1 or start in needs[start]:
+            cycles.append(_shortest_loop(start, set(component), needs))
+    return sorted(cycles, key=lambda cycle: order[cycle[0]])
 
 
 def run_order(workflow: Workflow) -> list[Job]:

@@ -4,6 +4,15 @@ The grammar is the one container tools share (the distribution project's referen
 the OCI image-spec digest rules). ``parse_reference`` checks it piece by piece so that a user
 learns *which* part is wrong; ``IMAGE_PATTERN`` is the same grammar as one regular expression,
 used by the JSON Schema.
+
+Where podman's reference library is stricter than the grammar, Iguana follows podman:
+
+- a reference that is exactly 64 lowercase hex digits is refused: podman reads it as an image
+  ID, never as a repository name (with a tag, a digest or a path it is a name again);
+- a digest must use an algorithm podman's digest library can verify, each with its exact
+  length of lowercase hex: ``sha256`` (64) and ``sha512`` (128), registered by the OCI image
+  specification, and ``sha384`` (96), which the digest library also knows. Any other algorithm
+  is refused here, because podman would refuse the reference when the job starts.
 """
 
 from __future__ import annotations
@@ -23,21 +32,29 @@ PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2
 DOMAIN = rf"{_HOST}(?::{PORT})?"
 TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 ALGORITHM = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*"
-_OTHER_DIGEST = rf"(?!sha256:|sha512:){ALGORITHM}:[a-fA-F0-9]{{32,}}"
-DIGEST = rf"(?:sha256:[a-f0-9]{{64}}|sha512:[a-f0-9]{{128}}|{_OTHER_DIGEST})"
+DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+"""The digest algorithms podman can verify and the number of lowercase hex digits of each."""
+DIGEST = "(?:" + "|".join(f"{name}:[a-f0-9]{{{n}}}" for name, n in DIGEST_LENGTHS.items()) + ")"
 NAME_MAX = 255
 """Longest repository name (domain and path) that registries accept."""
+_NOT_AN_ID = r"(?![a-f0-9]{64}$)"
 
-IMAGE_PATTERN = rf"^(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*(?::{TAG})?(?:@{DIGEST})?$"
-"""The whole reference grammar as one regular expression (without the length limit)."""
+IMAGE_PATTERN = (
+    rf"^(?=[^@]{{1,{NAME_MAX}}}(?::{TAG})?(?:@|$)){_NOT_AN_ID}"
+    rf"(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*(?::{TAG})?(?:@{DIGEST})?$"
+)
+"""The whole reference grammar as one regular expression, with the length limit of the name
+(a look-ahead: at most NAME_MAX characters before the tag or digest) and podman's refusal of
+64-hex-digit names."""
 
-_DIGEST_LENGTHS = {"sha256": 64, "sha512": 128}
+_ID_RE = re.compile(r"[a-f0-9]{64}")
+_SPACE_RE = re.compile(r"\s")
 _PATH_RE = re.compile(PATH_COMPONENT)
 _DOMAIN_RE = re.compile(_HOST)
 _TAG_RE = re.compile(TAG)
 _PORT_RE = re.compile(PORT)
 _ALGORITHM_RE = re.compile(ALGORITHM)
-_HEX_RE = re.compile(r"[a-fA-F0-9]+")
+_HEX_RE = re.compile(r"[a-f0-9]+")
 
 
 @dataclass(frozen=True)
@@ -105,23 +122,21 @@ def _check_digest(digest: str) -> None:
         raise ReferenceError(f"digest {digest!r} must be ALGORITHM:HEX, e.g. sha256:<64 hex>")
     if not _ALGORITHM_RE.fullmatch(algorithm):
         raise ReferenceError(f"digest algorithm {algorithm!r} is not valid")
-    want = _DIGEST_LENGTHS.get(algorithm)
-    if want is not None:
-        if not re.fullmatch(r"[a-f0-9]+", hexpart):
-            raise ReferenceError(f"{algorithm} digest must be lowercase hex digits")
-        if len(hexpart) != want:
-            raise ReferenceError(
-                f"{algorithm} digest must have {want} hex digits, not {len(hexpart)}"
-            )
-    elif not _HEX_RE.fullmatch(hexpart) or len(hexpart) < 32:
-        raise ReferenceError(f"{algorithm} digest must have at least 32 hex digits")
+    want = DIGEST_LENGTHS.get(algorithm)
+    if want is None:
+        known = ", ".join(DIGEST_LENGTHS)
+        raise ReferenceError(f"digest algorithm {algorithm!r} is not one podman verifies ({known})")
+    if not _HEX_RE.fullmatch(hexpart):
+        raise ReferenceError(f"{algorithm} digest must be lowercase hex digits")
+    if len(hexpart) != want:
+        raise ReferenceError(f"{algorithm} digest must have {want} hex digits, not {len(hexpart)}")
 
 
 def parse_reference(text: str) -> ImageReference:
     """The parts of an image reference; ReferenceError says what is wrong with it."""
     if not text:
         raise ReferenceError("image reference is empty")
-    if any(char.isspace() for char in text):
+    if _SPACE_RE.search(text):
         raise ReferenceError("image reference contains white space")
     name_tag, at, digest = text.partition("@")
     if at:
@@ -143,6 +158,11 @@ def parse_reference(text: str) -> ImageReference:
         raise ReferenceError("repository name is empty")
     if len(name) > NAME_MAX:
         raise ReferenceError(f"repository name is longer than {NAME_MAX} characters")
+    if _ID_RE.fullmatch(text):
+        raise ReferenceError(
+            "a name of 64 hex digits is an image ID, which podman refuses as a name; "
+            "add a registry or a path (e.g. localhost/NAME)"
+        )
     components = name.split("/")
     domain: str | None = None
     if len(components) > 1 and _looks_like_domain(components[0]):

@@ -14,7 +14,7 @@ from typing import Any
 
 from iguana_fsm.workflow import grammar
 from iguana_fsm.workflow.grammar import Key, Kind
-from iguana_fsm.workflow.reference import IMAGE_PATTERN, NAME_MAX
+from iguana_fsm.workflow.reference import IMAGE_PATTERN
 
 SHIPPED = "workflow.schema.json"
 """The file name of the generated schema in ``iguana_fsm/data``."""
@@ -22,22 +22,43 @@ SHIPPED = "workflow.schema.json"
 Schema = dict[str, Any]
 
 
+SCHEMA_ID = "urn:iguana:workflow-schema:1"
+"""The schema's ``$id``: a name, not a location (the file is shipped and printed, not served)."""
+
+
 def _anchored(pattern: str) -> str:
     return f"^{pattern}$"
 
 
 def _ids(what: str) -> Schema:
-    return {"type": "string", "pattern": _anchored(grammar.JOB_ID), "description": what}
+    return {
+        "type": "string",
+        "pattern": _anchored(grammar.JOB_ID),
+        "description": f"{what} Letters, digits, _ and -, not starting with a digit or -.",
+    }
+
+
+def _one_of_types(*types: str) -> Schema:
+    # ajv --strict refuses a list in "type" (strictTypes); anyOf says the same
+    return {"anyOf": [{"type": name} for name in types]}
+
+
+CONDITIONS = [f"{name}()" for name in grammar.CONDITIONS]
+CONDITION_VALUES = [*CONDITIONS, *(f"${{{{ {name} }}}}" for name in CONDITIONS)]
+"""The values an editor offers for ``if:``; spacing variants are accepted by the pattern."""
 
 
 def _kind(kind: Kind) -> Schema:
     if kind is Kind.TEXT:
-        return {"type": ["string", "number", "boolean"]}
+        return _one_of_types("string", "number", "boolean")
     if kind is Kind.ENV:
         return {
             "type": "object",
-            "propertyNames": {"pattern": _anchored(grammar.ENV_NAME)},
-            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+            "propertyNames": {
+                "pattern": _anchored(grammar.ENV_NAME),
+                "description": "A variable name: letters, digits and _, not starting with a digit.",
+            },
+            "additionalProperties": _one_of_types("string", "number", "boolean", "null"),
         }
     if kind is Kind.ENV_NAMES:
         name = {"type": "string", "pattern": _anchored(grammar.ENV_NAME)}
@@ -46,37 +67,59 @@ def _kind(kind: Kind) -> Schema:
         return {
             "type": "object",
             "minProperties": 1,
-            "propertyNames": {"pattern": _anchored(grammar.JOB_ID)},
+            "propertyNames": _ids("A job id."),
             "additionalProperties": {"$ref": "#/definitions/job"},
         }
     if kind is Kind.CONTAINER:
-        return {"allOf": [{"$ref": "#/definitions/container"}]}
+        return {"$ref": "#/definitions/container"}
     if kind is Kind.SERVICES:
         return {
             "type": "object",
-            "propertyNames": {"pattern": _anchored(grammar.JOB_ID)},
+            "propertyNames": _ids("A service id."),
             "additionalProperties": {"$ref": "#/definitions/container"},
         }
     if kind is Kind.NEEDS:
         job_id = _ids("A job id.")
         return {"oneOf": [job_id, {"type": "array", "items": job_id, "uniqueItems": True}]}
     if kind is Kind.CONDITION:
-        return {"type": "string", "pattern": grammar.CONDITION_PATTERN}
+        return {
+            "type": "string",
+            "anyOf": [
+                {"enum": CONDITION_VALUES},
+                {"pattern": grammar.CONDITION_PATTERN, "title": "the same, spaced differently"},
+            ],
+            "examples": CONDITION_VALUES,
+        }
     if kind is Kind.BOOL:
-        return {"type": "boolean"}
+        words = {"type": "string", "enum": [*grammar.TRUE_WORDS[3:], *grammar.FALSE_WORDS[3:]]}
+        words["description"] = "YAML 1.1's words for true and false, which YAML 1.2 reads as text."
+        return {"anyOf": [{"type": "boolean"}, words]}
     if kind is Kind.MINUTES:
-        return {"type": "number", "exclusiveMinimum": 0}
+        return {"type": "number", "exclusiveMinimum": 0, "maximum": grammar.MAX_MINUTES}
     if kind is Kind.IMAGE:
-        return {"type": "string", "pattern": IMAGE_PATTERN, "maxLength": NAME_MAX + 400}
+        return {
+            "type": "string",
+            "pattern": IMAGE_PATTERN,
+            "examples": ["registry.example.com/tools/parted:1.4", "alpine", "localhost:5000/x"],
+        }
     if kind is Kind.VOLUMES:
-        return {"type": "array", "items": {"type": "string", "pattern": grammar.VOLUME_PATTERN}}
+        item = {
+            "type": "string",
+            "pattern": grammar.VOLUME_PATTERN,
+            "examples": ["name:/path", "/host/path:/path:ro", "/path"],
+        }
+        return {"type": "array", "items": item}
     raise AssertionError(kind)
 
 
-def _mapping(keys: Sequence[Key], description: str) -> Schema:
-    properties = {key.name: {"description": key.description, **_kind(key.kind)} for key in keys}
+def _mapping(keys: Sequence[Key], title: str, description: str) -> Schema:
+    properties = {
+        key.name: {"title": key.name, "description": key.description, **_kind(key.kind)}
+        for key in keys
+    }
     schema: Schema = {
         "type": "object",
+        "title": title,
         "description": description,
         "additionalProperties": False,
         "properties": properties,
@@ -88,15 +131,23 @@ def _mapping(keys: Sequence[Key], description: str) -> Schema:
 
 
 def build_schema() -> Schema:
-    """The JSON Schema (draft-07, which editors support best) of a workflow file."""
-    schema = _mapping(grammar.WORKFLOW_KEYS, "An Iguana workflow.")
+    """The JSON Schema (draft-07, which editors support best) of a workflow file.
+
+    It passes ``ajv --strict``: no union types, no keyword outside the standard (messages are
+    the keys' ``title``/``description`` and ``examples``, which editors show).
+    """
+    schema = _mapping(grammar.WORKFLOW_KEYS, "Iguana workflow", "An Iguana workflow.")
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "title": "Iguana workflow",
+        "$id": SCHEMA_ID,
         **schema,
         "definitions": {
-            "job": _mapping(grammar.JOB_KEYS, "A job: one installation container and services."),
-            "container": _mapping(grammar.CONTAINER_KEYS, "A container: image, env, volumes."),
+            "job": _mapping(
+                grammar.JOB_KEYS, "job", "A job: one installation container and its services."
+            ),
+            "container": _mapping(
+                grammar.CONTAINER_KEYS, "container", "A container: image, env and volumes."
+            ),
         },
     }
 

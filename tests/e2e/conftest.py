@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import bootkit
+from tests.e2e import bootkit, packagekit
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +52,9 @@ def podman_only_initrd(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit
     """The baseline: the same systemd initrd with only the container stack."""
     directory = tmp_path_factory.mktemp("initrd-podman")
     return bootkit.build_initrd(directory / "initrd.img", kernel, podman_only=True)
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Debian package built from this tree (dpkg-buildpackage), once per session."""
+    return packagekit.build_deb(tmp_path_factory.mktemp("deb"))

@@ -4,6 +4,8 @@ packaging/iguana.spec. Each build works on a copy of the tree's files (never in 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import tarfile
@@ -84,3 +86,64 @@ def rpm_files(rpm: Path) -> set[str]:
         if int(mode, 8) & 0o170000 != 0o040000:
             files.add(path)
     return files
+
+
+ROOT_PACKAGES = (
+    # What the .deb depends on and recommends (it is installed with dpkg -i, no resolver) ...
+    *("python3", "python3-requests", "python3-structlog", "python3-transitions"),
+    *("python3-urllib3", "python3-yaml", "dracut-core", "podman", "runc", "conmon", "gpgv"),
+    *("docker-registry", "iproute2", "kexec-tools"),
+    # ... and what the systemd initrd dracut builds there takes from the system.
+    *("systemd", "udev", "kmod", "util-linux", "zstd"),
+)
+
+
+def clean_root_tar(cache: Path) -> Path:
+    """A minimal Debian 12 root (mmdebstrap minbase) with the package's dependencies but not
+    the package, as a tarball cached under ``cache`` keyed by the package list."""
+    key = hashlib.sha256(" ".join(sorted(ROOT_PACKAGES)).encode()).hexdigest()[:16]
+    tar_path = cache / f"iguana-deb-root-{key}.tar"
+    if tar_path.exists():
+        return tar_path
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f"{tar_path.name}.partial.{os.getpid()}"
+    argv = ["mmdebstrap", "--variant=minbase", "--format=tar", "--quiet"]
+    argv += [f"--include={','.join(ROOT_PACKAGES)}"]
+    for excluded in ("doc", "man", "locale", "info"):
+        argv += [f"--dpkgopt=path-exclude=/usr/share/{excluded}/*"]
+    try:
+        run([*argv, "bookworm", str(partial)])
+        partial.rename(tar_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return tar_path
+
+
+class ChrootMounts:
+    """/dev, /proc and the kernel's modules mounted into a root for a chroot'ed dracut, all
+    unmounted on exit (also when the build fails)."""
+
+    def __init__(self, root: Path, moddir: Path, release: str) -> None:
+        self._root = root
+        self._mounts = [
+            (["--bind", "/dev"], root / "dev"),
+            (["-t", "proc", "proc"], root / "proc"),
+            (["--bind", "-o", "ro", str(moddir)], root / "lib" / "modules" / release),
+        ]
+        self._done: list[Path] = []
+
+    def __enter__(self) -> ChrootMounts:
+        try:
+            for options, target in self._mounts:
+                target.mkdir(parents=True, exist_ok=True)
+                run(["mount", *options, str(target)])
+                self._done.append(target)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for target in reversed(self._done):
+            subprocess.run(["umount", "--lazy", str(target)], check=False, capture_output=True)
+        self._done.clear()

@@ -27,12 +27,6 @@ RPM_ONLY = {"/usr/share/licenses/iguana-{version}/LICENSE", "/usr/share/doc/igua
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The .deb, built once for this module."""
-    return packagekit.build_deb(tmp_path_factory.mktemp("deb"))
-
-
-@pytest.fixture(scope="module")
 def rpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The .rpm, built once for this module."""
     return packagekit.build_rpm(tmp_path_factory.mktemp("rpm"))

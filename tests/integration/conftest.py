@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from iguana_fsm.engine.api import runroot_for
 from iguana_fsm.engine.podman import PodmanEngine
-from iguana_fsm.engine.service import runroot_for
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image, busybox_rootfs_tar
 from tests.support.podman_cli import PodmanCli, podman_env

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from iguana_fsm.contract import container_spec, run_labels
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, JobResult
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
@@ -29,14 +30,20 @@ def serving(script: str) -> str:
 
 
 def spec(
+    engine: PodmanEngine,
     image: str,
     iguana: Path,
     env: Mapping[str, str] | None = None,
     volumes: tuple[Volume, ...] = (),
 ) -> ContainerSpec:
-    """A spec with a unique name and IGUANA=true merged in, as the stages build it."""
-    return ContainerSpec(
-        f"t-{uuid.uuid4().hex[:10]}", image, {**(env or {}), "IGUANA": "true"}, volumes, iguana
+    """A spec with a unique name inside the contract, as the stages build it."""
+    return container_spec(
+        f"t-{uuid.uuid4().hex[:10]}",
+        image,
+        env or {},
+        volumes,
+        iguana_dir=iguana,
+        run_id=engine.run_id,
     )
 
 
@@ -63,7 +70,7 @@ class TestJobEnvironment:
     ) -> None:
         """A job sees IGUANA=true and the merged env, and its output reaches the sink."""
         image = engine_image("localhost/it/env:1", "env > /iguana/env.txt; echo hello from job")
-        result, lines = collect(engine, spec(image, tmp_path, {"GREETING": "hi there"}))
+        result, lines = collect(engine, spec(engine, image, tmp_path, {"GREETING": "hi there"}))
         assert result.exit_code == 0
         seen = (tmp_path / "env.txt").read_text().splitlines()
         assert "IGUANA=true" in seen
@@ -77,8 +84,8 @@ class TestJobEnvironment:
         """What one container writes to /iguana the next one reads, and the host sees it."""
         writer = engine_image("localhost/it/writer:1", "echo $PAYLOAD > /iguana/note")
         reader = engine_image("localhost/it/reader:1", "cat /iguana/note")
-        first, _ = collect(engine, spec(writer, tmp_path, {"PAYLOAD": "passed-along"}))
-        second, lines = collect(engine, spec(reader, tmp_path))
+        first, _ = collect(engine, spec(engine, writer, tmp_path, {"PAYLOAD": "passed-along"}))
+        second, lines = collect(engine, spec(engine, reader, tmp_path))
         assert (first.exit_code, second.exit_code) == (0, 0)
         assert lines == ["passed-along"]
         assert (tmp_path / "note").read_text() == "passed-along\n"
@@ -90,7 +97,7 @@ class TestJobEnvironment:
         image = engine_image(
             "localhost/it/caps:1", "ls /dev/loop-control; grep CapEff /proc/self/status"
         )
-        result, lines = collect(engine, spec(image, tmp_path))
+        result, lines = collect(engine, spec(engine, image, tmp_path))
         assert result.exit_code == 0
         assert lines[0] == "/dev/loop-control"
         ours = next(
@@ -109,7 +116,7 @@ class TestJobEnd:
         image = engine_image(
             "localhost/it/fail:1", "for i in $(seq 1 30); do echo line $i; done; exit 7"
         )
-        result, lines = collect(engine, spec(image, tmp_path))
+        result, lines = collect(engine, spec(engine, image, tmp_path))
         assert result.exit_code == 7
         assert not result.timed_out
         assert len(lines) == 30
@@ -121,7 +128,7 @@ class TestJobEnd:
         """A job past its timeout is stopped (SIGTERM, then SIGKILL) and marked timed out."""
         image = engine_image("localhost/it/sleeper:1", "echo started; sleep 120")
         began = time.monotonic()
-        result, lines = collect(engine, spec(image, tmp_path), timeout=1.5)
+        result, lines = collect(engine, spec(engine, image, tmp_path), timeout=1.5)
         elapsed = time.monotonic() - began
         assert result.timed_out
         assert result.exit_code != 0
@@ -133,7 +140,7 @@ class TestJobEnd:
     ) -> None:
         """A job whose image is not in storage fails with an EngineError naming the image."""
         with pytest.raises(EngineError, match="localhost/it/not-there:1"):
-            collect(engine, spec("localhost/it/not-there:1", tmp_path))
+            collect(engine, spec(engine, "localhost/it/not-there:1", tmp_path))
 
 
 def _listening(port: int) -> bool:
@@ -157,9 +164,9 @@ class TestServices:
             healthcheck="wget -q -O /dev/null http://127.0.0.1:$PORT/ping",
         )
         client = engine_image("localhost/it/client:1", "wget -q -O - http://127.0.0.1:$PORT/ping")
-        service_id = engine.start_service(spec(server, tmp_path, {"PORT": str(port)}), 30)
+        service_id = engine.start_service(spec(engine, server, tmp_path, {"PORT": str(port)}), 30)
         assert _listening(port)
-        result, lines = collect(engine, spec(client, tmp_path, {"PORT": str(port)}))
+        result, lines = collect(engine, spec(engine, client, tmp_path, {"PORT": str(port)}))
         assert (result.exit_code, lines) == (0, ["pong"])
         engine.stop_container(service_id)
         assert not engine_podman.exists("container", service_id)
@@ -172,7 +179,7 @@ class TestServices:
         """start_service returns only once the image's health check passes."""
         image = engine_image("localhost/it/slow:1", serving("sleep 2; touch /tmp/ready"), READY)
         began = time.monotonic()
-        service_id = engine.start_service(spec(image, tmp_path), 30)
+        service_id = engine.start_service(spec(engine, image, tmp_path), 30)
         elapsed = time.monotonic() - began
         try:
             health = engine.client.containers.get(service_id).attrs["State"]["Health"]["Status"]
@@ -188,7 +195,7 @@ class TestServices:
         image = engine_image("localhost/it/sick:1", serving("true"), READY)
         began = time.monotonic()
         with pytest.raises(EngineError, match=r"not ready after 2s: health check unhealthy"):
-            engine.start_service(spec(image, tmp_path), 2)
+            engine.start_service(spec(engine, image, tmp_path), 2)
         assert time.monotonic() - began < 2 + engine.stop_grace + 5
 
     def test_service_that_exits_early_reports_code_and_output(
@@ -197,7 +204,7 @@ class TestServices:
         """A service that dies while starting is an EngineError with its exit code and words."""
         image = engine_image("localhost/it/crash:1", "echo cannot bind port; exit 3")
         with pytest.raises(EngineError, match=r"exited with code 3 .*cannot bind port"):
-            engine.start_service(spec(image, tmp_path), 10)
+            engine.start_service(spec(engine, image, tmp_path), 10)
 
     def test_named_volume_is_shared_and_removed(
         self,
@@ -206,10 +213,12 @@ class TestServices:
         engine_podman: PodmanCli,
         tmp_path: Path,
     ) -> None:
-        """A service and its job share a named volume (read-only for the job); it is removed."""
+        """A service and its job share a named volume (read-only for the job) that carries
+        exactly the labels asked for; it is removed."""
         volume = f"vol-{uuid.uuid4().hex[:8]}"
-        engine.create_volume(volume, {"iguana.job": "install"})
-        engine.create_volume(volume, {"iguana.job": "install"})
+        asked = {"iguana.job": "install", **run_labels(engine.run_id)}
+        engine.create_volume(volume, asked)
+        engine.create_volume(volume, asked)
         producer = engine_image(
             "localhost/it/producer:1",
             serving("echo made-by-service > /data/file; touch /tmp/ready"),
@@ -220,17 +229,17 @@ class TestServices:
             "cat /data/file; touch /data/other 2>/dev/null && echo writable || echo read-only",
         )
         service_id = engine.start_service(
-            spec(producer, tmp_path, volumes=(Volume(volume, "/data"),)), 30
+            spec(engine, producer, tmp_path, volumes=(Volume(volume, "/data"),)), 30
         )
         try:
             result, lines = collect(
-                engine, spec(consumer, tmp_path, volumes=(Volume(volume, "/data", True),))
+                engine, spec(engine, consumer, tmp_path, volumes=(Volume(volume, "/data", True),))
             )
         finally:
             engine.stop_container(service_id)
         assert (result.exit_code, lines) == (0, ["made-by-service", "read-only"])
         labels = engine.client.volumes.get(volume).attrs["Labels"]
-        assert labels == {"iguana.job": "install", RUN_LABEL: engine.run_id}
+        assert labels == asked
         engine.remove_volume(volume)
         assert not engine_podman.exists("volume", volume)
         engine.remove_volume(volume)
@@ -248,7 +257,7 @@ class TestServices:
             "echo scratch > /scratch/f && cat /scratch/f",
         )
         volumes = (Volume(str(host), "/host", True), Volume(None, "/scratch"))
-        result, lines = collect(engine, spec(image, tmp_path, volumes=volumes))
+        result, lines = collect(engine, spec(engine, image, tmp_path, volumes=volumes))
         assert (result.exit_code, lines) == (0, ["from-host", "ro", "scratch"])
         assert sorted(p.name for p in host.iterdir()) == ["in"]
 
@@ -275,7 +284,7 @@ class TestServices:
         has, and a volume on / cannot run: why the workflow validation refuses those targets."""
         image = engine_image("localhost/it/twice:1", "echo never runs")
         with pytest.raises(EngineError, match=refusal):
-            collect(engine, spec(image, tmp_path, volumes=(volume,)))
+            collect(engine, spec(engine, image, tmp_path, volumes=(volume,)))
 
 
 class TestLeftovers:
@@ -288,10 +297,10 @@ class TestLeftovers:
     ) -> None:
         """Containers and volumes of a run are found by label and removed; others stay."""
         image = engine_image("localhost/it/idle:1", serving("touch /tmp/ready"), READY)
-        service = spec(image, tmp_path)
+        service = spec(engine, image, tmp_path)
         engine.start_service(service, 30)
         volume = f"left-{uuid.uuid4().hex[:8]}"
-        engine.create_volume(volume, {})
+        engine.create_volume(volume, run_labels(engine.run_id))
         other = f"other-{uuid.uuid4().hex[:8]}"
         engine_podman.run("create", "--name", other, "--label", f"{RUN_LABEL}=another", image)
         try:

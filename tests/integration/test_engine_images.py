@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.contract import container_spec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError, PullError
 from tests.integration.conftest import ImageFactory
@@ -159,7 +159,9 @@ class TestRemoveImage:
         name = engine_image(
             f"localhost/it/busy-{uuid.uuid4().hex[:8]}:1", "trap 'exit 0' TERM; sleep 600 & wait"
         )
-        service = ContainerSpec("busy-service", name, {"IGUANA": "true"}, (), tmp_path)
+        service = container_spec(
+            "busy-service", name, {}, (), iguana_dir=tmp_path, run_id=engine.run_id
+        )
         service_id = engine.start_service(service, 30)
         try:
             with pytest.raises(EngineError, match="still used by container busy-service"):

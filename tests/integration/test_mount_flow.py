@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from iguana_fsm.contract import iguana_dir_of
 from iguana_fsm.engine.base import ContainerSpec
-from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.mounts import mounted_under
 from iguana_fsm.stages import default_stages
 from tests.unit.boot_harness import Boot
 
@@ -35,16 +36,17 @@ def installer(
     ``state_link`` its var/log/iguana/state is a symbolic link to that (absolute) path."""
 
     def job(spec: ContainerSpec) -> None:
-        root = spec.iguana_dir / "newroot"
+        iguana = iguana_dir_of(spec)
+        root = iguana / "newroot"
         (root / "lib" / "modules" / release).mkdir(parents=True)
         (root / "etc").mkdir()
         (root / "var" / "log").mkdir(parents=True)
         if state_link is not None:
             (root / "var" / "log" / "iguana").mkdir()
             (root / "var" / "log" / "iguana" / "state").symlink_to(state_link)
-        (spec.iguana_dir / "mountlist").write_text("/iguana/newroot /\ntmpfs /run size=1m\n")
+        (iguana / "mountlist").write_text("/iguana/newroot /\ntmpfs /run size=1m\n")
         if kernel_action is not None:
-            (spec.iguana_dir / "kernelAction").write_text(kernel_action)
+            (iguana / "kernelAction").write_text(kernel_action)
 
     return job
 
@@ -124,7 +126,7 @@ class TestWholeBoot:
 
         def job(spec: ContainerSpec) -> None:
             make_root(spec)
-            (spec.iguana_dir / "kernelAction").mkdir()
+            (iguana_dir_of(spec) / "kernelAction").mkdir()
 
         boot.engine.on_job = job
         real_endings(boot)

@@ -25,7 +25,7 @@ from iguana_fsm.errors import MountError
 from iguana_fsm.host import InitrdHost, SandboxHost, run_command
 from iguana_fsm.log import make_logger
 from iguana_fsm.machine import END
-from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.mounts import mounted_under
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages import endings, mount
 from iguana_fsm.stages.base import BootContext

@@ -5,7 +5,6 @@ service reading the policy.json that ``prepare_engine_env`` wrote."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import shutil
 import subprocess
@@ -20,16 +19,16 @@ import pytest
 
 from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import BootConfig
-from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.contract import container_spec
 from iguana_fsm.engine.podman import PodmanEngine
-from iguana_fsm.errors import PullError, TrustError
+from iguana_fsm.errors import PullError, SignatureRejected, TrustError
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.log import make_logger
 from iguana_fsm.paths import Paths
 from iguana_fsm.stages import verify
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.policy import prepare_engine_env
-from iguana_fsm.trust.report import cmd_verify
+from iguana_fsm.trust.precheck import precheck
 from iguana_fsm.workflow.model import Container, Job, Workflow
 from tests.integration.trust_support import (
     CertAuthority,
@@ -191,12 +190,8 @@ def context(
 def run_output(engine: PodmanEngine, paths: Paths, image: str) -> str:
     """What a container of ``image`` prints."""
     lines: list[str] = []
-    spec = ContainerSpec(
-        name=f"trust-{uuid.uuid4().hex[:8]}",
-        image=image,
-        env={"IGUANA": "true"},
-        volumes=(),
-        iguana_dir=paths.iguana,
+    spec = container_spec(
+        f"trust-{uuid.uuid4().hex[:8]}", image, {}, (), iguana_dir=paths.iguana, run_id="trust"
     )
     paths.iguana.mkdir(parents=True, exist_ok=True)
     result = engine.run_job(spec, timeout=60, interactive=False, output=lines.append)
@@ -236,6 +231,22 @@ class TestSignedImages:
         assert "\n" not in message
         assert reference not in ctx.record.images
         assert engine.client.containers.list(all=True) == []
+
+    def test_engine_raises_signature_rejected_and_other_failures_stay_pull_errors(
+        self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
+    ) -> None:
+        """podman's refusal under the signature policy is SignatureRejected (exit code 4) with
+        podman's reason; an image that does not exist is a PullError (5), not a refusal."""
+        paths = sandbox(tmp_path, short_run, world)
+        engine = engine_for(paths, BootConfig(), started)
+        reference = world.ref("unsigned:1")
+        with pytest.raises(SignatureRejected) as caught:
+            engine.pull(reference)
+        assert caught.value.exit_code == 4 and caught.value.reference == reference
+        assert "signature" in caught.value.reason.lower() and "\n" not in str(caught.value)
+        with pytest.raises(PullError) as missing:
+            engine.pull(world.ref("never-pushed:1"))
+        assert not isinstance(missing.value, SignatureRejected)
 
     def test_unknown_key_refused(
         self, tmp_path: Path, short_run: Path, world: World, started: list[PodmanEngine]
@@ -365,9 +376,9 @@ class TestVerifyCommand:
         (tmp_path / "control.yaml.sig").write_bytes(
             world.trusted.detach_sign(workflow.read_bytes())
         )
-        out = io.StringIO()
-        assert cmd_verify(str(workflow), BootConfig(), paths, out) == 0
-        text = out.getvalue()
+        found = precheck(str(workflow), BootConfig(), paths)
+        assert found.exit_code == 0
+        text = found.report()
         digest = registry_digest(world.builder, world.ref("signed:1"), world.ca.cert, world.scratch)
         assert f"signed by {world.trusted.fingerprint}" in text
         assert f"image {world.ref('signed:1')}: OK" in text
@@ -380,9 +391,9 @@ class TestVerifyCommand:
         foreign = "registry.example.org/iguana/other:1"
         images = [world.ref("signed:1"), world.ref("unsigned:1"), world.ref("stranger:1"), foreign]
         workflow = workflow_file(tmp_path, images)
-        out = io.StringIO()
-        assert cmd_verify(str(workflow), BootConfig(), paths, out) == TrustError.exit_code
-        text = out.getvalue()
+        found = precheck(str(workflow), BootConfig(), paths)
+        assert found.exit_code == TrustError.exit_code
+        text = found.report()
         assert "REFUSED: " in text.splitlines()[0] and "no signature at" in text
         assert f"image {world.ref('signed:1')}: OK" in text
         for refused in images[1:]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from iguana_fsm import mountlist
+from iguana_fsm import mounts
 from iguana_fsm.log import make_logger
-from iguana_fsm.mountlist import mounted_under, unmount_tree
+from iguana_fsm.mounts import mounted_under, unmount_tree
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ class TestUnmountTree:
         """A mount that appears under the tree during the first pass (as podman's clean-up of
         a failed container does) is unmounted by a later pass instead of failing."""
         top = tmp_path / "top"
-        real_unmount = mountlist._unmount
+        real_unmount = mounts._unmount
         added: list[Path] = []
 
         def unmount_while_something_mounts(target: Path, log: object) -> None:
@@ -58,7 +58,7 @@ class TestUnmountTree:
         try:
             top.mkdir()
             tmpfs(top / "early")
-            monkeypatch.setattr(mountlist, "_unmount", unmount_while_something_mounts)
+            monkeypatch.setattr(mounts, "_unmount", unmount_while_something_mounts)
             unmount_tree(top, make_logger(None, console=None))
             assert added and mounted_under(top) == []
         finally:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iguana_fsm.engine.service import runroot_for, usable_runroot
+from iguana_fsm.engine.api import runroot_for, usable_runroot
 from iguana_fsm.paths import Paths
 
 CONTAINERS_CONF = """\
@@ -48,7 +48,7 @@ class PodmanCli:
 
     @classmethod
     def for_paths(cls, paths: Paths, env: Mapping[str, str]) -> PodmanCli:
-        """The CLI on the same storage as the PodmanEngine/PodmanService of ``paths``."""
+        """The CLI on the same storage as the PodmanEngine/PodmanApiProcess of ``paths``."""
         runroot = runroot_for(paths)
         assert paths.storage is not None, "tests use a private storage (Paths.for_sandbox)"
         assert runroot is not None

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.contract import container_spec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import IguanaError
 from iguana_fsm.paths import Paths
@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                 sink.write(line + "\n")
                 sink.flush()
 
-            spec = ContainerSpec("driver-job", args.image, {"IGUANA": "true"}, (), paths.iguana)
+            spec = container_spec(
+                "driver-job", args.image, {}, (), iguana_dir=paths.iguana, run_id="driver"
+            )
             result = engine.run_job(spec, timeout=60, interactive=args.interactive, output=write)
     except IguanaError as error:
         sys.stdout.write(f"\nerror: {error}\n")

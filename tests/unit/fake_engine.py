@@ -11,12 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink
-from iguana_fsm.errors import EngineError, PullError
+from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 
 
 @dataclass
 class FakeEngine:
-    """Job exit codes by image; ``pull_errors`` by reference; ``calls`` in order.
+    """Job exit codes by image; ``pull_errors`` and ``signature_rejections`` by reference;
+    ``calls`` in order.
 
     A pull of ``repo@sha256:X`` yields digest X, as podman does for an honest registry;
     ``served_digests`` makes a reference yield another digest (a registry serving other content).
@@ -25,6 +26,7 @@ class FakeEngine:
     exit_codes: dict[str, int] = field(default_factory=dict)
     timeouts: set[str] = field(default_factory=set)
     pull_errors: dict[str, str] = field(default_factory=dict)
+    signature_rejections: dict[str, str] = field(default_factory=dict)
     served_digests: dict[str, str] = field(default_factory=dict)
     service_errors: dict[str, str] = field(default_factory=dict)
     stop_errors: dict[str, str] = field(default_factory=dict)
@@ -55,6 +57,8 @@ class FakeEngine:
         self.calls.append(("pull", reference))
         if reference in self.pull_errors:
             raise PullError(f"pull {reference}: {self.pull_errors[reference]}")
+        if reference in self.signature_rejections:
+            raise SignatureRejected(reference, self.signature_rejections[reference])
         original = self.originals.get(reference, reference)
         if reference in self.served_digests:
             digest = self.served_digests[reference]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +180,55 @@ class TestDiagram:
         assert main(["diagram", "--format", fmt]) == 0
         out = capsys.readouterr().out
         assert out.startswith(start) and "switch_root" in out and "kexec_failed" in out
+
+
+def _into_closed_pipe(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``iguana ARGV`` (a real process) with stdout a pipe whose reader is already gone."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "iguana_fsm", *argv],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+
+
+class TestClosedStdout:
+    def test_status_ends_with_its_own_code(self, tmp_path: Path) -> None:
+        """`iguana status | head -1`: a reader gone early is no error; the code is status's."""
+        TestStatus().interrupted(tmp_path)
+        done = _into_closed_pipe("status", "--sandbox", str(tmp_path))
+        assert (done.returncode, done.stderr) == (ExitCode.INTERRUPTED, "")
+
+    @pytest.mark.parametrize(
+        "argv", [("schema",), ("diagram",), ("--help",), ("status", "--json", "--help")]
+    )
+    def test_other_verbs_end_normally(self, argv: tuple[str, ...]) -> None:
+        """Every verb that prints ends with exit 0 and nothing on stderr when stdout is closed."""
+        done = _into_closed_pipe(*argv)
+        assert (done.returncode, done.stderr) == (0, "")
+
+    def test_validate_keeps_its_verdict(self, tmp_path: Path) -> None:
+        """An invalid workflow still exits 2 when nobody reads the problems."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text("jobs:\n  one:\n    contaner: {image: x}\n")
+        done = _into_closed_pipe("validate", str(workflow))
+        assert (done.returncode, done.stderr) == (ExitCode.USAGE, "")
+
+    def test_closed_stdout_is_no_error_either(self, tmp_path: Path) -> None:
+        """Started with stdout closed (``iguana schema >&-``), a verb still ends normally."""
+        done = subprocess.run(
+            [sys.executable, "-m", "iguana_fsm", "schema"],
+            preexec_fn=lambda: os.close(1),
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (done.returncode, done.stderr) == (0, "")

@@ -15,7 +15,8 @@ from iguana_fsm.cmdline import (
     suggest,
 )
 from iguana_fsm.errors import UsageError
-from iguana_fsm.workflow.parse import load_workflow, workflow_from_containers
+from iguana_fsm.workflow.containers import workflow_from_containers
+from iguana_fsm.workflow.validator import load_workflow
 
 DEBIAN = (
     "BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=0b6f3c2e-1d2a-4c5b-9e8f-7a6b5c4d3e2f "

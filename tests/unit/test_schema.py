@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,8 @@ from hypothesis import strategies as st
 
 from iguana_fsm.workflow import grammar
 from iguana_fsm.workflow.commands import cmd_schema
-from iguana_fsm.workflow.schema import build_schema, render_schema, shipped_schema
-from iguana_fsm.workflow.validate import validate
+from iguana_fsm.workflow.schema import SHIPPED, build_schema, render_schema, shipped_schema
+from iguana_fsm.workflow.validator import validate
 from tests.unit.test_workflow_invalid import CASES
 from tests.unit.test_workflow_parse import FULL, REFERENCE_FILES
 
@@ -32,7 +35,16 @@ NOT_EXPRESSIBLE = {
     "duplicate-job",
     "duplicate-image",
     "volume-twice",
-    "merge-key",
+    "merge-key-brings-unknown-key",
+    "merge-key-scalar",
+    # PyYAML (YAML 1.1), which this test loads with, reads these as numbers; editors (YAML 1.2)
+    # read them as text, which the schema refuses
+    "timeout-yaml11-underscore",
+    "timeout-yaml11-sexagesimal",
+    "timeout-infinity",
+    "yaml-recursive-alias",
+    "volume-twice-trailing-slash",
+    "volume-twice-double-slash",
     "continue-quoted",
     "env-value-mapping",
 }
@@ -52,6 +64,65 @@ def test_shipped_file_is_current() -> None:
 def test_is_a_valid_draft7_schema() -> None:
     """The rendered schema is itself valid JSON Schema draft-07."""
     jsonschema.Draft7Validator.check_schema(json.loads(render_schema()))
+
+
+def ajv() -> str:
+    """The ajv command line `make deps` installs into the test cache (npm's ajv-cli)."""
+    cache = Path(os.environ.get("IGUANA_TEST_CACHE", "/var/cache/iguana-test"))
+    command = cache / "npm-ajv" / "node_modules" / ".bin" / "ajv"
+    assert command.exists(), f"{command} is missing: run `make deps` (npm install ajv-cli)"
+    return str(command)
+
+
+def run_ajv(*args: str) -> subprocess.CompletedProcess[str]:
+    schema = resources.files("iguana_fsm").joinpath("data", SHIPPED)
+    with resources.as_file(schema) as path:
+        command = [ajv(), *args, "--spec=draft7", "--strict=true", "-s", str(path)]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_ajv_strict_compiles_it() -> None:
+    """ajv in strict mode (no union types, no unknown keywords or formats) accepts the schema."""
+    result = run_ajv("compile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ajv_agrees_on_the_examples(tmp_path: Path) -> None:
+    """ajv accepts the prototype workflows and refuses each broken one the schema can see."""
+    good = [FULL, *(path.read_text() for path in REFERENCE_FILES)]
+    bad = [case[1] for case in CASES if case[0] not in NOT_EXPRESSIBLE and "yaml-" not in case[0]]
+    files = []
+    for kind, texts in (("good", good), ("bad", bad)):
+        for index, text in enumerate(texts):
+            path = tmp_path / f"{kind}-{index}.json"
+            path.write_text(json.dumps(yaml.safe_load(text)))
+            files.append(path)
+    result = run_ajv("validate", *(arg for path in files for arg in ("-d", str(path))))
+    output = result.stdout + result.stderr
+    verdicts = {
+        line.split()[0]: line.split()[1]
+        for line in output.splitlines()
+        if line.endswith(("valid", "invalid"))
+    }
+    assert {
+        Path(name).name.split("-")[0] for name, verdict in verdicts.items() if verdict == "valid"
+    } == {"good"}
+    assert sum(verdict == "invalid" for verdict in verdicts.values()) == len(bad), output
+
+
+def test_schema_has_an_id_and_editor_values() -> None:
+    """The schema names itself ($id) and lists the if: values for completion."""
+    schema = build_schema()
+    assert schema["$id"].startswith("urn:")
+    condition = schema["definitions"]["job"]["properties"]["if"]
+    assert condition["anyOf"][0]["enum"] == [
+        "success()",
+        "failure()",
+        "always()",
+        "${{ success() }}",
+        "${{ failure() }}",
+        "${{ always() }}",
+    ]
 
 
 def test_keys_come_from_the_grammar_tables() -> None:

@@ -12,8 +12,6 @@ from iguana_fsm.errors import TrustError
 from iguana_fsm.paths import Paths
 from iguana_fsm.trust.policy import (
     check_image,
-    engine_reason,
-    is_policy_rejection,
     load_policy,
     parse_registries,
     policy_document,
@@ -198,27 +196,6 @@ class TestPodmanFiles:
         prepare_engine_env(BootConfig(), paths)
         certs = home / ".config" / "containers" / "certs.d"
         assert sorted(p.name for p in certs.iterdir()) == ["other.example.org"]
-
-
-class TestEngineWords:
-    def test_rejection_detected(self) -> None:
-        """podman's signature and policy refusals are told apart from other pull errors."""
-        assert is_policy_rejection(
-            "pull x: Source image rejected: A signature was required, but no signature exists"
-        )
-        assert is_policy_rejection("Source image rejected: Running image x is rejected by policy.")
-        assert not is_policy_rejection("pull x: manifest unknown")
-
-    def test_gpgme_dump_becomes_a_key(self) -> None:
-        """gpgme's struct dump is reduced to the key that signed."""
-        text = (
-            'time="t" level=fatal msg="Source image rejected: Invalid GPG signature: '
-            'gpgme.Signature{Summary:128, Fingerprint:\\"ABCDEF0123\\", Status:x}"'
-        )
-        assert engine_reason(text) == (
-            "Source image rejected: Invalid GPG signature "
-            "(signed by key ABCDEF0123, which is not trusted)"
-        )
 
 
 class TestBrokenConfiguration:

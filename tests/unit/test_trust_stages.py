@@ -96,10 +96,10 @@ class TestVerifyStage:
             verify.run(ctx)
 
     def test_signature_rejection_becomes_trust_error(self, tmp_path: Path) -> None:
-        """podman's signature refusal is a TrustError naming the image, the rule and the fix."""
+        """The engine's SignatureRejected is a TrustError naming the image, the rule and the fix."""
         image = f"{ALLOWED}/unsigned:1"
         ctx = context(tmp_path, workflow_of(image))
-        engine(ctx).pull_errors[image] = (
+        engine(ctx).signature_rejections[image] = (
             "Source image rejected: A signature was required, but no signature exists"
         )
         with pytest.raises(TrustError) as caught:

@@ -16,8 +16,9 @@ def test_benchmark_runs_on_a_small_workflow(capsys: pytest.CaptureFixture[str]) 
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(["bench_validate.py", "20"]) == 0
+    assert module.main(["bench_validate.py", "20", "30"]) == 0
     output = capsys.readouterr().out
     assert "workflow: 20 jobs" in output
     assert "yaml.safe_load" in output and "iguana validate" in output
     assert "ratio validate / safe_load" in output
+    assert "chain: 30 jobs" in output and "ratio validate / libyaml compose" in output

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iguana_fsm.workflow.commands import cmd_validate
 from iguana_fsm.workflow.explain import explain
-from iguana_fsm.workflow.parse import load_workflow
+from iguana_fsm.workflow.source import MAX_BYTES
+from iguana_fsm.workflow.validator import load_workflow
 from tests.unit.test_workflow_parse import REFERENCE_FILES
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing: the test's output stays clean."""
+
 
 BROKEN = """\
 jobs:
@@ -91,12 +103,55 @@ class TestValidate:
         missing = tmp_path / "nope.yaml"
         code, output = run([str(missing), str(REFERENCE_FILES[0])])
         assert code == 2
-        assert output == f"{missing}: cannot read the file: No such file or directory\n"
+        assert output == f"{missing}: no such file\n"
 
     def test_directory_is_a_problem_line(self, tmp_path: Path) -> None:
         """A directory given as a file is a problem line too."""
         code, output = run([str(tmp_path)])
-        assert code == 2 and output.startswith(f"{tmp_path}: cannot read the file: ")
+        assert (code, output) == (2, f"{tmp_path}: is a directory, not a workflow file\n")
+
+    def test_fifo_is_refused_without_blocking(self, tmp_path: Path) -> None:
+        """A FIFO with no writer is refused at once (a blocking read would never return)."""
+        fifo = tmp_path / "pipe.yaml"
+        os.mkfifo(fifo)
+        code, output = run([str(fifo)])
+        assert (code, output) == (2, f"{fifo}: is a FIFO, not a workflow file\n")
+
+    def test_endless_device_is_refused(self) -> None:
+        """/dev/zero (a character device that never ends) is refused before any byte is read."""
+        code, output = run(["/dev/zero"])
+        assert (code, output) == (2, "/dev/zero: is a character device, not a workflow file\n")
+
+    def test_file_over_the_boot_limit_is_refused(self, tmp_path: Path) -> None:
+        """A regular file over 16 MiB is refused as the boot's fetch refuses it, read no further."""
+        big = tmp_path / "big.yaml"
+        with big.open("wb") as handle:
+            handle.truncate(MAX_BYTES + 1)
+        code, output = run([str(big)])
+        assert (code, output) == (2, f"{big}: larger than {MAX_BYTES} bytes, not a workflow\n")
+
+    def test_file_url_is_read_like_run_reads_it(self, tmp_path: Path) -> None:
+        """A file:// URL, which run and verify accept, validates the file it names."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text("jobs:\n  a:\n    container: {image: Alpine}\n")
+        code, output = run([workflow.as_uri()])
+        assert code == 2 and output.startswith(
+            f"{workflow.as_uri()}:3:24: jobs.a.container.image: "
+        )
+
+    def test_http_url_is_fetched(self, tmp_path: Path) -> None:
+        """An http URL (here a server on 127.0.0.1) is fetched and validated, as run reads it."""
+        (tmp_path / "w.yaml").write_text("jobs:\n  a:\n    container: {image: alpine}\n")
+        handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+        with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            try:
+                port = server.server_address[1]
+                code, output = run([f"http://127.0.0.1:{port}/w.yaml"])
+            finally:
+                server.shutdown()
+        assert (code, output) == (0, "")
 
     def test_json_format(self, broken: str) -> None:
         """--format json prints a list of objects with file, line, col, key_path, message."""

@@ -8,10 +8,9 @@ from hypothesis import strategies as st
 
 from iguana_fsm.errors import WorkflowInvalid
 from iguana_fsm.workflow.grammar import CONTAINER_KEYS, JOB_KEYS, WORKFLOW_KEYS
-from iguana_fsm.workflow.parse import load_workflow
 from iguana_fsm.workflow.plan import run_order
 from iguana_fsm.workflow.problem import Problem
-from iguana_fsm.workflow.validate import validate
+from iguana_fsm.workflow.validator import load_workflow, validate
 
 KEYS = sorted({key.name for key in (*WORKFLOW_KEYS, *JOB_KEYS, *CONTAINER_KEYS)})
 WORDS = [*KEYS, "a", "b", "alpine", "/x:/y:ro", "name:/d", "success()", "${{ always() }}", "1X"]

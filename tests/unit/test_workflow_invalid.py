@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iguana_fsm.errors import WorkflowInvalid
-from iguana_fsm.workflow.parse import load_workflow
-from iguana_fsm.workflow.validate import validate
+from iguana_fsm.workflow.validator import load_workflow, validate
 
 JOB = "jobs:\n  a:\n    container:\n      image: alpine\n"
 """A valid one-job workflow; cases append lines to it (line 5 is the first added line)."""
@@ -192,7 +191,19 @@ CASES: list[tuple[str, str, str, str]] = [
         "volume-twice",
         JOB + "      volumes: [/a:/b, c:/b:ro]\n",
         "5:24: jobs.a.container.volumes[1]",
-        "/b is already mounted by item 0",
+        "'/b' is already mounted by item 0",
+    ),
+    (
+        "volume-twice-trailing-slash",
+        JOB + "      volumes: [/data, 'x:/data/']\n",
+        "5:24: jobs.a.container.volumes[1]",
+        "'/data' is already mounted by item 0",
+    ),
+    (
+        "volume-twice-double-slash",
+        JOB + "      volumes: [/a/./b, /h://a//b/:ro]\n",
+        "5:25: jobs.a.container.volumes[1]",
+        "'/a/b' is already mounted by item 0",
     ),
     (
         "volumes-mapping",
@@ -240,7 +251,37 @@ CASES: list[tuple[str, str, str, str]] = [
         "timeout-zero",
         JOB + "    timeout-minutes: 0\n",
         "5:22: jobs.a.timeout-minutes",
-        "expected a positive number of minutes, found '0'",
+        "expected a number of minutes above 0 and at most 1000000, found '0'",
+    ),
+    (
+        "timeout-quoted",
+        JOB + '    timeout-minutes: "10"\n',
+        "5:22: jobs.a.timeout-minutes",
+        "found the quoted text '10'; write it without quotes",
+    ),
+    (
+        "timeout-overflow",
+        JOB + "    timeout-minutes: 1e400\n",
+        "5:22: jobs.a.timeout-minutes",
+        "found '1e400'",
+    ),
+    (
+        "timeout-yaml11-underscore",
+        JOB + "    timeout-minutes: 1_000\n",
+        "5:22: jobs.a.timeout-minutes",
+        "found '1_000'",
+    ),
+    (
+        "timeout-yaml11-sexagesimal",
+        JOB + "    timeout-minutes: 1:30\n",
+        "5:22: jobs.a.timeout-minutes",
+        "found '1:30'",
+    ),
+    (
+        "timeout-infinity",
+        JOB + "    timeout-minutes: .inf\n",
+        "5:22: jobs.a.timeout-minutes",
+        "found '.inf'",
     ),
     (
         "timeout-text",
@@ -272,6 +313,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "continue-quoted",
         JOB + "    continue-on-error: 'true'\n",
         "5:24: jobs.a.continue-on-error",
+        "expected true or false, found the quoted text 'true'; write it without quotes",
+    ),
+    (
+        "continue-block-scalar",
+        JOB + "    continue-on-error: |\n      true\n",
+        "5:24: jobs.a.continue-on-error",
         "expected true or false",
     ),
     (
@@ -293,7 +340,24 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown key",
     ),
     ("name-mapping", "name: {a: 1}\n" + JOB, "1:7: name", "expected text, found a mapping"),
-    ("merge-key", JOB + "      <<: {env: {}}\n", "5:7: jobs.a.container.<<", "merge keys"),
+    (
+        "merge-key-scalar",
+        JOB + "      <<: base\n",
+        "5:11: jobs.a.container.<<",
+        "a merge key (<<) takes a mapping or a list of mappings",
+    ),
+    (
+        "merge-key-brings-unknown-key",
+        JOB + "      <<: {imag: y}\n",
+        "5:12: jobs.a.container.imag",
+        "did you mean 'image'?",
+    ),
+    (
+        "yaml-recursive-alias",
+        "jobs: &j\n  a:\n    container: {image: x}\n    env: {A: *j}\n",
+        "4:14: ",
+        "alias *j is inside the node it names",
+    ),
     ("yaml-tab", "jobs:\n\ta:\n", "2:1: ", "a tab cannot indent YAML"),
     ("yaml-flow", "jobs:\n  a: [\n", "3:1: ", "YAML: did not find expected node content"),
     ("yaml-two-docs", "jobs: {}\n---\njobs: {}\n", "2:1: ", "a single document"),

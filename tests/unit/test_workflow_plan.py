@@ -8,7 +8,6 @@ import pytest
 
 from iguana_fsm.errors import WorkflowInvalid
 from iguana_fsm.workflow.model import Condition, Container, Job, Workflow
-from iguana_fsm.workflow.parse import load_workflow
 from iguana_fsm.workflow.plan import (
     JobStatus,
     find_cycles,
@@ -17,6 +16,7 @@ from iguana_fsm.workflow.plan import (
     run_order,
     should_run,
 )
+from iguana_fsm.workflow.validator import load_workflow
 
 S, F, K, C = (
     JobStatus.SUCCEEDED,

@@ -1,4 +1,4 @@
-"""``iguana verify FILE``: the boot's trust checks, run against a workflow file without booting.
+"""The boot's trust checks, run ahead of a boot against a workflow file (``iguana verify``).
 
 The workflow's own pin and signature are checked as the fetch stage checks them. Each image gets
 Iguana's allow-list and digest rules, then skopeo, run with the very policy.json, registries.d and
@@ -17,31 +17,31 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from iguana_fsm.cmdline import BootConfig
+from iguana_fsm.engine import refusals
 from iguana_fsm.errors import EngineError, FetchError, TrustError, UsageError
 from iguana_fsm.paths import Paths
+from iguana_fsm.tools import run_tool, said
 from iguana_fsm.trust.fetcher import is_http, local_path
 from iguana_fsm.trust.policy import (
     ImageVerdict,
     TrustPolicy,
     check_image,
-    engine_reason,
-    is_policy_rejection,
     load_policy,
     prepare_engine_env,
 )
 from iguana_fsm.trust.source import fetch_workflow
-from iguana_fsm.workflow.parse import load_workflow
 from iguana_fsm.workflow.reference import parse_reference
+from iguana_fsm.workflow.validator import load_workflow
 
 SKOPEO_TIMEOUT = 600.0
 OK, REFUSED, UNCHECKED = "ok", "refused", "unchecked"
 
 
 class _Quiet:
-    """A logger that drops events: ``iguana verify`` reports on ``out`` instead."""
+    """A logger that drops events: ``iguana verify`` prints its report instead."""
 
     def info(self, *_args: Any, **_fields: Any) -> None:
         """Drop the event."""
@@ -69,18 +69,49 @@ class ImageReport:
         ]
 
 
-def cmd_verify(
-    path: str, config: BootConfig, paths: Paths, out: IO[str], *, online: bool = True
-) -> int:
-    """Check the workflow at ``path`` and every image it names; print a report to ``out``.
-    Returns 0 when everything is trusted, TrustError's code when something is refused, and
-    EngineError's code when a registry could not be asked. WorkflowInvalid propagates."""
+@dataclass
+class Precheck:
+    """What the checks found: the workflow's outcome and line, each image's report."""
+
+    outcome: str
+    line: str
+    images: list[ImageReport]
+    policy: TrustPolicy
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything is trusted, TrustError's code when something is refused, and
+        EngineError's code when something (a registry) could not be asked."""
+        outcomes = [self.outcome, *(report.outcome for report in self.images)]
+        if REFUSED in outcomes:
+            return TrustError.exit_code
+        return EngineError.exit_code if UNCHECKED in outcomes else 0
+
+    def report(self) -> str:
+        """The report: the workflow's line, each image's block, the summary line."""
+        lines = [self.line]
+        for image in self.images:
+            lines.extend(image.lines())
+        return "\n".join([*lines, self.summary()]) + "\n"
+
+    def summary(self) -> str:
+        """The report's last line."""
+        outcomes = [report.outcome for report in self.images]
+        what = {OK: "trusted", REFUSED: "refused", UNCHECKED: "not checked"}[self.outcome]
+        return (
+            f"verify: workflow {what}; {len(self.images)} image(s): {outcomes.count(REFUSED)} "
+            f"refused, {outcomes.count(UNCHECKED)} not checked ({policy_summary(self.policy)})"
+        )
+
+
+def precheck(path: str, config: BootConfig, paths: Paths, *, online: bool = True) -> Precheck:
+    """Check the workflow at ``path`` (a file or URL) and every image it names, as a boot
+    would. UsageError for a missing file; WorkflowInvalid propagates."""
     with tempfile.TemporaryDirectory(prefix="iguana-verify-") as scratch:
         private = dataclasses.replace(paths, run=Path(scratch) / "run")
         if not is_http(path) and not local_path(path).is_file():
             raise UsageError(f"{path}: no such workflow file")
         outcome, line, data = _workflow_verdict(path, config, private)
-        out.write(line + "\n")
         if data is None and not is_http(path):
             # refused, but its images are still worth a verdict
             data = local_path(path).read_bytes()
@@ -93,18 +124,7 @@ def cmd_verify(
                 _image_report(reference, policy, env, Path(scratch), online)
                 for reference in workflow.images()
             ]
-    for report in reports:
-        out.write("\n".join(report.lines()) + "\n")
-    outcomes = [report.outcome for report in reports]
-    refused, unchecked = outcomes.count(REFUSED), outcomes.count(UNCHECKED)
-    what = {OK: "trusted", REFUSED: "refused", UNCHECKED: "not checked"}[outcome]
-    out.write(
-        f"verify: workflow {what}; {len(reports)} image(s): {refused} refused, "
-        f"{unchecked} not checked ({policy_summary(policy)})\n"
-    )
-    if refused or outcome == REFUSED:
-        return TrustError.exit_code
-    return EngineError.exit_code if unchecked or outcome == UNCHECKED else 0
+    return Precheck(outcome, line, reports, policy)
 
 
 def policy_summary(policy: TrustPolicy) -> str:
@@ -162,32 +182,22 @@ def _image_report(
 
 
 def _skopeo(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        raise EngineError("skopeo is not installed: apt-get install -y skopeo")
-    try:
-        return subprocess.run(
-            [skopeo, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SKOPEO_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise EngineError(f"skopeo {args[0]} did not finish in {SKOPEO_TIMEOUT:g}s") from None
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix("time=").strip() if lines else "no message"
+    """skopeo's answer; the callers read its exit code and words."""
+    return run_tool(
+        ["skopeo", *args],
+        f"skopeo {args[0]}",
+        EngineError,
+        timeout=SKOPEO_TIMEOUT,
+        check=False,
+        env=env,
+    )
 
 
 def _resolve_digest(reference: str, env: dict[str, str]) -> str:
     result = _skopeo(["inspect", "--format", "{{.Digest}}", f"docker://{reference}"], env)
     digest = result.stdout.strip()
     if result.returncode != 0 or not digest.startswith("sha256:"):
-        raise EngineError(_last_line(result.stderr))
+        raise EngineError(refusals.reason(said(result)))
     return digest
 
 
@@ -206,8 +216,8 @@ def _check_signature(
     if result.returncode == 0:
         report.signature = f"verified against {policy.keyring}"
         return
-    words = engine_reason(_last_line(result.stderr))
-    if is_policy_rejection(words):
+    words = refusals.reason(said(result))
+    if refusals.is_signature_rejection(words):
         report.signature, report.outcome = f"REFUSED: {words}", REFUSED
     else:
         report.signature, report.outcome = f"not checked: {words}", UNCHECKED

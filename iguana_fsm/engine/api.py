@@ -1,4 +1,5 @@
-"""The private ``podman system service`` that Iguana starts, talks to and stops.
+"""podman's API process: the private ``podman system service`` that Iguana starts, talks to
+and stops. (A workflow's *services* are side containers of a job: ``stages/services.py``.)
 
 Iguana never uses a system-wide podman socket: it starts its own service on a socket under
 ``Paths.run`` (and, in a sandbox, with storage under ``Paths.storage``), so a boot sees only the
@@ -24,7 +25,7 @@ from typing import IO, Any
 import structlog
 
 from iguana_fsm.errors import EngineError, MountError
-from iguana_fsm.mountlist import unmount_tree
+from iguana_fsm.mounts import unmount_tree
 from iguana_fsm.paths import Paths
 
 INSTALL_HINT = "install it: apt-get install -y podman runc (or: zypper install podman runc)"
@@ -105,7 +106,7 @@ def packaged_containers_conf() -> Path:
     return Path(str(resources.files("iguana_fsm") / "data" / "containers.conf"))
 
 
-def service_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
+def api_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of podman processes: ours, then ``overlay`` (e.g. HOME for a private
     trust config), then the packaged containers.conf unless CONTAINERS_CONF is already set."""
     env = dict(os.environ)
@@ -122,7 +123,7 @@ def unmount_below(top: Path, log: Any) -> None:
         raise EngineError(f"podman storage: {error}") from error
 
 
-class PodmanService:
+class PodmanApiProcess:
     """``podman system service --time=0`` as a child process on a private unix socket.
 
     ``start`` waits (at most ``ready_timeout`` seconds) until the socket answers a ping;
@@ -140,7 +141,7 @@ class PodmanService:
     ) -> None:
         self.paths = paths
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
-        self.environment = service_environment(env)
+        self.environment = api_environment(env)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -235,17 +236,30 @@ class PodmanService:
         return self.paths.run / "podman-service.pid"
 
     def _reclaim_orphan(self) -> None:
-        """End a service left running by an Iguana that was killed (e.g. before a resume)."""
-        try:
-            pid = int(self.pid_path.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if b"service" not in cmdline or self.url.encode() not in cmdline:
-            return
-        _end_group(pid, self.stop_timeout)
-        if self.paths.storage is not None:
+        """End every API process left serving our socket by an Iguana that was killed (e.g.
+        before a resume): the one in the pid file, and one whose Iguana died before it could
+        write that file; then unmount what it left in the storage."""
+        orphans = self._orphans()
+        for pid in orphans:
+            self._log.warning("engine.orphan.ended", pid=pid, socket=str(self.socket_path))
+            _end_group(pid, self.stop_timeout)
+        if orphans and self.paths.storage is not None:
             unmount_below(self.paths.storage, self._log)
+
+    def _orphans(self) -> list[int]:
+        """Processes whose command line is a ``podman ... system service ... URL`` on our URL."""
+        url = self.url.encode()
+        found: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if url in cmdline and b"system" in cmdline and b"service" in cmdline:
+                found.append(int(entry.name))
+        return found
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

@@ -1,21 +1,26 @@
-"""YAML text into a Workflow, keeping the line and column of every node on the way.
+"""The validator: YAML nodes into a Workflow, or every problem placed at line and column.
 
-This is the only module that sees untyped YAML. It composes the text into nodes (which carry
-their position and keep duplicate keys, unlike ``yaml.safe_load``), then walks them along the
-tables of ``grammar.py``. It never stops at the first problem: every problem is collected, and
-only a text without any becomes a ``Workflow``.
+This is the only module that sees untyped YAML. ``yaml_nodes`` composes the text into nodes
+(which carry their position and keep duplicate keys, unlike ``yaml.safe_load``); this module
+walks them along the tables of ``grammar.py``. It never stops at the first problem: every
+problem is collected (up to ``PROBLEM_LIMIT`` shown), and only a text without any becomes a
+``Workflow``.
+
+Scalars are read so that YAML 1.1 (PyYAML) and YAML 1.2 (editors, the JSON Schema) agree:
+a boolean is a plain ``true``/``false`` or one of YAML 1.1's words (``yes``, ``on``, ...; the
+schema lists them as text values), numbers are YAML 1.2 core numbers (``1_000`` and ``1:30``
+are text in YAML 1.2, so they are refused), and quoted text is never a boolean or number. Merge keys
+(``<<: *base``, YAML 1.1's merge type, which PyYAML, go-yaml and the YAML language server read)
+merge the named mappings; keys written in the mapping itself win.
 """
 
 from __future__ import annotations
 
 import difflib
-import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from iguana_fsm.errors import WorkflowInvalid
@@ -23,19 +28,31 @@ from iguana_fsm.workflow import grammar
 from iguana_fsm.workflow.grammar import Key
 from iguana_fsm.workflow.model import Condition, Container, Job, Service, Volume, Workflow
 from iguana_fsm.workflow.plan import find_cycles
-from iguana_fsm.workflow.problem import Problem
-from iguana_fsm.workflow.reference import parse_reference, reference_problem
+from iguana_fsm.workflow.problem import Problem, show
+from iguana_fsm.workflow.reference import reference_problem
+from iguana_fsm.workflow.volumes import clean_target, parse_volume
+from iguana_fsm.workflow.yaml_nodes import compose
 
-# libyaml when present: several times faster, and it bounds nesting instead of recursing
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CONSTRUCTOR = SafeConstructor()
+__all__ = ["load_workflow", "parse", "parse_volume", "validate"]
+
 _TAG = "tag:yaml.org,2002:"
+PROBLEM_LIMIT = 200
+"""Most problems reported for one file; a last line says how many more there are."""
+SUGGESTION_LIMIT = 20
+"""Most unknown needs that get a did-you-mean (each is a search over every job id)."""
+CYCLE_SHOWN = 8
+"""Most jobs of a cycle named in its problem; the rest are counted."""
+MAX_MINUTES = grammar.MAX_MINUTES
+_TRUE = frozenset(grammar.TRUE_WORDS)
+_FALSE = frozenset(grammar.FALSE_WORDS)
+_NUMBER = re.compile(
+    r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+)
+"""YAML 1.2 core schema numbers (int and float, without .inf and .nan)."""
 _JOB_ID = re.compile(grammar.JOB_ID)
 _ENV_NAME = re.compile(grammar.ENV_NAME)
-_VOLUME_NAME = re.compile(grammar.VOLUME_NAME)
 _CONDITION = re.compile(grammar.CONDITION_PATTERN)
 _CONDITION_NAME = re.compile(r"(success|failure|always)\(")
-_CONTAINERS_SOURCE = "rd.iguana.containers"
 
 Position = tuple[int, int]
 Entries = dict[str, tuple[ScalarNode, Node]]
@@ -66,7 +83,18 @@ def _describe(node: Node) -> str:
     if node.tag == _TAG + "null":
         return "nothing"
     text = str(node.value)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    quoted = isinstance(node, ScalarNode) and node.style in ("'", '"')
+    return f"the quoted text {shown}" if quoted else shown
+
+
+def _elide(cycle: list[str]) -> str:
+    """``a -> b -> ... -> a`` naming at most CYCLE_SHOWN jobs, each shown on one line."""
+    names = [show(job_id) for job_id in cycle]
+    if len(names) > CYCLE_SHOWN + 1:
+        hidden = len(names) - CYCLE_SHOWN - 1
+        names = [*names[: CYCLE_SHOWN - 1], f"... ({hidden} more)", names[-2], names[-1]]
+    return " -> ".join(names)
 
 
 @dataclass
@@ -89,12 +117,13 @@ class _Walk:
             self.problem(node, path, f"expected a mapping (key: value), found {_describe(node)}")
             return None
         entries: Entries = {}
+        merged: list[Node] = []
         for key, value in node.value:
             if not isinstance(key, ScalarNode):
                 self.problem(key, path, f"a key must be a plain name, not {_describe(key)}")
                 continue
             if key.tag == _TAG + "merge":
-                self.problem(key, _join(path, "<<"), "YAML merge keys (<<) are not supported")
+                merged.extend(self.merge_sources(value, _join(path, "<<")))
                 continue
             name = str(key.value)
             if name in entries:
@@ -103,7 +132,19 @@ class _Walk:
                 continue
             entries[name] = (key, value)
             self.positions[_join(path, name)] = _at(key)
+        for source in merged:
+            # the first source to name a key wins, and the mapping's own keys win over all
+            for name, entry in (self.mapping(source, path) or {}).items():
+                entries.setdefault(name, entry)
         return entries
+
+    def merge_sources(self, node: Node, path: str) -> list[Node]:
+        """The mappings a merge key (``<<``) names: one mapping or a list of them."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        if all(isinstance(source, MappingNode) for source in sources):
+            return list(sources)
+        self.problem(node, path, "a merge key (<<) takes a mapping or a list of mappings")
+        return []
 
     def known(self, entries: Entries, keys: Sequence[Key], path: str, anchor: Node) -> None:
         """Report unknown keys (with a did-you-mean) and missing required ones."""
@@ -284,13 +325,10 @@ class _Walk:
             if isinstance(volume, str):
                 self.problem(item, here, f"invalid volume {text!r}: {volume}")
                 continue
-            if volume.target in targets:
-                self.problem(
-                    item,
-                    here,
-                    f"{volume.target} is already mounted by item {targets[volume.target]}",
-                )
-            targets.setdefault(volume.target, index)
+            target = clean_target(volume.target)
+            if target in targets:
+                self.problem(item, here, f"{target!r} is already mounted by item {targets[target]}")
+            targets.setdefault(target, index)
             volumes.append(volume)
         return tuple(volumes)
 
@@ -305,7 +343,7 @@ class _Walk:
             self.problem(
                 node, path, f"expected a job id or a list of them, found {_describe(node)}"
             )
-        needs: list[str] = []
+        needs: dict[str, None] = {}
         for item, here in items:
             need = self.scalar(item, here, "a job id")
             if need is None:
@@ -313,9 +351,9 @@ class _Walk:
             if need in needs:
                 self.problem(item, here, f"{need!r} is listed twice")
                 continue
-            needs.append(need)
+            needs[need] = None
             self.needs.append((job_id, need, item, here))
-        return needs
+        return list(needs)
 
     def condition(self, node: Node, path: str) -> Condition:
         text = self.scalar(node, path, "success(), failure() or always()")
@@ -333,126 +371,50 @@ class _Walk:
         return Condition(name.group(1))
 
     def boolean(self, node: Node, path: str) -> bool:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "bool":
-            return bool(_CONSTRUCTOR.construct_yaml_bool(node))
-        self.problem(node, path, f"expected true or false, found {_describe(node)}")
+        plain = isinstance(node, ScalarNode) and not node.style
+        if plain and (node.value in _TRUE or node.value in _FALSE):
+            return bool(node.value in _TRUE)
+        hint = ""
+        if isinstance(node, ScalarNode) and (node.value in _TRUE or node.value in _FALSE):
+            hint = "; write it without quotes"
+        self.problem(node, path, f"expected true or false, found {_describe(node)}{hint}")
         return False
 
     def minutes(self, node: Node, path: str) -> float | None:
         value: float | None = None
-        if isinstance(node, ScalarNode) and node.tag in (_TAG + "int", _TAG + "float"):
-            try:
-                if node.tag == _TAG + "int":
-                    value = float(_CONSTRUCTOR.construct_yaml_int(node))
-                else:
-                    value = float(_CONSTRUCTOR.construct_yaml_float(node))
-            except (ValueError, OverflowError):
-                value = None
-        if value is None or not 0 < value < float("inf"):
+        plain = isinstance(node, ScalarNode) and not node.style
+        text = str(node.value) if isinstance(node, ScalarNode) else ""
+        if plain and _NUMBER.fullmatch(text):
+            base = {"0o": 8, "0x": 16}.get(text[:2])
+            value = float(int(text[2:], base)) if base else float(text)
+        if value is None or not 0 < value <= MAX_MINUTES:
+            hint = "; write it without quotes" if _NUMBER.fullmatch(text) and not plain else ""
             self.problem(
-                node, path, f"expected a positive number of minutes, found {_describe(node)}"
+                node,
+                path,
+                f"expected a number of minutes above 0 and at most {MAX_MINUTES:.0f}, "
+                f"found {_describe(node)}{hint}",
             )
             return None
         return value
 
     def check_needs(self, job_ids: list[str]) -> None:
         """Report needs naming no job, and needs that go round in a cycle."""
-        known = set(job_ids)
         graph: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
         first_needs: dict[str, tuple[Node, str]] = {}
+        guesses = 0
         for job_id, need, node, path in self.needs:
             first_needs.setdefault(job_id, (node, path.split("[", 1)[0]))
-            if need not in known:
-                guess = _near(need, job_ids)
+            if need not in graph:
+                guesses += 1
+                guess = _near(need, job_ids) if guesses <= SUGGESTION_LIMIT else None
                 hint = f"; did you mean {guess!r}?" if guess else ""
                 self.problem(node, path, f"needs unknown job {need!r}{hint}")
-            elif job_id in graph:
+            else:
                 graph[job_id].append(need)
         for cycle in find_cycles(graph):
             node, path = first_needs[cycle[0]]
-            self.problem(node, path, f"needs form a cycle: {' -> '.join(cycle)}")
-
-
-def parse_volume(text: str) -> Volume | str:
-    """A volume from ``name:/path``, ``/host:/path`` or ``/path`` (+ ``:ro``/``:rw``), or why not.
-
-    The target cannot be one Iguana mounts itself (``grammar.RESERVED_TARGETS``). Only the text
-    is checked here; podman checks that a host path exists when the job starts.
-    """
-    parts = text.split(":")
-    if "" in parts:
-        return "a part between ':' is empty"
-    read_only = False
-    if len(parts) > 1 and parts[-1] in grammar.VOLUME_MODES:
-        read_only = parts.pop() == "ro"
-    elif len(parts) == 3:
-        return f"mode {parts[2]!r} must be ro or rw"
-    if len(parts) > 2:
-        return "expected SOURCE:TARGET[:ro|rw] with at most three parts"
-    target = parts[-1]
-    if not target.startswith("/"):
-        return f"target {target!r} must be an absolute path"
-    reserved = grammar.RESERVED_TARGETS.get(posixpath.normpath("/" + target.lstrip("/")))
-    if reserved is not None:
-        return reserved
-    source = parts[0] if len(parts) == 2 else None
-    if source is not None and not source.startswith("/") and not _VOLUME_NAME.fullmatch(source):
-        return f"source {source!r} must be an absolute host path or a volume name"
-    return Volume(source=source, target=target, read_only=read_only)
-
-
-def _yaml_problem(source: str, text: str, error: yaml.YAMLError) -> Problem:
-    if isinstance(error, yaml.reader.ReaderError):
-        before = text[: error.position]
-        line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
-        char = error.character if isinstance(error.character, int) else ord(error.character)
-        return Problem(source, line, col, "", f"YAML: character U+{char:04X} is not allowed")
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    problem = str(getattr(error, "problem", None) or str(error).splitlines()[0])
-    context = getattr(error, "context", None)
-    message = f"YAML: {problem}" + (f" ({context})" if context else "")
-    if mark is not None and text[mark.index : mark.index + 1] == "\t":
-        message = "YAML: a tab cannot indent YAML; use spaces"
-    elif problem.startswith("but found another document"):
-        message = "YAML: a workflow is a single document; remove the second one (---)"
-    return Problem(source, line, col, "", message)
-
-
-def _decode(data: str | bytes, source: str) -> str | Problem:
-    if isinstance(data, str):
-        try:
-            # a lone surrogate cannot reach libyaml, which reads UTF-8
-            data.encode("utf-8")
-        except UnicodeEncodeError as error:
-            before = data[: error.start]
-            line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
-            char = ord(data[error.start])
-            return Problem(source, line, col, "", f"YAML: character U+{char:04X} is not allowed")
-        return data
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        prefix = data[: error.start]
-        line = prefix.count(b"\n") + 1
-        col = len(prefix) - prefix.rfind(b"\n")
-        return Problem(source, line, col, "", f"not UTF-8 text (byte 0x{data[error.start]:02x})")
-
-
-def compose(data: str | bytes, source: str) -> tuple[Node | None, list[Problem]]:
-    """The YAML node tree of a single-document text, or the problem that stops YAML reading it."""
-    text = _decode(data, source)
-    if isinstance(text, Problem):
-        return None, [text]
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError as error:
-        return None, [_yaml_problem(source, text, error)]
-    except RecursionError:
-        return None, [Problem(source, 1, 1, "", "YAML: nested too deeply")]
-    if root is None:
-        return None, [Problem(source, 1, 1, "jobs", "the file is empty; a workflow needs jobs")]
-    return root, []
+            self.problem(node, path, f"needs form a cycle: {_elide(cycle)}")
 
 
 def parse(data: str | bytes, source: str) -> tuple[Workflow | None, list[Problem]]:
@@ -462,7 +424,19 @@ def parse(data: str | bytes, source: str) -> tuple[Workflow | None, list[Problem
         return None, problems
     walk = _Walk(source)
     workflow = walk.workflow(root)
-    return workflow, sorted(walk.problems, key=lambda problem: (problem.line, problem.col))
+    problems = sorted(walk.problems, key=lambda problem: (problem.line, problem.col))
+    if len(problems) > PROBLEM_LIMIT:
+        more = len(problems) - PROBLEM_LIMIT
+        problems = [
+            *problems[:PROBLEM_LIMIT],
+            Problem(source, 0, 0, "", f"{more} more problems not shown"),
+        ]
+    return workflow, problems
+
+
+def validate(text: str | bytes, source: str) -> list[Problem]:
+    """Every problem of the workflow in ``text``, in file order; empty when it is valid."""
+    return parse(text, source)[1]
 
 
 def load_workflow(data: str | bytes, source: str) -> Workflow:
@@ -471,35 +445,3 @@ def load_workflow(data: str | bytes, source: str) -> Workflow:
     if workflow is None:
         raise WorkflowInvalid(list(problems))
     return workflow
-
-
-def _job_id(image: str, taken: set[str]) -> str:
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", parse_reference(image).name)
-    base = name if _JOB_ID.fullmatch(name) else f"job-{name}"
-    job_id, number = base, 1
-    while job_id in taken:
-        number += 1
-        job_id = f"{base}-{number}"
-    taken.add(job_id)
-    return job_id
-
-
-def workflow_from_containers(images: Sequence[str]) -> Workflow:
-    """The workflow ``rd.iguana.containers=a,b`` stands for: one job per image, in order.
-
-    Job ids are the images' last path components, made unique with ``-2``, ``-3``...
-    """
-    problems = [
-        Problem(_CONTAINERS_SOURCE, 0, 0, f"containers[{index}]", f"invalid image {image!r}: {why}")
-        for index, image in enumerate(images)
-        if (why := reference_problem(image)) is not None
-    ]
-    if not images:
-        problems.append(Problem(_CONTAINERS_SOURCE, 0, 0, "", "no container images given"))
-    if problems:
-        raise WorkflowInvalid(list(problems))
-    taken: set[str] = set()
-    jobs = tuple(
-        Job(id=_job_id(image, taken), container=Container(image=image)) for image in images
-    )
-    return Workflow(jobs=jobs, source=_CONTAINERS_SOURCE)

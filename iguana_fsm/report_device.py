@@ -20,8 +20,8 @@ from pathlib import Path
 from iguana_fsm.devices import DeviceScope, wait_for
 from iguana_fsm.errors import IguanaError, MountError
 from iguana_fsm.handoff import copy_into
-from iguana_fsm.mountlist import run_tool
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.tools import run_tool
 
 DIRECTORY = "iguana-report"
 WAIT_SECONDS = 10.0
@@ -32,10 +32,12 @@ def _mount(node: str, mountpoint: Path, what: str) -> None:
     """Mount the report device: nothing on it is run, and (where the kernel and mount know
     ``nosymfollow``, Linux 5.10) no link on it is followed."""
     try:
-        run_tool(["mount", "-o", f"{SAFE_OPTIONS},nosymfollow", node, str(mountpoint)], what)
+        run_tool(
+            ["mount", "-o", f"{SAFE_OPTIONS},nosymfollow", node, str(mountpoint)], what, MountError
+        )
     except MountError:
         # an older kernel or mount refuses nosymfollow: the copy does not follow links anyway
-        run_tool(["mount", "-o", SAFE_OPTIONS, node, str(mountpoint)], what)
+        run_tool(["mount", "-o", SAFE_OPTIONS, node, str(mountpoint)], what, MountError)
 
 
 def leave_report(ctx: BootContext) -> Path | None:
@@ -55,7 +57,7 @@ def leave_report(ctx: BootContext) -> Path | None:
             copy_into(mountpoint, DIRECTORY, files, 0o644, None)
             os.sync()
         finally:
-            run_tool(["umount", str(mountpoint)], f"report {spec}")
+            run_tool(["umount", str(mountpoint)], f"report {spec}", MountError)
     except (IguanaError, OSError) as error:
         why = str(error)
         if isinstance(error, OSError):

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from iguana_fsm.engine.base import ContainerSpec
-from iguana_fsm.engine.podman import PodmanEngine
-from iguana_fsm.engine.service import (
-    PodmanService,
+from iguana_fsm.contract import container_spec
+from iguana_fsm.engine.api import (
+    PodmanApiProcess,
+    api_environment,
     packaged_containers_conf,
     runroot_for,
-    service_environment,
     socket_for,
     stand_ins,
 )
+from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
-from iguana_fsm.mountlist import mounted_under
+from iguana_fsm.mounts import mounted_under
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image
 from tests.support.podman_cli import PodmanCli
@@ -50,14 +50,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-class TestPodmanService:
+class TestPodmanApiProcess:
     def test_start_answers_and_stop_twice_leaves_nothing(
         self, service_paths: Paths, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The service answers on its socket in its own session; stop ends it (and unmounts what
         podman left mounted in the storage); a second stop is fine."""
         monkeypatch.delenv("CONTAINERS_CONF", raising=False)
-        service = PodmanService(service_paths)
+        service = PodmanApiProcess(service_paths)
         service.start()
         process = service._process
         assert process is not None
@@ -77,7 +77,7 @@ class TestPodmanService:
 
     def test_missing_podman_is_explained_in_one_line(self, service_paths: Paths) -> None:
         """Without podman on PATH the error says so and how to install it."""
-        service = PodmanService(service_paths, env={"PATH": str(service_paths.run)})
+        service = PodmanApiProcess(service_paths, env={"PATH": str(service_paths.run)})
         with pytest.raises(EngineError, match=r"^podman is not installed: .*apt-get install"):
             service.start()
 
@@ -86,7 +86,7 @@ class TestPodmanService:
         assert service_paths.storage is not None
         service_paths.storage.parent.mkdir(parents=True)
         service_paths.storage.write_text("not a directory\n")
-        service = PodmanService(service_paths, ready_timeout=20)
+        service = PodmanApiProcess(service_paths, ready_timeout=20)
         with pytest.raises(EngineError, match=r"podman system service exited with code \d+: .*"):
             service.start()
         assert not service.running
@@ -127,7 +127,7 @@ class TestPodmanService:
         else:
             target.mkdir()
             target.chmod(0o777)
-        service = PodmanService(paths)
+        service = PodmanApiProcess(paths)
         try:
             with pytest.raises(EngineError, match=rf"^refusing {target}: "):
                 service.start()
@@ -147,10 +147,10 @@ class TestPodmanService:
         """CONTAINERS_CONF from the caller is kept; otherwise the packaged one is used."""
         monkeypatch.delenv("CONTAINERS_CONF", raising=False)
         packaged = str(packaged_containers_conf())
-        assert service_environment()["CONTAINERS_CONF"] == packaged
+        assert api_environment()["CONTAINERS_CONF"] == packaged
         mine = str(tmp_path / "mine.conf")
-        assert service_environment({"CONTAINERS_CONF": mine})["CONTAINERS_CONF"] == mine
-        assert service_environment({"HOME": str(tmp_path)})["HOME"] == str(tmp_path)
+        assert api_environment({"CONTAINERS_CONF": mine})["CONTAINERS_CONF"] == mine
+        assert api_environment({"HOME": str(tmp_path)})["HOME"] == str(tmp_path)
         text = packaged_containers_conf().read_text()
         assert 'runtime = "runc"' in text
         assert '"nofile=1024:1024"' in text
@@ -159,21 +159,23 @@ class TestPodmanService:
 ORPHAN_MAKER = """
 import sys, time
 from pathlib import Path
-from iguana_fsm.engine.service import PodmanService
+from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.paths import Paths
 from tests.support.images import build_image
 from tests.support.podman_cli import PodmanCli
-PodmanService(Paths.for_sandbox(Path(sys.argv[1]))).start()
+PodmanApiProcess(Paths.for_sandbox(Path(sys.argv[1]))).start()
 print("up", flush=True)
 time.sleep(600)
 """
 
 
 class TestLeftBehind:
+    @pytest.mark.parametrize("pid_file", [True, False], ids=["pid-file", "killed-before-pid-file"])
     def test_service_orphaned_by_a_killed_iguana_is_ended_by_the_next(
-        self, service_paths: Paths, tmp_path: Path
+        self, service_paths: Paths, tmp_path: Path, pid_file: bool
     ) -> None:
-        """When Iguana was SIGKILLed, the next start ends the service it left running."""
+        """When Iguana was SIGKILLed, the next start ends the service it left running, also
+        when the kill came before the pid file was written (found by its socket)."""
         top = service_paths.iguana.parent
         maker = subprocess.Popen(
             [sys.executable, "-c", ORPHAN_MAKER, str(top)],
@@ -185,9 +187,11 @@ class TestLeftBehind:
         maker.kill()
         maker.wait()
         orphan = int((service_paths.run / "podman-service.pid").read_text())
+        if not pid_file:
+            (service_paths.run / "podman-service.pid").unlink()
         try:
             assert _alive(orphan)
-            service = PodmanService(service_paths)
+            service = PodmanApiProcess(service_paths)
             service.start()
             try:
                 assert not _alive(orphan)
@@ -208,14 +212,14 @@ class TestLeftBehind:
         made = stand_ins(paths)
         try:
             engine.start()
-            process = engine.service._process
+            process = engine.api._process
             assert process is not None
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            assert not engine.service.running
+            assert not engine.api.running
             engine.stop()
-            assert not engine.service.pid_path.exists()
-            assert not engine.service.socket_path.exists()
+            assert not engine.api.pid_path.exists()
+            assert not engine.api.socket_path.exists()
             assert [directory for directory in made if directory.exists()] == []
             assert paths.storage is not None
             assert mounted_under(paths.storage) == []
@@ -239,8 +243,8 @@ class TestLeftBehind:
         engine.start()
         try:
             service_paths.iguana.mkdir(parents=True, exist_ok=True)
-            spec = ContainerSpec(
-                "left-running", image, {"IGUANA": "true"}, (), service_paths.iguana
+            spec = container_spec(
+                "left-running", image, {}, (), iguana_dir=service_paths.iguana, run_id="stop-test"
             )
             engine.start_service(spec, 30)
         finally:

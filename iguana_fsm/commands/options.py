@@ -1,0 +1,39 @@
+"""Flags that several verbs share, and the Paths they select."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iguana_fsm.paths import Paths
+
+
+def paths_of(args: argparse.Namespace) -> Paths:
+    """The initrd's paths, or all of them under ``--sandbox DIR``."""
+    sandbox: str | None = getattr(args, "sandbox", None)
+    return Paths.for_sandbox(Path(sandbox)) if sandbox else Paths.initrd()
+
+
+def add_target(parser: argparse.ArgumentParser) -> None:
+    """``--sandbox DIR``."""
+    parser.add_argument(
+        "--sandbox",
+        metavar="DIR",
+        help="keep /iguana, the new root and all state under DIR; record the hand-off "
+        "instead of carrying it out",
+    )
+
+
+def add_boot_options(parser: argparse.ArgumentParser) -> None:
+    """``--sandbox``, ``--cmdline`` and ``--batch``: what a boot (run, resume) takes."""
+    add_target(parser)
+    parser.add_argument(
+        "--cmdline",
+        metavar="TEXT",
+        help="kernel command line to use instead of /proc/cmdline (the sandbox default is empty)",
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="do not attach job containers to the console",
+    )

@@ -1,0 +1,20 @@
+"""``iguana schema``: the workflow JSON Schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Declare ``schema``."""
+    parser = subparsers.add_parser("schema", help="print the workflow JSON Schema")
+    parser.set_defaults(handle=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Print the schema."""
+    from iguana_fsm.workflow.commands import cmd_schema
+
+    return cmd_schema(sys.stdout)

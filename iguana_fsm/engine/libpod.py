@@ -1,0 +1,47 @@
+"""The libpod SpecGenerator (the body of ``POST /libpod/containers/create``) for a ContainerSpec.
+
+podman-py cannot express anonymous volumes, so the body is written here. It is a translation
+of the spec, field by field: nothing is added that the spec does not say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iguana_fsm.engine.base import ContainerSpec
+
+
+def container_body(
+    spec: ContainerSpec, *, terminal: bool = False, stdin: bool = False
+) -> dict[str, Any]:
+    """The libpod SpecGenerator for ``spec``; ``terminal`` and ``stdin`` say how it is run."""
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    for volume in spec.volumes:
+        options = ["ro"] if volume.read_only else []
+        if volume.is_bind:
+            mounts.append(
+                {
+                    "type": "bind",
+                    "source": volume.source,
+                    "destination": volume.target,
+                    "options": ["rbind", *options],
+                }
+            )
+        else:
+            # An empty name makes podman create an anonymous volume, removed with the container.
+            volumes.append({"Name": volume.source or "", "Dest": volume.target, "Options": options})
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "env": dict(spec.env),
+        "labels": dict(spec.labels),
+        "privileged": spec.privileged,
+        "mounts": mounts,
+        "volumes": volumes,
+        "terminal": terminal,
+        "stdin": stdin,
+    }
+    if spec.host_network:
+        body["netns"] = {"nsmode": "host"}
+    return body
