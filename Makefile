@@ -9,12 +9,12 @@ PYTHON ?= python3
 
 # podman and friends for the engine, gnupg for signatures, dracut/qemu for the initrd and its
 # boot test, loop/partition/LUKS tools for the mount tests; debhelper, dh-python, rpm and Debian's
-# Python libraries to build and try the packages.
+# Python libraries to build and try the packages; mmdebstrap for the example containers.
 APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg openssl \
 	ca-certificates python3 python3-venv dracut-core qemu-system-x86 gdisk fdisk cryptsetup \
 	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
 	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
-	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools nodejs \
+	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools nodejs mmdebstrap \
 	dracut-network isc-dhcp-client iputils-arping socat
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \

@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import stat
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,37 +31,66 @@ SYS_BLOCK = Path("/sys/class/block")
 POLL_SECONDS = 0.2
 
 ROOT_TYPES: dict[str, str] = {
-    "x86-64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-    "x86": "44479540-f297-41b2-9af7-d131d5f0458a",
-    "arm64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
+    "alpha": "6523f8ae-3eb1-4e2a-a05a-18b695ae656f",
+    "arc": "d27f46ed-2919-4cb8-bd25-9531f3c16534",
     "arm": "69dad710-2ce4-4e3c-b16c-21a1d49abed3",
-    "riscv64": "72ec70a6-cf74-40e6-bd49-4bda08e8f224",
-    "riscv32": "60d5a7fe-8e7d-435c-b714-3dd8162144e1",
-    "ppc64-le": "c31c45e6-3f39-412e-80fb-4809c4980599",
-    "ppc64": "912ade1d-a839-4913-8964-a10eee08fbd2",
-    "s390x": "5eead9a9-fe09-4a1e-a1d7-520d00531306",
-    "loongarch64": "77055800-792c-4f94-b39a-98c91b762bb6",
+    "arm64": "b921b045-1df0-41c3-af44-4c6f280d3fae",
     "ia64": "993d8d3d-f80e-4225-855a-9daf8ed7ea97",
+    "loongarch64": "77055800-792c-4f94-b39a-98c91b762bb6",
+    "m68k": "0cf191c8-3b54-433a-b715-68c6fa4086de",
+    "mips": "e9434544-6e2c-47cc-bae2-12d6deafb44c",
+    "mips64": "d113af76-80ef-41b4-bdb6-0cff4d3d4a25",
+    "mips-le": "37c58c8a-d913-4156-a25f-48b1b64e07f0",
+    "mips64-le": "700bda43-7a34-4507-b179-eeb93d7a7ca3",
+    "parisc": "1aacdb3b-5444-4138-bd9e-e5c2239b2346",
+    "ppc": "1de3f1ef-fa98-47b5-8dcd-4a860a654d78",
+    "ppc64": "912ade1d-a839-4913-8964-a10eee08fbd2",
+    "ppc64-le": "c31c45e6-3f39-412e-80fb-4809c4980599",
+    "riscv32": "60d5a7fe-8e7d-435c-b714-3dd8162144e1",
+    "riscv64": "72ec70a6-cf74-40e6-bd49-4bda08e8f224",
+    "s390": "08a7acea-624c-4a20-91e8-6e0fa67d23f9",
+    "s390x": "5eead9a9-fe09-4a1e-a1d7-520d00531306",
+    "sh4": "7b8f86b1-397a-4e1c-9eb0-850983baedc4",
+    "sparc64": "f7b4d167-1e51-42a9-8151-ec96c2e99478",
+    "tilegx": "c50cdd70-3862-4cc3-90e1-809a8c93ee2c",
+    "x86": "44479540-f297-41b2-9af7-d131d5f0458a",
+    "x86-64": "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
 }
-"""DPS root partition type GUIDs by the specification's architecture name."""
+"""DPS root partition type GUIDs by the specification's architecture name: every architecture
+the specification lists (systemd's ``systemd-id128 show`` names them ``root-ARCH``)."""
 
 _MACHINES = {
+    "alpha": "alpha",
+    "arc": "arc",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "ia64": "ia64",
+    "loongarch64": "loongarch64",
+    "m68k": "m68k",
+    "parisc": "parisc",
+    "parisc64": "parisc",
+    "ppc": "ppc",
+    "ppc64": "ppc64",
+    "ppc64le": "ppc64-le",
+    "riscv32": "riscv32",
+    "riscv64": "riscv64",
+    "s390": "s390",
+    "s390x": "s390x",
+    "sh4": "sh4",
+    "sparc64": "sparc64",
+    "tilegx": "tilegx",
     "x86_64": "x86-64",
     "amd64": "x86-64",
     "i386": "x86",
     "i486": "x86",
     "i586": "x86",
     "i686": "x86",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "riscv64": "riscv64",
-    "riscv32": "riscv32",
-    "ppc64le": "ppc64-le",
-    "ppc64": "ppc64",
-    "s390x": "s390x",
-    "loongarch64": "loongarch64",
-    "ia64": "ia64",
 }
+"""``uname -m`` names to DPS names (``armv*`` is arm; MIPS also needs the byte order)."""
+
+IGNORED_LABELS = frozenset({"_empty"})
+"""Partition labels that mark a partition as a placeholder, never a candidate: systemd's
+discovery always ignores ``_empty`` (systemd.image-filter(7)), and systemd-repart writes it."""
 
 FLAG_READ_ONLY = 1 << 60
 FLAG_NO_AUTO = 1 << 63
@@ -69,11 +99,18 @@ FLAG_NO_AUTO = 1 << 63
 LUKS = "crypto_LUKS"
 
 
-def dps_architecture(machine: str | None = None) -> str | None:
-    """The DPS architecture name of ``machine`` (default: the running one), None if unknown."""
+def dps_architecture(machine: str | None = None, byteorder: str = sys.byteorder) -> str | None:
+    """The DPS architecture name of ``machine`` (default: the running one), None if unknown.
+
+    ``uname -m`` says ``mips``/``mips64`` for both byte orders; ``byteorder`` tells them apart.
+    """
     name = machine or platform.machine()
     if name.startswith("armv"):
         return "arm"
+    if name in ("mips", "mips64", "mipsel", "mips64el"):
+        base = name.removesuffix("el")
+        little = name.endswith("el") or byteorder == "little"
+        return f"{base}-le" if little else base
     return _MACHINES.get(name)
 
 
@@ -315,6 +352,9 @@ def guess_root(scope: DeviceScope, machine: str | None = None) -> RootGuess:
             continue
         if device.flags() & FLAG_NO_AUTO:
             skipped.append(f"{device.node} (no-auto flag set)")
+            continue
+        if device.info.get("PART_ENTRY_NAME") in IGNORED_LABELS:
+            skipped.append(f"{device.node} (labelled {device.info['PART_ENTRY_NAME']})")
             continue
         disk = device.info.get("PART_ENTRY_DISK") or partition_parent(name, scope.sys_block) or ""
         by_disk.setdefault(disk, []).append(device)

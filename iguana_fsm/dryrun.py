@@ -1,7 +1,9 @@
 """``iguana run --dry-run``: locate and read the workflow, print the plan, touch nothing.
 
 The workflow copy and logs go to a scratch directory that is removed afterwards; no engine is
-started and no checkpoint is written.
+started and no checkpoint is written. What the boot would warn about or refuse before it starts
+a container is shown too: unknown ``rd.iguana.`` options (as warnings) and the image allow-list
+and digest rules (a refused image ends the dry run with the boot's trust error and exit code).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from iguana_fsm.checkpoint import BootRecord
+from iguana_fsm.cmdline import unknown_warnings
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.log import make_logger
 from iguana_fsm.paths import Paths
 from iguana_fsm.session import Options, boot_config
 from iguana_fsm.stages import fetch, locate
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.trust.policy import check_image, load_policy
 from iguana_fsm.workflow.explain import explain
 
 ENDING = """\
@@ -52,7 +56,20 @@ def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str
         )
         locate.run(ctx)
         fetch.run(ctx)
+    loaded = ctx.need_workflow()
+    policy = load_policy(config, paths)
+    verdicts = [check_image(policy, image) for image in loaded.images()]
+    out.writelines(f"warning: {line}\n" for line in unknown_warnings(config))
     out.write(f"sha256: {ctx.record.workflow_sha256}\n")
-    out.write(explain(ctx.need_workflow(), config.env))
+    out.write(explain(loaded, config.env))
+    allowed = f"allowed by {policy.rules_source}" if policy.rules else "no allow-list"
+    out.write(f"images checked ({allowed}):\n")
+    out.writelines(
+        f"  {verdict.reference}: "
+        + (f"scope {verdict.scope}" if verdict.scope else "allowed")
+        + (", signature required" if verdict.signature_required else "")
+        + "\n"
+        for verdict in verdicts
+    )
     out.write(ENDING.format(newroot=paths.newroot))
     return 0

@@ -20,6 +20,7 @@ from iguana_fsm.cmdline import (
     read_cmdline_text,
     redact_cmdline,
     suggest,
+    unknown_warnings,
 )
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
@@ -58,7 +59,7 @@ def boot_config(
     if text is None:
         text = "" if options.paths.sandbox else None
     if text is None:
-        text = read_cmdline_text()
+        text = read_cmdline_text(etc=Path("/etc"))
     if options.workflow is not None:
         # --workflow is rd.iguana.control_url; stored that way, resume reads the same source
         source = options.workflow
@@ -136,6 +137,7 @@ class Session:
             record.sandbox = self.paths.sandbox
             # secrets of rd.iguana.env stay out of the checkpoint; resume reads the raw text
             record.details["cmdline"] = redact_cmdline(text)
+            record.warnings.extend(unknown_warnings(config))
             self._keep_cmdline(text)
             ctx = self._context(config, record)
             ctx.extras["cmdline_errors"] = errors

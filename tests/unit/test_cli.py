@@ -60,6 +60,37 @@ class TestDryRun:
             "w.yaml:3:5: jobs.one.contaner: unknown key; did you mean 'container'?"
         )
 
+    def test_dry_run_shows_unknown_options_and_checks_the_allow_list(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The dry run prints the unknown-option warnings and each image's allow-list verdict
+        that the boot would log; unknown options are warnings, not errors."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text(WORKFLOW)
+        cmdline = "rd.iguana.debgu rd.iguana.registries=registry.example"
+        argv = ["run", "--dry-run", "--sandbox", str(tmp_path / "box"), "--workflow", str(workflow)]
+        code = main([*argv, "--cmdline", cmdline])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert (
+            "warning: unknown kernel option rd.iguana.debgu, ignored; did you mean "
+            "rd.iguana.debug?" in out
+        )
+        assert "images checked (allowed by rd.iguana.registries):" in out
+        assert "  registry.example/one:1: scope registry.example" in out
+
+    def test_dry_run_refuses_an_image_the_allow_list_refuses(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An image outside the allow-list ends the dry run as it would end the boot (exit 4)."""
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text(WORKFLOW)
+        argv = ["run", "--dry-run", "--sandbox", str(tmp_path / "box"), "--workflow", str(workflow)]
+        code = main([*argv, "--cmdline", "rd.iguana.registries=other.example"])
+        err = capsys.readouterr().err
+        assert code == ExitCode.TRUST, err
+        assert "registry.example/one:1" in err and "not allowed" in err
+
 
 class TestErrors:
     def test_missing_workflow_file_is_one_line(
@@ -73,6 +104,20 @@ class TestErrors:
         assert "Traceback" not in err
         record = CheckpointStore(Paths.for_sandbox(box).state).load()
         assert record.failed_state == "fetch" and record.state == "rescue"
+
+    def test_unknown_options_are_kept_in_the_checkpoint(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unknown rd.iguana. option is a warning of the boot record, with its suggestion."""
+        box = tmp_path / "box"
+        cmdline = f"rd.iguana.control_urll=x rd.iguana.control_url={tmp_path / 'no'}"
+        main(["run", "--batch", "--sandbox", str(box), "--cmdline", cmdline])
+        capsys.readouterr()
+        record = CheckpointStore(Paths.for_sandbox(box).state).load()
+        assert record.warnings[0] == (
+            "unknown kernel option rd.iguana.control_urll, ignored; "
+            "did you mean rd.iguana.control_url?"
+        )
 
     def test_bad_kernel_option_value_fails_the_boot_in_locate(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

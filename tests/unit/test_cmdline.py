@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from iguana_fsm.cmdline import (
     BootConfig,
     parse_cmdline,
     read_cmdline,
+    redact_cmdline,
     split_words,
     suggest,
 )
@@ -198,3 +200,119 @@ class TestRead:
         path = tmp_path / "cmdline"
         path.write_bytes(b"quiet \xff rd.iguana.debug\n")
         assert read_cmdline(path).debug is True
+
+
+class TestKernelRule:
+    """lib/cmdline.c's next_arg and kernel/params.c's parse_args, byte for byte."""
+
+    @pytest.mark.parametrize("space", [b" ", b"\t", b"\n", b"\v", b"\f", b"\r", b"\xa0"])
+    def test_kernel_isspace_bytes_separate(self, space: bytes) -> None:
+        """The seven bytes the kernel's ctype table marks as space each end a word."""
+        assert split_words(b"a" + space + b"b") == ["a", "b"]
+
+    @pytest.mark.parametrize(
+        "char", ["\x1c", "\x1f", "\x85", "\u2028", "\u2029", "\u3000", "\u1680", "\x00"]
+    )
+    def test_other_characters_are_part_of_the_word(self, char: str) -> None:
+        """Unicode spaces and the C0 separators are not kernel white space: no new option."""
+        line = f"rd.iguana.report=/r{char}rd.iguana.debug"
+        config = parse_cmdline(line)
+        assert config.debug is False
+        assert config.report == f"/r{char}rd.iguana.debug"
+
+    def test_nbsp_byte_inside_utf8_splits_as_the_kernel_does(self) -> None:
+        """0xa0 inside a UTF-8 character (à is c3 a0) splits the word, as in the kernel."""
+        words = split_words("rd.iguana.report=/dà rd.iguana.debug")
+        assert words == ["rd.iguana.report=/d\ufffd", "rd.iguana.debug"]
+
+    def test_quoted_double_dash_ends_the_options(self) -> None:
+        """A word that is -- once its quotes are removed ("--") ends the kernel's parameters."""
+        assert parse_cmdline('quiet "--" rd.iguana.debug').debug is False
+        assert parse_cmdline('quiet "--"x rd.iguana.debug').debug is True
+        assert parse_cmdline("quiet --=x rd.iguana.debug").debug is True
+
+    def test_double_dash_is_kept_in_the_words(self) -> None:
+        """The words (and the redacted line a checkpoint keeps) still hold the --, so a resumed
+        boot reads the same options."""
+        assert split_words('a "--" b') == ["a", '"--"', "b"]
+        line = "rd.iguana.env=A=s -- rd.iguana.debug"
+        assert redact_cmdline(line) == "rd.iguana.env=A=*** -- rd.iguana.debug"
+        assert parse_cmdline(redact_cmdline(line)).debug is False
+
+    def test_value_quote_and_word_quote(self) -> None:
+        """Quotes opening the word or the value, and a closing last quote, are removed."""
+        assert parse_cmdline('rd.iguana.report="/a b"').report == "/a b"
+        assert parse_cmdline('"rd.iguana.report=/a b"').report == "/a b"
+        assert parse_cmdline('rd.iguana.report=/a" "b').report == '/a" "b'
+        assert parse_cmdline('rd.iguana.report="/a').report == "/a"
+        with pytest.raises(UsageError, match="needs a value"):
+            parse_cmdline('rd.iguana.report="')
+
+    def test_equals_at_the_start_is_not_the_separator(self) -> None:
+        """An = as the first byte does not split the word; the next = does (next_arg)."""
+        from iguana_fsm.cmdline import kernel_params
+
+        (param,) = kernel_params("=a=b")
+        assert (param.key, param.value) == (b"=a", b"b")
+
+    def test_invalid_utf8_words_do_not_hide_options(self) -> None:
+        """A word that is not UTF-8 is decoded with U+FFFD; the words around it still count."""
+        config = parse_cmdline(b"x=\xff\xfe rd.iguana.debug")
+        assert config.debug is True
+
+
+class TestDracutSources:
+    """The files dracut's getcmdline reads, in its order, so the last occurrence still wins."""
+
+    def test_conf_files_then_etc_cmdline_then_proc(self, tmp_path: Path) -> None:
+        """/etc/cmdline.d/*.conf (sorted), /etc/cmdline and /proc/cmdline are read in that order."""
+        etc = tmp_path / "etc"
+        (etc / "cmdline.d").mkdir(parents=True)
+        (etc / "cmdline.d" / "20-b.conf").write_text("rd.iguana.report=/b\nrd.iguana.debug\n")
+        (etc / "cmdline.d" / "10-a.conf").write_text("rd.iguana.report=/a -- rd.iguana.ca=/c\n")
+        (etc / "cmdline.d" / "30-c.txt").write_text("rd.iguana.fallback\n")
+        (etc / "cmdline").write_text('rd.iguana.images="LABEL=x y"\n')
+        proc = tmp_path / "cmdline"
+        proc.write_text("quiet rd.iguana.report=/proc -- rd.iguana.insecure\n")
+        config = read_cmdline(proc, etc)
+        assert config.report == "/proc"  # the kernel's command line wins
+        assert config.debug and config.ca == "/c"  # a -- in a file means nothing
+        assert config.images == "LABEL=x y"
+        assert not config.fallback and not config.insecure
+
+    def test_without_etc_only_the_kernel_line(self, tmp_path: Path) -> None:
+        """Outside the initrd (no etc given) only the command line file is read."""
+        proc = tmp_path / "cmdline"
+        proc.write_text("rd.iguana.debug\n")
+        assert read_cmdline(proc).debug is True
+
+    @pytest.mark.parametrize(
+        ("value", "dracut_true", "iguana"),
+        [
+            ("1", True, True),
+            ("0", False, False),
+            ("no", False, False),
+            ("off", False, False),
+            ("false", True, False),
+            ("FALSE", True, False),
+            ("yes", True, True),
+        ],
+    )
+    def test_flags_against_getargbool(
+        self, tmp_path: Path, value: str, dracut_true: bool, iguana: bool
+    ) -> None:
+        """dracut's getargbool (this machine's dracut-lib.sh) and Iguana agree but for 'false',
+        which dracut reads as true and Iguana as false (the documented difference)."""
+        lib = Path("/usr/lib/dracut/modules.d/99base/dracut-lib.sh")
+        assert lib.exists(), "dracut-core is installed by make deps"
+        # dracut's own getargbool, taken from its library, over a getarg that finds the value
+        text = lib.read_text()
+        start = text.index("getargbool() {")
+        function = text[start : text.index("\n}\n", start) + 3]
+        script = (
+            f"getarg() {{ printf '%s' '{value}'; }}\n{function}"
+            "if getargbool 0 rd.iguana.debug; then echo true; else echo false; fi"
+        )
+        result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+        assert result.stdout.strip() == ("true" if dracut_true else "false"), result.stderr
+        assert parse_cmdline(f"rd.iguana.debug={value}").debug is iguana

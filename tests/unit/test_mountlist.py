@@ -265,7 +265,8 @@ class TestDeviceScope:
             ("ppc64le", "ppc64-le", "c31c45e6-3f39-412e-80fb-4809c4980599"),
             ("riscv64", "riscv64", "72ec70a6-cf74-40e6-bd49-4bda08e8f224"),
             ("s390x", "s390x", "5eead9a9-fe09-4a1e-a1d7-520d00531306"),
-            ("sparc64", None, None),
+            ("sparc64", "sparc64", "f7b4d167-1e51-42a9-8151-ec96c2e99478"),
+            ("vax", None, None),
         ],
     )
     def test_dps_root_type_per_architecture(

@@ -1,0 +1,154 @@
+"""The parts of the real-system boots: a Debian root file system built by mmdebstrap with the
+example containers' own build script (two kernels: Iguana's and another version), the three
+example images in a registry store for the offline image device, and QEMU with more memory,
+optionally booting a disk through its own bootloader (no -kernel, no -initrd).
+
+Slow builds are cached under ``bootkit.CACHE`` keyed by their inputs (the mmdebstrap command
+line; for the store, also the scripts that go into the images), built in a temp dir and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e import bootkit
+from tests.support.podman_cli import PodmanCli, podman_env
+from tests.support.registry import Registry
+
+EXAMPLES = bootkit.REPO / "examples" / "containers"
+NAMES = ("partition", "debian-install", "image-deploy")
+REGISTRY = "registry.iguana.test/examples"
+"""The workflows' registry: it does not exist; the images come from the offline store."""
+READY = "iguana-example: {host} reached multi-user.target (kernel {release}, up "
+"""The line the installed system's ready unit prints on ttyS0 (debian-install.sh)."""
+OTHER_KERNEL_META = "linux-image-6.12-cloud-amd64"
+"""The kexec boot's kernel: another Debian kernel version than Iguana's (6.1)."""
+
+
+def image(name: str) -> str:
+    """The workflow's reference to example image ``name``."""
+    return f"{REGISTRY}/{name}:1"
+
+
+def other_kernel() -> str:
+    """The release of the kernel package ``OTHER_KERNEL_META`` names (e.g. 6.12.x-cloud-amd64)."""
+    depends = bootkit.run(["apt-cache", "depends", OTHER_KERNEL_META]).stdout
+    found = re.search(r"Depends: linux-image-(\S+)", depends)
+    assert found, f"apt-cache names no kernel for {OTHER_KERNEL_META}:\n{depends}"
+    return found.group(1)
+
+
+def _key(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _build_env(releases: tuple[str, ...]) -> dict[str, str]:
+    return {**os.environ, "KERNELS": " ".join(f"linux-image-{r}" for r in releases)}
+
+
+def rootfs_tar(releases: tuple[str, ...], cache: Path = bootkit.CACHE) -> Path:
+    """The debian-install root file system with kernels ``releases`` (slim: no drivers a QEMU
+    machine lacks), built once by ``examples/containers/debian-install/build.sh --rootfs-only``."""
+    build = EXAMPLES / "debian-install" / "build.sh"
+    env = _build_env(releases)
+    argv = bootkit.run([str(build), "--slim", "--print-mmdebstrap"], env=env).stdout
+    path = cache / f"debian-rootfs-{_key(argv)}.tar"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix="debian-rootfs-") as partial:
+        output = Path(partial) / "rootfs.tar"
+        bootkit.run([str(build), "--slim", "--rootfs-only", str(output)], env=env)
+        output.rename(path)
+    return path
+
+
+STORE_FORMAT = "oci+zstd"
+"""How the images are pushed into the store (part of its cache key)."""
+
+
+def _inputs() -> bytes:
+    """The files that go into the images besides the root file system."""
+    files = [EXAMPLES / "build-image.sh"]
+    files += [EXAMPLES / name / f"{name}.sh" for name in NAMES]
+    files += [EXAMPLES / name / "build.sh" for name in NAMES]
+    return STORE_FORMAT.encode() + b"".join(path.read_bytes() for path in files)
+
+
+def registry_store(rootfs: Path, cache: Path = bootkit.CACHE) -> Path:
+    """A registry store holding the three example images built on ``rootfs`` (they share its
+    layer), pushed through a registry on 127.0.0.1. Returns the store (``registry/`` on the
+    image device)."""
+    path = cache / f"debian-store-{_key(rootfs.name, _inputs())}"
+    if path.exists():
+        return path
+    with tempfile.TemporaryDirectory(dir=cache, prefix="debian-store-") as partial:
+        top = Path(partial)
+        # podman refuses a runroot path longer than 50 characters: keep it under /tmp.
+        runroot = Path(tempfile.mkdtemp(prefix="igx-", dir="/tmp"))
+        podman = PodmanCli(top / "storage", runroot, podman_env(top / "conf"))
+        env = {
+            **podman.env,
+            "PODMAN": f"podman --root {podman.root} --runroot {runroot}",
+        }
+        try:
+            with Registry(top / "registry") as registry:
+                for name in NAMES:
+                    local = f"localhost/iguana-examples/{name}:1"
+                    build = EXAMPLES / name / "build.sh"
+                    bootkit.run([str(build), "--rootfs", str(rootfs), local], env=env)
+                    # zstd layers: the guest (software-emulated) unpacks them faster than gzip
+                    podman.run(
+                        "push", "--tls-verify=false", "--format=oci", "--compression-format=zstd",
+                        local, f"docker://{registry.host}/{image(name)}",
+                    )  # fmt: skip
+        finally:
+            podman.run("rmi", "--all", "--force", check=False)
+            shutil.rmtree(runroot, ignore_errors=True)
+        try:
+            (top / "registry" / "data").rename(path)
+        except OSError:
+            # another session built the same store at the same time: keep theirs
+            if not path.is_dir():
+                raise
+    return path
+
+
+def qemu_boot(
+    disks: list[Path],
+    log: Path,
+    *,
+    memory_mb: int,
+    kernel: bootkit.Kernel | None = None,
+    initrd: Path | None = None,
+    cmdline: str = "",
+    timeout: float = 2400.0,
+) -> bootkit.Boot:
+    """Boot QEMU (TCG, no network, serial console to ``log``) with ``disks`` as virtio disks;
+    with ``kernel`` and ``initrd`` directly, else through the first disk's bootloader (SeaBIOS)."""
+    argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
+    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", "-nic", "none", "-nographic"]
+    argv += ["-monitor", "none", "-no-reboot", "-serial", f"file:{log}"]
+    if kernel is not None:
+        assert initrd is not None
+        argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", cmdline]
+    for disk in disks:
+        argv += ["-drive", f"file={disk},if=virtio,format=raw"]
+    began = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    seconds = time.monotonic() - began
+    console = log.read_text(errors="replace") if log.exists() else ""
+    if result.returncode != 0:
+        console += f"\n[qemu exit {result.returncode}: {result.stderr.decode(errors='replace')}]"
+    return bootkit.Boot(result.returncode, seconds, console)
