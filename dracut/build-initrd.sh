@@ -13,6 +13,7 @@ usage: dracut/build-initrd.sh [OPTIONS] OUTPUT [-- DRACUT-ARGS...]
   --no-systemd        a shell initrd: Iguana runs as a pre-mount hook, not iguana.service
   --podman-only       only the container stack (iguana-podman): the size baseline
   --offline           add iguana-images: rd.iguana.images= devices may carry a registry store
+  --network           add dracut's network-legacy (dhclient): ip=dhcp, rd.neednet=1, both inits
   --conf FILE         a dracut configuration snippet (iguana_* settings, see dracut/README.md)
   --control FILE      bundle FILE as /etc/iguana/control.yaml (IGUANA_CONTROL)
   --confdir DIR       take control.yaml, trusted.gpg, ca.pem, registries.conf from DIR
@@ -34,6 +35,7 @@ kmoddir=
 systemd=1
 podman_only=
 offline=
+network=
 drivers=
 add=
 output=
@@ -47,6 +49,7 @@ while (($#)); do
         --no-systemd) systemd=; shift ;;
         --podman-only) podman_only=1; shift ;;
         --offline) offline=1; shift ;;
+        --network) network=1; shift ;;
         --conf) snippets+=("$(realpath "$2")"); shift 2 ;;
         --control) export IGUANA_CONTROL; IGUANA_CONTROL=$(realpath "$2"); shift 2 ;;
         --confdir) export IGUANA_CONFDIR; IGUANA_CONFDIR=$(realpath "$2"); shift 2 ;;
@@ -94,6 +97,11 @@ if [[ -n $podman_only ]]; then
     modules="$modules iguana-podman"
 else
     modules="$modules iguana${offline:+ iguana-images}"
+fi
+# network-legacy (ifup, dhclient) runs under both inits; dracut's "network" would pick
+# systemd-networkd wherever systemd is installed, which the shell init cannot run.
+if [[ -n $network ]]; then
+    modules="$modules network-legacy network"
 fi
 
 args=(--force --quiet --no-hostonly --conf /dev/null --confdir "$base/conf.d"

@@ -57,6 +57,8 @@ class BootConfig:
     fetch_timeout: float | None = None
     fetch_deadline: float | None = None
     fallback: bool = False
+    # seconds the locate stage waits for the network (iguana_fsm/netwait.py)
+    net_timeout: float = 60.0
     # hand-off
     kexec_cmdline: str | None = None
     reboot_delay: float = 30.0
@@ -224,6 +226,7 @@ OPTIONS: dict[str, Setter] = {
     "registries": _list("registries"),
     "fetch_timeout": _fetch_timeout,
     "fallback": _scalar("fallback", _flag),
+    "net_timeout": _scalar("net_timeout", _seconds),
     "kexec_cmdline": _scalar("kexec_cmdline", _needed),
     "reboot_delay": _scalar("reboot_delay", _seconds),
     "report": _scalar("report", _needed),

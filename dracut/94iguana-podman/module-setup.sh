@@ -42,6 +42,9 @@ install() {
     inst_multiple podman conmon runc mount umount mountpoint modprobe
     # podman's helpers: an init for --init containers; network backends are unused (host network).
     inst_multiple -o /usr/libexec/podman/catatonit nsenter getent
+    # signedBy policies: podman checks GPG signatures through gpgme, which runs gpg (found
+    # with gpgconf) in a temporary home
+    inst_multiple -o gpg gpgconf
 
     inst_simple "$moddir/containers.conf" /etc/containers/containers.conf
     inst_simple "$moddir/storage.conf" /etc/containers/storage.conf

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from iguana_fsm import netwait
 from iguana_fsm.errors import LocateError, UsageError
 from iguana_fsm.stages.base import BootContext, SourceKind, WorkflowSource
 
@@ -43,6 +44,10 @@ def run(ctx: BootContext) -> str:
             "no workflow: set rd.iguana.control_url=URL or rd.iguana.containers=IMAGE[,IMAGE], "
             f"or bundle {ctx.paths.bundled_workflow} in the initrd"
         )
+    if not ctx.paths.sandbox:
+        # a workstation's network is not Iguana's to wait for (iguana run --sandbox)
+        wanted = {"kind": str(source.kind), "value": source.location}
+        netwait.wait_if_needed(ctx.config, wanted, ctx.log)
     ctx.source = source
     ctx.record.workflow_source = source.location
     ctx.log.info("workflow.located", kind=str(source.kind), source=source.location)

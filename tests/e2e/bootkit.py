@@ -102,10 +102,17 @@ def build_initrd(
     systemd: bool = True,
     offline: bool = True,
     podman_only: bool = False,
+    network: bool = False,
+    confdir: Path | None = None,
 ) -> Path:
-    """An initrd from ``dracut/build-initrd.sh`` with only the QEMU machine's drivers."""
+    """An initrd from ``dracut/build-initrd.sh`` with only the QEMU machine's drivers; with
+    ``network`` also dracut's network-legacy and virtio_net, with ``confdir`` that /etc/iguana."""
     argv = [str(BUILD_INITRD), "--kver", kernel.release, "--kmoddir", str(kernel.moddir)]
-    argv += ["--drivers", DRIVERS]
+    argv += ["--drivers", DRIVERS + (" virtio_net" if network else "")]
+    if network:
+        argv.append("--network")
+    if confdir is not None:
+        argv += ["--confdir", str(confdir)]
     if not systemd:
         argv.append("--no-systemd")
     if podman_only:
@@ -154,7 +161,8 @@ partition)
     done
     mkfs.ext4 -q -F -L IGUANA-ROOT "$part"
     mkdir -p /mnt/root
-    mount "$part" /mnt/root
+    # -t: the kernel loads ext4 on demand; busybox tries only /proc/filesystems without it
+    mount -t ext4 "$part" /mnt/root
     tar -C /mnt/root -xf /rootfs.tar
     umount /mnt/root
     echo "e2e: installed the root on $part"
@@ -337,13 +345,15 @@ def boot(
     log: Path,
     timeout: float = 600.0,
     replies: Sequence[Reply] = (),
+    network: Sequence[str] = ("-nic", "none"),
 ) -> Boot:
-    """Boot ``kernel`` + ``initrd`` under QEMU (software emulation, no network) with ``disks``
+    """Boot ``kernel`` + ``initrd`` under QEMU (software emulation, no network unless
+    ``network`` gives QEMU's network arguments: ``netkit.qemu_network``) with ``disks``
     as virtio disks vda, vdb, ... and the serial console written to ``log``. ``replies`` are
     ``(text, answer, nudge)``: when the console shows ``text``, ``answer`` is typed (in order);
     with ``nudge`` Enter is pressed every 3 s while the text is awaited."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-m", "1024", "-smp", "2", "-nic", "none", "-nographic"]
+    argv += ["-accel", "tcg", "-m", "1024", "-smp", "2", *network, "-nographic"]
     argv += ["-monitor", "none", "-no-reboot"]
     socket_path = log.with_suffix(".sock")
     if replies:

@@ -1,0 +1,96 @@
+"""The network of a network boot under QEMU: a user network (slirp) with ``restrict=on``, so the
+guest reaches nothing but the forwards the test sets up, each a fixed guest address and port
+that QEMU hands to ``socat`` connecting to a server on 127.0.0.1.
+
+Usage (tests/e2e): start the servers on 127.0.0.1 first (any free port), then
+``bootkit.boot(..., network=qemu_network({443: https.port, 5000: registry.port}))`` and boot an
+initrd built with ``network=True`` and ``ip=dhcp rd.neednet=1`` on the command line. The guest
+gets 10.0.2.15 from slirp's DHCP (gateway 10.0.2.2) and reaches ``GUEST_SERVER:443`` etc.
+A forward whose server is not up yet is fine: socat is started per guest connection
+(``guestfwd=...-cmd:``), so the guest sees a refused connection, not a QEMU that will not start.
+
+Also here: a server certificate naming both the guest-side and the host-side address, and a
+lookaside directory of image signatures served over HTTPS (podman's registries.d layout).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.integration.trust_support import Answer, CertAuthority, GpgKey, ScriptedServer
+
+GUEST_SERVER = "10.0.2.100"
+"""The address the guest reaches the test's servers at (inside slirp's 10.0.2.0/24)."""
+
+
+def qemu_network(forwards: Mapping[int, int], guest_address: str = GUEST_SERVER) -> list[str]:
+    """QEMU arguments for a virtio NIC on a restricted user network whose only reachable
+    endpoints are ``guest_address:GUEST_PORT`` forwarded to ``127.0.0.1:HOST_PORT``."""
+    assert shutil.which("socat"), "socat is not installed (apt-get install socat)"
+    rules = [
+        f"guestfwd=tcp:{guest_address}:{guest_port}-cmd:socat - TCP:127.0.0.1:{host_port}"
+        for guest_port, host_port in sorted(forwards.items())
+    ]
+    netdev = ",".join(["user", "id=net0", "restrict=on", *rules])
+    return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"]
+
+
+def server_cert(ca: CertAuthority, directory: Path, *ips: str) -> tuple[Path, Path]:
+    """A server certificate signed by ``ca`` whose subjectAltName lists every address in
+    ``ips`` (the guest's view and 127.0.0.1, so that the host can check the server too)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key, csr = directory / "server.pem", directory / "server.key", directory / "server.csr"
+    ext = directory / "server.ext"
+    names = ",".join(f"IP:{ip}" for ip in ips)
+    ext.write_text(
+        f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={ips[0]}")
+    _openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext),
+    )  # fmt: skip
+    return cert, key
+
+
+def _openssl(*args: str) -> None:
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"openssl {args[0]} failed: {result.stderr.strip()}"
+
+
+def sign_manifest(key: GpgKey, manifest: bytes, identity: str, lookaside: Path) -> Path:
+    """A simple-signing signature of ``manifest`` for the image ``identity`` (the reference the
+    guest pulls, e.g. 10.0.2.100:5000/e2e/installer:1), written where podman's lookaside
+    layout expects it: ``LOOKASIDE/REPO-PATH@sha256=HEX/signature-1``."""
+    work = lookaside.parent / "sign-work"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "manifest.json").write_bytes(manifest)
+    signature = work / "signature"
+    argv = ["skopeo", "standalone-sign", "--output", str(signature)]
+    argv += [str(work / "manifest.json"), identity, key.fingerprint]
+    env = {**os.environ, "GNUPGHOME": str(key.home)}
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    assert result.returncode == 0, f"skopeo standalone-sign failed: {result.stderr.strip()}"
+    digest = subprocess.run(
+        ["skopeo", "manifest-digest", str(work / "manifest.json")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    algorithm, hexdigest = digest.split(":", 1)
+    path = identity.split("/", 1)[1].rsplit(":", 1)[0]
+    target = lookaside / f"{path}@{algorithm}={hexdigest}" / "signature-1"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(signature, target)
+    return target
+
+
+def serve_lookaside(server: ScriptedServer, lookaside: Path, prefix: str = "/sigstore") -> None:
+    """Script ``server`` to answer every signature file under ``lookaside`` at
+    ``PREFIX/RELATIVE-PATH`` (anything else: 404, which podman reads as "no more signatures")."""
+    for file in sorted(lookaside.rglob("signature-*")):
+        server.serve(f"{prefix}/{file.relative_to(lookaside)}", Answer(200, file.read_bytes()))
