@@ -51,36 +51,11 @@ CONDITION_VALUES = [*CONDITIONS, *(f"${{{{ {name} }}}}" for name in CONDITIONS)]
 def _kind(kind: Kind) -> Schema:
     if kind is Kind.TEXT:
         return _one_of_types("string", "number", "boolean")
-    if kind is Kind.ENV:
-        return {
-            "type": "object",
-            "propertyNames": {
-                "pattern": _anchored(grammar.ENV_NAME),
-                "description": "A variable name: letters, digits and _, not starting with a digit.",
-            },
-            "additionalProperties": _one_of_types("string", "number", "boolean", "null"),
-        }
-    if kind is Kind.ENV_NAMES:
-        name = {"type": "string", "pattern": _anchored(grammar.ENV_NAME)}
-        return {"type": "array", "items": name, "uniqueItems": True}
-    if kind is Kind.JOBS:
-        return {
-            "type": "object",
-            "minProperties": 1,
-            "propertyNames": _ids("A job id."),
-            "additionalProperties": {"$ref": "#/definitions/job"},
-        }
+    collection = _collection_kind(kind)
+    if collection is not None:
+        return collection
     if kind is Kind.CONTAINER:
         return {"$ref": "#/definitions/container"}
-    if kind is Kind.SERVICES:
-        return {
-            "type": "object",
-            "propertyNames": _ids("A service id."),
-            "additionalProperties": {"$ref": "#/definitions/container"},
-        }
-    if kind is Kind.NEEDS:
-        job_id = _ids("A job id.")
-        return {"oneOf": [job_id, {"type": "array", "items": job_id, "uniqueItems": True}]}
     if kind is Kind.CONDITION:
         return {
             "type": "string",
@@ -102,6 +77,39 @@ def _kind(kind: Kind) -> Schema:
             "pattern": IMAGE_PATTERN,
             "examples": ["registry.example.com/tools/parted:1.4", "alpine", "localhost:5000/x"],
         }
+    raise AssertionError(kind)
+
+
+def _collection_kind(kind: Kind) -> Schema | None:
+    """The schema of a mapping or list kind (env, jobs, services, needs, volumes), else None."""
+    if kind is Kind.ENV:
+        return {
+            "type": "object",
+            "propertyNames": {
+                "pattern": _anchored(grammar.ENV_NAME),
+                "description": "A variable name: letters, digits and _, not starting with a digit.",
+            },
+            "additionalProperties": _one_of_types("string", "number", "boolean", "null"),
+        }
+    if kind is Kind.ENV_NAMES:
+        name = {"type": "string", "pattern": _anchored(grammar.ENV_NAME)}
+        return {"type": "array", "items": name, "uniqueItems": True}
+    if kind is Kind.JOBS:
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": _ids("A job id."),
+            "additionalProperties": {"$ref": "#/definitions/job"},
+        }
+    if kind is Kind.SERVICES:
+        return {
+            "type": "object",
+            "propertyNames": _ids("A service id."),
+            "additionalProperties": {"$ref": "#/definitions/container"},
+        }
+    if kind is Kind.NEEDS:
+        job_id = _ids("A job id.")
+        return {"oneOf": [job_id, {"type": "array", "items": job_id, "uniqueItems": True}]}
     if kind is Kind.VOLUMES:
         item = {
             "type": "string",
@@ -109,7 +117,7 @@ def _kind(kind: Kind) -> Schema:
             "examples": ["name:/path", "/host/path:/path:ro", "/path"],
         }
         return {"type": "array", "items": item}
-    raise AssertionError(kind)
+    return None
 
 
 def _mapping(keys: Sequence[Key], title: str, description: str) -> Schema:
