@@ -142,7 +142,8 @@ def qemu_boot(
     argv += ["-monitor", "none", "-no-reboot", "-serial", f"file:{log}"]
     if kernel is not None:
         assert initrd is not None
-        argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", cmdline]
+        argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd)]
+        argv += ["-append", f"{cmdline} {bootkit.EMULATION_OPTIONS}"]
     for disk in disks:
         argv += ["-drive", f"file={disk},if=virtio,format=raw"]
     began = time.monotonic()
