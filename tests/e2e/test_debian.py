@@ -173,7 +173,7 @@ def test_switch_root_into_installed_debian(
     installed Debian, whose systemd reaches multi-user.target and runs the installer's unit."""
     install = switch_root_install
     record = _check_installed(install, "switched", "switch_root")
-    assert [step["to"] for step in record["history"]][-2:] == ["mount", "switch_root"]
+    assert [step["dest"] for step in record["history"]][-2:] == ["mount", "switch_root"]
     ready = _ready_uptime(install.boot.console, "switched", releases[0])
     progress = install.boot.console
     assert "debian-install: installed Debian on /dev/vdb" in progress

@@ -199,7 +199,7 @@ def _uptime(console: str, pattern: str) -> float:
 
 
 def _entered(record: dict[str, Any], state: str) -> float:
-    return float(next(step["at"] for step in record["history"] if step["to"] == state))
+    return float(next(step["at"] for step in record["history"] if step["dest"] == state))
 
 
 def test_network_boot_installs_from_https_and_tls_registry(
@@ -231,12 +231,12 @@ def test_network_boot_installs_from_https_and_tls_registry(
     offset = bootkit.partition_offset(target, 1)
     record = json.loads(bootkit.read_file(target, "/var/log/iguana/state", offset))
     assert record["state"] == "switch_root" and record["error"] is None
-    assert [step["to"] for step in record["history"]] == [
+    assert [step["dest"] for step in record["history"]] == [
         "fetch", "verify", "services", "jobs", "services", "jobs", "mount", "switch_root"
     ]  # fmt: skip
     digest = _skopeo_digest(network, trust, IMAGE)
     assert record["images"] == {IMAGE: f"{IMAGE.rsplit(':', 1)[0]}@{digest}"}
-    verdict = record["details"]["trust"]
+    verdict = record["trust"]
     assert verdict["workflow"]["signed_by"] and verdict["workflow"]["attempts"] == 3
     assert verdict["images"][IMAGE]["digest"] == digest
     events = _events(bootkit.read_file(target, "/var/log/iguana/log.jsonl", offset))
@@ -377,7 +377,7 @@ def test_registry_down_then_resume_from_the_rescue_shell(
     failed = [event for event in events if event.get("event") == "state.failed"]
     assert [(event["state"], event["code"]) for event in failed] == [("verify", 5)], failed
     assert saved["state"] == "switch_root"
-    steps = [step["to"] for step in saved["history"]]
+    steps = [step["dest"] for step in saved["history"]]
     assert steps[:2] == ["fetch", "verify"] and "rescue" in steps
     assert set(saved["images"]) == set(STEP_IMAGES.values())
     offset = bootkit.partition_offset(target, 1)
