@@ -13,10 +13,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from iguana_fsm.workflow.validator import load_workflow, validate
+from tests.support.workflow_shapes import alias_bomb, needs_chain
 
 REPEATS = 5
 LIMIT_SECONDS = 1.0
@@ -54,32 +58,10 @@ def workflow_text(jobs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chain_text(jobs: int) -> str:
-    """``jobs`` jobs, each naming an image and needing the job before it (issue 17's shape)."""
-    lines = ["jobs:"]
-    for index in range(jobs):
-        lines.append(f"  job-{index}:")
-        if index:
-            lines.append(f"    needs: job-{index - 1}")
-        lines.append(f"    container: {{image: registry.example.com/step:{index}}}")
-    return "\n".join(lines) + "\n"
-
-
-def bomb_text(levels: int = 9, width: int = 10) -> str:
-    """A few kilobytes whose aliases expand to width**levels services."""
-    lines = ["x0: &x0 {image: alpine}"]
-    for level in range(1, levels + 1):
-        items = ", ".join(f"s{i}: *x{level - 1}" for i in range(width))
-        lines.append(f"x{level}: &x{level} {{{items}}}")
-    return (
-        "\n".join(lines) + f"\njobs:\n  a:\n    container: {{image: x}}\n    services: *x{levels}\n"
-    )
-
-
 def worst_cases(chain_jobs: int) -> float:
     """Print the chain and the inputs that must stop early; the slowest validation, seconds."""
     c_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    chain = chain_text(chain_jobs)
+    chain = needs_chain(chain_jobs)
     assert not validate(chain, "chain.yaml")
     compose = best_of(lambda: yaml.compose(chain, Loader=c_loader))
     chain_time = best_of(lambda: validate(chain, "chain.yaml"))
@@ -92,7 +74,7 @@ def worst_cases(chain_jobs: int) -> float:
     if chain_jobs < 1000:
         return slowest  # a quick run (the unit test's): the worst inputs take seconds
     for name, text in (
-        ("alias bomb", bomb_text()),
+        ("alias bomb", alias_bomb()),
         ("16 MiB flat list", "[" + "a," * 8388607 + "]"),
     ):
         took = best_of(lambda text=text: validate(text, "worst.yaml"))

@@ -18,6 +18,7 @@ from iguana_fsm.workflow.problem import Problem
 from iguana_fsm.workflow.source import MAX_BYTES
 from iguana_fsm.workflow.validator import validate
 from iguana_fsm.workflow.yaml_nodes import NODE_LIMIT, expanded_size
+from tests.support.workflow_shapes import alias_bomb, needs_chain
 
 MEMORY_LIMIT = 100 * 1024 * 1024
 """The issue's bound on the memory one validation may use."""
@@ -31,28 +32,6 @@ def peak_memory(function: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-
-
-def alias_bomb(levels: int, width: int) -> str:
-    """A job whose services are a mapping aliased ``width`` times per level (billion laughs)."""
-    lines = ["x0: &x0 {image: alpine}"]
-    for level in range(1, levels + 1):
-        items = ", ".join(f"s{i}: *x{level - 1}" for i in range(width))
-        lines.append(f"x{level}: &x{level} {{{items}}}")
-    return (
-        "\n".join(lines) + f"\njobs:\n  a:\n    container: {{image: x}}\n    services: *x{levels}\n"
-    )
-
-
-def chain(jobs: int) -> str:
-    """``jobs`` jobs, each needing the one before it."""
-    lines = ["jobs:"]
-    for index in range(jobs):
-        lines.append(f"  j{index}:")
-        if index:
-            lines.append(f"    needs: j{index - 1}")
-        lines.append("    container: {image: alpine}")
-    return "\n".join(lines) + "\n"
 
 
 class TestAliases:
@@ -111,7 +90,7 @@ class TestSizes:
 
     def test_ten_thousand_job_chain_is_valid_within_the_memory_bound(self) -> None:
         """The issue's 10,000-job chain validates cleanly under the memory bound."""
-        text = chain(10_000)
+        text = needs_chain(10_000)
         problems: list[Problem] = []
         peak = peak_memory(lambda: problems.extend(validate(text, "chain.yaml")))
         assert problems == []
