@@ -25,7 +25,10 @@ from iguana_fsm.workflow.jobstatus import ENDED
 
 _ABSENT = object()
 
-MAPS = ("jobs", "images", "services", "trust.images")
+TIMINGS = ("timings.states", "timings.jobs", "timings.pulls")
+"""The maps of ``record.timings``: a thousand jobs' phases are not encoded at every save."""
+
+MAPS = ("jobs", "images", "services", "trust.images", *TIMINGS)
 """Dict fields diffed key by key (a dotted name is a field of a field)."""
 
 GROWING = ("history", "warnings")
@@ -34,7 +37,7 @@ GROWING = ("history", "warnings")
 SETS = ("images_present",)
 """List fields whose order does not matter: additions and removals are journalled."""
 
-LARGE = frozenset({"jobs", "images", "services", "trust", *GROWING, *SETS})
+LARGE = frozenset({"jobs", "images", "services", "trust", "timings", *GROWING, *SETS})
 """Top-level fields that are not journalled whole; ``trust.workflow`` is, as a small field."""
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "MountedEntry",
     "Rescue",
     "RescueAction",
+    "Timings",
     "Transition",
     "TrustRecord",
     "WorkflowTrust",
@@ -186,6 +187,31 @@ class Rescue:
 
 
 @dataclass
+class Timings:
+    """Where a boot's time went, in seconds, for ``iguana status --timings``. The maps' values
+    are replaced, never changed in place: the journal diffs them key by key."""
+
+    states: dict[str, float] = field(default_factory=dict)
+    """Each state's time, summed over its visits (services and jobs come once per job) and
+    over the runs that resumed the boot; a state's time is added when the runner leaves it."""
+    jobs: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Each job's phases in its last attempt: ``create`` and ``run`` (start to exit) of its
+    container, and ``clean-up`` (removing the container, stopping its services, releasing
+    its images)."""
+    pulls: dict[str, float] = field(default_factory=dict)
+    """Each image's pull (in verify), by the reference as written in the workflow."""
+
+    def add_state(self, state: str, seconds: float) -> None:
+        """Count ``seconds`` more for ``state``."""
+        self.states[state] = round(self.states.get(state, 0.0) + seconds, 3)
+
+    def set_job(self, job_id: str, phases: dict[str, float]) -> None:
+        """Set some phases of ``job_id``, keeping the others."""
+        rounded = {phase: round(seconds, 3) for phase, seconds in phases.items()}
+        self.jobs[job_id] = {**self.jobs.get(job_id, {}), **rounded}
+
+
+@dataclass
 class BootRecord:
     """The whole mutable record of one boot; the runner checkpoints it after every transition."""
 
@@ -218,6 +244,9 @@ class BootRecord:
     finished: float | None = None
     generation: int = 0
     """Snapshots of this record written so far; a journal line names the one it follows."""
+    timings: Timings = field(default_factory=Timings)
+    entered: float | None = None
+    """When the current state was entered (``time.time()``) by the run or resume under way."""
 
     def add_transition(self, step: Transition) -> None:
         """Remember ``step``; the record keeps only the last HISTORY_KEPT."""

@@ -30,6 +30,7 @@ class Runner:
         names the state to start in; its expected errors fail ``initial`` as a stage's would
         (ResumeRefused is raised: a refused resume records nothing)."""
         record = self.ctx.record
+        record.entered = time.time()  # what prepare does counts as the first state's time
         try:
             initial, trigger = self._prepare(initial, prepare)
             model = build_machine(initial, self._on_transition)
@@ -43,6 +44,9 @@ class Runner:
                     break
                 model.fire(trigger)
                 trigger = None
+            # the final state's own time: the transitions counted every state before it
+            self._count_time(record.state)
+            self.save()
         except CheckpointError as error:
             # Nothing can be recorded any more: stop here, loudly, rather than boot blind.
             self.ctx.log.error("checkpoint.failed", error=str(error))
@@ -128,11 +132,20 @@ class Runner:
         self.ctx.log.error("state.failed", state=state, error=message, code=code)
         return "fail"
 
+    def _count_time(self, state: str) -> None:
+        """Add the time since ``state`` was entered to its timing; the next state starts now."""
+        record = self.ctx.record
+        now = time.time()
+        if record.entered is not None:
+            record.timings.add_state(state, max(0.0, now - record.entered))
+        record.entered = now
+
     def _on_transition(self, event: EventData) -> None:
         record = self.ctx.record
         if event.transition is None or event.transition.dest is None:
             raise RuntimeError("a transition event without a destination")
         source, dest = event.transition.source, event.transition.dest
+        self._count_time(source)
         record.state = dest
         record.add_transition(Transition(source, dest, event.event.name))
         if dest in FINAL_STATES:

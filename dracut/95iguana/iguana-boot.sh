@@ -53,6 +53,8 @@ ran=
 prepare || rc=$?
 if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
     ran=1
+    # podman and the image source are ready: the rest of Iguana's time is the workflow's
+    iguana_say "prepared (uptime $(seconds_since_boot) s)"
     if [ -e "$IGUANA_DIR/state" ]; then
         iguana resume
     else

@@ -23,6 +23,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the checkpoint as JSON")
     parser.add_argument("--wait", action="store_true", help="block until the boot ends")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="limit for --wait")
+    parser.add_argument(
+        "--timings", action="store_true", help="also where the time went: states, jobs, pulls"
+    )
     parser.set_defaults(handle=handle)
 
 
@@ -41,4 +44,8 @@ def handle(args: argparse.Namespace) -> int:
     running = boot_running(paths)
     text = status.as_json(record, running) if args.json else status.describe(record, running)
     print(text)
+    if args.timings and not args.json:  # the JSON form carries the timings already
+        from iguana_fsm import breakdown
+
+        print(breakdown.describe(record))
     return status.exit_code(record, running)

@@ -8,7 +8,7 @@ its own. What every container Iguana starts gets (privileged, host network, ``/d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from iguana_fsm.workflow.model import Volume
@@ -62,6 +62,8 @@ class JobResult:
     exit_code: int
     timed_out: bool = False
     tail: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    """Seconds of the container's phases: ``create``, ``run`` (start to exit), ``remove``."""
 
 
 OutputSink = Callable[[str], None]

@@ -28,6 +28,7 @@ import structlog
 from iguana_fsm.engine import attach, images, refusals
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
+from iguana_fsm.engine.jobtimer import JobTimer
 from iguana_fsm.engine.libpod import container_body
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.terminal import run_on_pty
@@ -322,11 +323,13 @@ class PodmanEngine:
         also goes to ``output``. The exit code is the container's (from its wait, not from an
         attach); ``timeout`` stops it (timed_out=True)."""
         use_tty = interactive and os.isatty(0)
+        created = time.monotonic()
         container = self._create(spec, terminal=use_tty, stdin=interactive)
         lines = OutputLines(output)
-        timer = _JobTimer(timeout, lambda expired: self._expire(container, expired))
+        timer = JobTimer(timeout, lambda expired: self._expire(container, expired))
         what = f"run job {spec.name} ({spec.image})"
         began = time.monotonic()
+        ended = began
         try:
             with _engine_errors(what):
                 if use_tty:
@@ -337,19 +340,25 @@ class PodmanEngine:
                 # noticed at once instead.
                 exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
         finally:
+            ended = time.monotonic()
             timer.cancel()
             lines.close()
             with contextlib.suppress(EngineError):
                 self._discard(container.id)
+        timings = {
+            "create": began - created,
+            "run": ended - began,
+            "remove": time.monotonic() - ended,
+        }
         self._log.info(
             "job.container.finished",
             name=spec.name,
             image=spec.image,
             exit_code=exit_code,
             timed_out=timer.expired.is_set(),
-            seconds=round(time.monotonic() - began, 3),
+            seconds=round(ended - began, 3),
         )
-        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail))
+        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), timings)
 
     def _run_on_terminal(
         self, container: Any, lines: OutputLines, arm: Callable[[], None], what: str
@@ -420,28 +429,6 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
-
-
-class _JobTimer:
-    """Calls ``expire(expired)`` after ``timeout`` seconds, once armed; ``expired`` is set then."""
-
-    def __init__(self, timeout: float | None, expire: Callable[[threading.Event], None]) -> None:
-        self.timeout = timeout
-        self.expired = threading.Event()
-        self._expire = expire
-        self._timer: threading.Timer | None = None
-
-    def arm(self) -> None:
-        """Start counting (once the container runs)."""
-        if self.timeout is not None:
-            self._timer = threading.Timer(self.timeout, self._expire, (self.expired,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    def cancel(self) -> None:
-        """Stop counting."""
-        if self._timer is not None:
-            self._timer.cancel()
 
 
 def _has_healthcheck(attrs: Mapping[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 
 from iguana_fsm.engine.base import TAIL_LINES
 from iguana_fsm.errors import EngineError, IguanaError
@@ -29,6 +30,7 @@ def run(ctx: BootContext) -> str:
     ctx.progress(f"Running job {job.id}")
     ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
     timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    removing = 0.0
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
     try:
@@ -39,6 +41,7 @@ def run(ctx: BootContext) -> str:
             output=lambda line: show("job.output", job=job.id, line=line),
         )
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
+        removing = _container_phases(ctx, job.id, result.timings)
         if result.timed_out:
             record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
         elif result.exit_code != 0:
@@ -66,7 +69,9 @@ def run(ctx: BootContext) -> str:
         reason=record.reason,
     )
     ctx.progress(f"Job {job.id} {record.status}")
+    cleaning = time.monotonic() - removing
     clean_up(ctx, job)
+    ctx.record.timings.set_job(job.id, {"clean-up": time.monotonic() - cleaning})
     # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
 
@@ -82,6 +87,15 @@ def clean_up(ctx: BootContext, job: Job) -> None:
         specs.release_images(ctx, job)
     except IguanaError as error:
         _clean_up_failed(ctx, job, "removing its images", error)
+
+
+def _container_phases(ctx: BootContext, job_id: str, timings: Mapping[str, float]) -> float:
+    """Record the container's create and run phases; the seconds its removal took, which
+    count as clean-up with what ``clean_up`` does."""
+    phases = dict(timings)
+    removing = phases.pop("remove", 0.0)
+    ctx.record.timings.set_job(job_id, phases)
+    return removing
 
 
 def _clean_up_failed(ctx: BootContext, job: Job, what: str, error: IguanaError) -> None:

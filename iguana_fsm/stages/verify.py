@@ -10,6 +10,7 @@ changes nothing. On resume the recorded digest is pulled again, not the tag.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from iguana_fsm.errors import SignatureRejected, TrustError
@@ -37,10 +38,12 @@ def run(ctx: BootContext) -> str:
         # after a resume the digest verified before is what counts, not where the tag is now
         target = ctx.record.images.get(reference, reference)
         ctx.progress(f"Verifying image {reference}")
+        pulling = time.monotonic()
         try:
             info = ctx.engine.pull(target)
         except SignatureRejected as error:
             raise TrustError(signature_refusal(reference, error.reason, policy)) from None
+        ctx.record.timings.pulls[reference] = round(time.monotonic() - pulling, 3)
         expected = verdict.digest or (target.split("@", 1)[1] if "@" in target else None)
         if expected is not None and info.digest != expected:
             raise TrustError(

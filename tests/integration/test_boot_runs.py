@@ -368,6 +368,31 @@ class TestSuccessfulBoot:
         """The boot's own podman service stopped with it."""
         assert processes_mentioning(str(happy.box.top)) == []
 
+    def test_timings_account_for_states_jobs_and_pulls(self, happy: Finished) -> None:
+        """The checkpoint times every state passed, each job's create, run and clean-up and
+        each pull; all within the run's wall time, the containers' runs within the jobs
+        state; ``iguana status --timings`` shows the time outside the job containers."""
+        timings = happy.status["timings"]
+        passed = {"locate"} | {step["dest"] for step in happy.status["history"]}
+        assert set(timings["states"]) == passed
+        assert set(timings["jobs"]) == {"first", "second"}
+        for phases in timings["jobs"].values():
+            assert set(phases) == {"create", "run", "clean-up"}
+        assert set(timings["pulls"]) == {happy.box.world.job_image, happy.box.world.other_image}
+        every = [
+            *timings["states"].values(),
+            *timings["pulls"].values(),
+            *(seconds for phases in timings["jobs"].values() for seconds in phases.values()),
+        ]
+        assert min(every) >= 0
+        assert sum(timings["states"].values()) <= happy.took
+        runs = sum(phases["run"] for phases in timings["jobs"].values())
+        assert runs <= timings["states"]["jobs"] + 0.01
+        shown = subprocess.run(
+            happy.box.command("status", "--timings"), capture_output=True, text=True, check=True
+        ).stdout
+        assert "outside job containers" in shown
+
 
 # ---- failures, conditions, timeouts ------------------------------------------------------
 
