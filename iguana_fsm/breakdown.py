@@ -1,6 +1,6 @@
 """``iguana status --timings``: where a boot's time went, from the timings in its checkpoint
-(seconds in each state, each job's container phases, each image's pull), so the next slow
-phase shows without a profiler."""
+(seconds in each state, each job's container phases, the engine's start, each image's pull),
+so the next slow phase shows without a profiler."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def describe(record: BootRecord) -> str:
         for job_id, phases in timings.jobs.items():
             cells = "".join(f" {_seconds(phases.get(phase)):>8}" for phase in JOB_PHASES)
             lines.append(f"  {job_id:<28}{cells}")
+    if timings.engine:
+        lines.append("seconds of the podman service (its start begun with the boot):")
+        lines.append(f"  {'start':<28} {timings.engine.get('start', 0.0):>8.2f}")
+        lines.append(f"  {'waited for by a stage':<28} {timings.engine.get('waited', 0.0):>8.2f}")
+        if "stop" in timings.engine:
+            lines.append(f"  {'stop (after the last state)':<28} {timings.engine['stop']:>8.2f}")
     if timings.pulls:
         lines.append("seconds by image pull (verify):")
         for reference, seconds in timings.pulls.items():

@@ -25,7 +25,7 @@ from iguana_fsm.workflow.jobstatus import ENDED
 
 _ABSENT = object()
 
-TIMINGS = ("timings.states", "timings.jobs", "timings.pulls")
+TIMINGS = ("timings.states", "timings.jobs", "timings.pulls", "timings.engine")
 """The maps of ``record.timings``: a thousand jobs' phases are not encoded at every save."""
 
 MAPS = ("jobs", "images", "services", "trust.images", *TIMINGS)

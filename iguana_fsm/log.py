@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
@@ -31,8 +32,15 @@ class TeeRenderer:
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
         # Padding given by position: structlog 22 (Debian 12) calls it pad_event, 23+ pad_event_to.
         self._readable = structlog.dev.ConsoleRenderer(24, colors=False)
+        self._lock = threading.Lock()
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        # the engine may log from the thread that starts it: one event's lines stay whole
+        with self._lock:
+            self._write(logger, method, event)
+        raise structlog.DropEvent
+
+    def _write(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> None:
         if self._json_file is not None:
             self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
             self._json_file.flush()
@@ -42,7 +50,6 @@ class TeeRenderer:
             readable = {key: value for key, value in event.items() if key != "exception"}
             self._console.write(str(self._readable(logger, method, readable)) + "\n")
             self._console.flush()
-        raise structlog.DropEvent
 
 
 def make_logger(

@@ -200,10 +200,18 @@ class Timings:
     its images)."""
     pulls: dict[str, float] = field(default_factory=dict)
     """Each image's pull (in verify), by the reference as written in the workflow."""
+    engine: dict[str, float] = field(default_factory=dict)
+    """The podman service's ``start`` (begun in the background as the boot starts), how long
+    the first stage that needed it ``waited`` for it, and its ``stop`` at the end; the last
+    run's."""
 
     def add_state(self, state: str, seconds: float) -> None:
         """Count ``seconds`` more for ``state``."""
         self.states[state] = round(self.states.get(state, 0.0) + seconds, 3)
+
+    def set_engine(self, took: float, waited: float) -> None:
+        """The engine's start took ``took`` seconds, of which a stage waited ``waited``."""
+        self.engine = {"start": round(took, 3), "waited": round(waited, 3)}
 
     def set_job(self, job_id: str, phases: dict[str, float]) -> None:
         """Set some phases of ``job_id``, keeping the others."""

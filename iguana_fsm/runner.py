@@ -19,10 +19,17 @@ from iguana_fsm.stages.base import BootContext, Stage
 class Runner:
     """One pass of the machine from a given state until a stage returns END."""
 
-    def __init__(self, ctx: BootContext, stages: Mapping[str, Stage]) -> None:
+    def __init__(
+        self,
+        ctx: BootContext,
+        stages: Mapping[str, Stage],
+        early: Callable[[], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.stages = stages
         self.save = ctx.save
+        # begun first, inside the clean-up: the engine's start in the background
+        self.early = early
 
     def run(self, initial: str = "locate", prepare: Callable[[], str] | None = None) -> int:
         """Run from ``initial`` to an ending or to rescue; the exit code of the boot.
@@ -32,6 +39,8 @@ class Runner:
         record = self.ctx.record
         record.entered = time.time()  # what prepare does counts as the first state's time
         try:
+            if self.early is not None:
+                self.early()
             initial, trigger = self._prepare(initial, prepare)
             model = build_machine(initial, self._on_transition)
             record.state = initial
@@ -44,9 +53,9 @@ class Runner:
                     break
                 model.fire(trigger)
                 trigger = None
-            # the final state's own time: the transitions counted every state before it
+            # the final state's own time: the transitions counted every state before it (the
+            # save after the engine's stop below keeps it)
             self._count_time(record.state)
-            self.save()
         except CheckpointError as error:
             # Nothing can be recorded any more: stop here, loudly, rather than boot blind.
             self.ctx.log.error("checkpoint.failed", error=str(error))
@@ -85,16 +94,22 @@ class Runner:
             return initial, self._failure(initial, str(error), error.exit_code, error.details)
 
     def _stop_engine(self, save: bool) -> None:
-        """Stop the engine; a failure is a warning in the record, never the boot's result."""
+        """Stop the engine; a failure is a warning in the record, never the boot's result.
+        With ``save``, the record is saved afterwards with the stop's time (when it had run)."""
+        began = time.monotonic()
         try:
             self.ctx.engine.stop()
         except IguanaError as error:
             warning = f"stopping the container engine: {error}"
             self.ctx.record.warnings.append(warning)
             self.ctx.log.warning("engine.stop_failed", error=str(error))
-            if save:
-                with contextlib.suppress(IguanaError):
-                    self.save()
+        if not save:
+            return
+        engine = self.ctx.record.timings.engine
+        if engine:
+            self.ctx.record.timings.engine = {**engine, "stop": round(time.monotonic() - began, 3)}
+        with contextlib.suppress(IguanaError):
+            self.save()
 
     def _run_stage(self, state: str) -> str:
         stage = self.stages[state]

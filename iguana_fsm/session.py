@@ -118,7 +118,7 @@ class Session:
                     ctx.engine.remove_leftovers(old.run_id)
                 return "locate"
 
-            return Runner(ctx, self.stages).run("locate", prepare)
+            return Runner(ctx, self.stages, self._start_engine(ctx)).run("locate", prepare)
 
     def resume(self) -> int:
         """Continue the boot recorded in the checkpoint, refusing a changed workflow."""
@@ -131,7 +131,15 @@ class Session:
             config, _ = boot_config(self.options, self._kept_cmdline())
             ctx = self._context(config, record)
             entry = reentry.entry_state(record)
-            return Runner(ctx, self.stages).run(entry, lambda: reentry.enter(ctx, self.stages))
+            runner = Runner(ctx, self.stages, self._start_engine(ctx))
+            return runner.run(entry, lambda: reentry.enter(ctx, self.stages))
+
+    @staticmethod
+    def _start_engine(ctx: BootContext) -> Callable[[], None] | None:
+        """The podman service starts in the background while locate, fetch and verify's
+        checks run, which need no engine; verify's first pull waits for it."""
+        engine = ctx.engine
+        return engine.start_soon if isinstance(engine, StartOnUse) else None
 
     def _previous(self) -> BootRecord | None:
         """The boot recorded here before; with --fresh an unreadable one counts as none."""
@@ -169,7 +177,10 @@ class Session:
                 hint=f"did you mean rd.iguana.{hint}?" if hint else None,
             )
         self.paths.iguana.mkdir(parents=True, exist_ok=True)
-        engine = StartOnUse(self.engine_factory(self.paths, record.run_id, config, log))
+        engine = StartOnUse(
+            self.engine_factory(self.paths, record.run_id, config, log),
+            on_started=lambda took, waited: record.timings.set_engine(took, waited),
+        )
 
         def save() -> None:
             self.store.save(record)

@@ -1,31 +1,83 @@
-"""An engine that starts on first use: locate, fetch and a failed boot need no podman."""
+"""An engine that starts on first use, or in the background while the boot does what needs no
+engine (locate, fetch, the checks of verify): the first call that needs it waits for the start
+to finish and raises its error, if any."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 
 from iguana_fsm.engine.base import ContainerSpec, Engine, ImageInfo, JobResult, OutputSink
 
+StartTimes = Callable[[float, float], None]
+"""Told, once the engine is up, the seconds its start took and those a caller waited for it."""
+
 
 class StartOnUse:
-    """Wraps an Engine; its ``start`` runs before the first call that needs the engine."""
+    """Wraps an Engine; its ``start`` runs before the first call that needs the engine, or
+    in a thread of its own from ``start_soon`` on."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_started: StartTimes | None = None) -> None:
         self._engine = engine
+        self._on_started = on_started
         self.started = False
+        self._starting: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._took = 0.0
+
+    def start_soon(self) -> None:
+        """Begin the start in the background; the first call that needs the engine joins it."""
+        if self.started or self._starting is not None:
+            return
+        self._starting = threading.Thread(target=self._start, name="engine-start", daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        try:
+            self._engine.start()
+        except BaseException as error:  # handed to the thread that needs the engine
+            self._failure = error
+        self._took = time.monotonic() - began
+
+    def _join(self) -> None:
+        """Wait for a background start; its error, raised here (the engine cleaned up)."""
+        thread, self._starting = self._starting, None
+        if thread is None:
+            return
+        began = time.monotonic()
+        thread.join()
+        waited = time.monotonic() - began
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+        self.started = True
+        if self._on_started is not None:
+            self._on_started(self._took, waited)
 
     def _up(self) -> Engine:
+        self._join()
         if not self.started:
+            began = time.monotonic()
             self._engine.start()
             self.started = True
+            took = time.monotonic() - began
+            if self._on_started is not None:
+                self._on_started(took, took)
         return self._engine
 
     def start(self) -> None:
-        """Start now."""
+        """Start now (or wait for the start under way)."""
         self._up()
 
     def stop(self) -> None:
-        """Stop when started; nothing to do otherwise."""
+        """Stop when started or starting (after that start has ended); nothing otherwise."""
+        thread, self._starting = self._starting, None
+        if thread is not None:
+            thread.join()
+            self._failure = None
+            self.started = True  # a failed start cleaned up; stopping again does no harm
         if self.started:
             self.started = False
             self._engine.stop()

@@ -379,9 +379,11 @@ class TestSuccessfulBoot:
         for phases in timings["jobs"].values():
             assert set(phases) == {"create", "run", "clean-up"}
         assert set(timings["pulls"]) == {happy.box.world.job_image, happy.box.world.other_image}
+        assert set(timings["engine"]) == {"start", "waited", "stop"}
         every = [
             *timings["states"].values(),
             *timings["pulls"].values(),
+            *timings["engine"].values(),
             *(seconds for phases in timings["jobs"].values() for seconds in phases.values()),
         ]
         assert min(every) >= 0

@@ -181,6 +181,7 @@ def test_status_timings_shows_states_jobs_and_pulls(
     for state in visited_states(boot.record()):
         assert f"\n  {state} " in out
     assert "registry.example/db:1" in out
+    assert "waited for by a stage" in out
     by_job = out.split("seconds by job:", 1)[1].splitlines()
     first = next(line for line in by_job if line.startswith("  first "))
     assert first.split()[1:3] == ["0.25", "2.50"]
