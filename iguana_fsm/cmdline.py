@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iguana_fsm.errors import UsageError
+from iguana_fsm.memory.budget import cmdline_size
 from iguana_fsm.workflow.grammar import ENV_NAME
 
 PREFIX = "rd.iguana."
@@ -65,6 +66,9 @@ class BootConfig:
     # initrd integration
     report: str | None = None
     images: str | None = None
+    # memory (iguana_fsm/memory/budget.py): bytes kept back, and a cap on the images' budget
+    memory_reserve: int | None = None
+    memory_limit: int | None = None
     # rd.iguana.* words that no option knows; logged with a suggestion, never fatal
     unknown: tuple[str, ...] = ()
 
@@ -231,6 +235,8 @@ OPTIONS: dict[str, Setter] = {
     "reboot_delay": _scalar("reboot_delay", _seconds),
     "report": _scalar("report", _needed),
     "images": _scalar("images", _needed),
+    "memory_reserve": _scalar("memory_reserve", cmdline_size),
+    "memory_limit": _scalar("memory_limit", cmdline_size),
 }
 
 
