@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from iguana_fsm.errors import CheckpointError, ExitCode
 from iguana_fsm.memory.budget import Budget
 from iguana_fsm.memory.plan import ImageSize, JobPlan
-from iguana_fsm.workflow.plan import JobStatus
+from iguana_fsm.workflow.jobstatus import JobStatus
 
 __all__ = [
     "BootError",
