@@ -69,7 +69,11 @@ def free_bytes(path: Path) -> int | None:
 
 
 def used_bytes(path: Path) -> int | None:
-    """Bytes in use on the file system of ``path``."""
+    """Bytes in use on the file system of ``path`` when it is a file system of its own (the
+    initrd's tmpfs on /var/lib/containers); None inside a larger one (a sandbox on a disk),
+    whose figure would count everything else on it."""
+    if not (os.path.ismount(path) or os.path.ismount(path.parent)):
+        return None
     try:
         found = os.statvfs(path)
     except OSError:

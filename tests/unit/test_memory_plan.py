@@ -9,7 +9,7 @@ import pytest
 
 from iguana_fsm.cmdline import parse_cmdline
 from iguana_fsm.errors import UsageError
-from iguana_fsm.memory.budget import Budget, mem_available, parse_size
+from iguana_fsm.memory.budget import Budget, mem_available, parse_size, used_bytes
 from iguana_fsm.memory.plan import ALL, PER_JOB, ImageSize, make_plan, total_need
 
 MB = 1024 * 1024
@@ -130,3 +130,11 @@ class TestBudget:
         assert (config.memory_reserve, config.memory_limit) == (64 * MB, 1024 * MB)
         with pytest.raises(UsageError, match=r"rd\.iguana\.memory_limit=lots: expected a size"):
             parse_cmdline("rd.iguana.memory_limit=lots")
+
+    def test_storage_use_only_of_a_file_system_of_its_own(self, tmp_path: Path) -> None:
+        """Storage use is read from a mount point (or a directory right below one), never
+        from a directory deep inside a larger file system."""
+        deep = tmp_path / "a" / "b"
+        deep.mkdir(parents=True)
+        assert used_bytes(deep) is None
+        assert isinstance(used_bytes(Path("/proc")), int)
