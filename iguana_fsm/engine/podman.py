@@ -334,23 +334,17 @@ class PodmanEngine:
         use_tty = interactive and os.isatty(0)
         container = self._create(spec, terminal=use_tty, stdin=interactive)
         lines = OutputLines(output)
-        sampler = PeakSampler()
-
-        def started() -> None:
-            # once it runs: its first process names the cgroup whose peak is sampled
-            container.reload()
-            sampler.start(container.attrs.get("State", {}).get("Pid"))
-            timer.arm()
-
         timer = JobTimer(timeout, lambda expired: self._expire(container, expired))
+        sampler = PeakSampler()
+        sampler.start(container.id)
         what = f"run job {spec.name} ({spec.image})"
         began = time.monotonic()
         try:
             with _engine_errors(what):
                 if use_tty:
-                    self._run_on_terminal(container, lines, started, what)
+                    self._run_on_terminal(container, lines, timer.arm, what)
                 else:
-                    self._run_attached(container, lines, started, what, interactive=interactive)
+                    self._run_attached(container, lines, timer.arm, what, interactive=interactive)
                 # podman polls the state every 250 ms unless told otherwise: a job's end is
                 # noticed at once instead.
                 exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
@@ -368,6 +362,7 @@ class PodmanEngine:
             timed_out=timer.expired.is_set(),
             seconds=round(time.monotonic() - began, 3),
             peak_memory=peak,
+            cgroup=str(sampler.source) if sampler.source else None,
         )
         return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), peak)
 
