@@ -8,7 +8,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from iguana_fsm.engine.base import ContainerSpec, Engine, ImageInfo, JobResult, OutputSink
+from iguana_fsm.engine.base import (
+    ContainerSpec,
+    Engine,
+    ImageInfo,
+    JobResult,
+    OutputSink,
+    RemoteImage,
+)
 
 StartTimes = Callable[[float, float], None]
 """Told, once the engine is up, the seconds its start took and those a caller waited for it."""
@@ -85,6 +92,10 @@ class StartOnUse:
     def pull(self, reference: str) -> ImageInfo:
         """See Engine.pull."""
         return self._up().pull(reference)
+
+    def inspect_remote(self, reference: str) -> RemoteImage | None:
+        """See Engine.inspect_remote."""
+        return self._up().inspect_remote(reference)
 
     def remove_image(self, reference: str) -> None:
         """See Engine.remove_image."""

@@ -25,13 +25,13 @@ import podman.errors
 import requests
 import structlog
 
-from iguana_fsm.engine import attach, images, refusals
+from iguana_fsm.engine import attach, base, images, refusals, remote
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
-from iguana_fsm.engine.jobtimer import JobTimer
 from iguana_fsm.engine.libpod import container_body
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.terminal import run_on_pty
+from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.paths import Paths
 
@@ -151,9 +151,18 @@ class PodmanEngine:
             raise PullError(f"pull {reference}: podman reported no image")
         with _engine_errors(f"inspect {reference}"):
             attrs = self.client.images.get(image_id).attrs
-        info = ImageInfo(reference, image_id, images.manifest_digest(reference, attrs))
-        self._log.info("image.pulled", image=reference, id=image_id, digest=info.digest)
+        digest, size = images.manifest_digest(reference, attrs), attrs.get("Size")
+        info = ImageInfo(reference, image_id, digest, size if isinstance(size, int) else None)
+        self._log.info("image.pulled", image=reference, id=image_id, digest=digest, size=size)
         return info
+
+    def inspect_remote(self, reference: str) -> base.RemoteImage | None:
+        """What the registry says of ``reference`` (as podman reaches it); None: it cannot."""
+        try:
+            return remote.inspect_remote(reference, self.api.environment)
+        except remote.RemoteUnknown as error:
+            self._log.info("image.size_unknown", image=reference, reason=str(error))
+            return None
 
     def remove_image(self, reference: str) -> None:
         """Remove the name ``reference`` (for ``repo@sha256:...``: every name of that
@@ -327,9 +336,10 @@ class PodmanEngine:
         container = self._create(spec, terminal=use_tty, stdin=interactive)
         lines = OutputLines(output)
         timer = JobTimer(timeout, lambda expired: self._expire(container, expired))
+        sampler = PeakSampler()
+        sampler.start(container.id)
         what = f"run job {spec.name} ({spec.image})"
         began = time.monotonic()
-        ended = began
         try:
             with _engine_errors(what):
                 if use_tty:
@@ -342,14 +352,12 @@ class PodmanEngine:
         finally:
             ended = time.monotonic()
             timer.cancel()
+            peak = sampler.stop()
             lines.close()
             with contextlib.suppress(EngineError):
                 self._discard(container.id)
-        timings = {
-            "create": began - created,
-            "run": ended - began,
-            "remove": time.monotonic() - ended,
-        }
+            removed = time.monotonic()
+        timings = {"create": began - created, "run": ended - began, "remove": removed - ended}
         self._log.info(
             "job.container.finished",
             name=spec.name,
@@ -357,8 +365,10 @@ class PodmanEngine:
             exit_code=exit_code,
             timed_out=timer.expired.is_set(),
             seconds=round(ended - began, 3),
+            peak_memory=peak,
+            cgroup=str(sampler.source) if sampler.source else None,
         )
-        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), timings)
+        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), peak, timings)
 
     def _run_on_terminal(
         self, container: Any, lines: OutputLines, arm: Callable[[], None], what: str

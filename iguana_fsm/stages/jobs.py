@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from iguana_fsm.engine.base import TAIL_LINES
 from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.record import BootRecord, JobRecord
-from iguana_fsm.stages import services, specs
+from iguana_fsm.stages import pulls, services, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.order import next_job
 from iguana_fsm.workflow.model import Job
@@ -33,6 +33,7 @@ def run(ctx: BootContext) -> str:
     removing = 0.0
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
+    prefetch = pulls.start_prefetch(ctx, job.id)
     try:
         result = ctx.engine.run_job(
             spec,
@@ -42,6 +43,7 @@ def run(ctx: BootContext) -> str:
         )
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         removing = _container_phases(ctx, job.id, result.timings)
+        pulls.note_job_memory(ctx, job.id, result.peak_memory)
         if result.timed_out:
             record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
         elif result.exit_code != 0:
@@ -53,6 +55,9 @@ def run(ctx: BootContext) -> str:
         with contextlib.suppress(IguanaError):
             services.stop_all(ctx)
         raise
+    finally:
+        if prefetch is not None:
+            prefetch.finish()
     record.finished = time.time()
     if record.reason is None:
         record.status = JobStatus.SUCCEEDED
@@ -69,16 +74,16 @@ def run(ctx: BootContext) -> str:
         reason=record.reason,
     )
     ctx.progress(f"Job {job.id} {record.status}")
-    cleaning = time.monotonic() - removing
-    clean_up(ctx, job)
-    ctx.record.timings.set_job(job.id, {"clean-up": time.monotonic() - cleaning})
+    clean_up(ctx, job, removing)
     # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
 
 
-def clean_up(ctx: BootContext, job: Job) -> None:
+def clean_up(ctx: BootContext, job: Job, removing: float = 0.0) -> None:
     """Stop the job's services, remove its volumes and the images no later job needs; a
-    problem here is a warning in the record: the job's own outcome stands."""
+    problem here is a warning in the record: the job's own outcome stands. Its time, with the
+    ``removing`` seconds the container's removal took, is the job's clean-up phase."""
+    began = time.monotonic() - removing
     try:
         services.stop_all(ctx)
     except IguanaError as error:
@@ -87,6 +92,7 @@ def clean_up(ctx: BootContext, job: Job) -> None:
         specs.release_images(ctx, job)
     except IguanaError as error:
         _clean_up_failed(ctx, job, "removing its images", error)
+    ctx.record.timings.set_job(job.id, {"clean-up": time.monotonic() - began})
 
 
 def _container_phases(ctx: BootContext, job_id: str, timings: Mapping[str, float]) -> float:

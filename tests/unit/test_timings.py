@@ -7,6 +7,7 @@ stage shows in that stage), not timings of Iguana's speed."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class PhasedEngine(FakeEngine):
         self, spec: ContainerSpec, *, timeout: float | None, interactive: bool, output: OutputSink
     ) -> JobResult:
         result = super().run_job(spec, timeout=timeout, interactive=interactive, output=output)
-        return JobResult(result.exit_code, result.timed_out, result.tail, ENGINE_PHASES)
+        return dataclasses.replace(result, timings=ENGINE_PHASES)
 
 
 def visited_states(record: BootRecord) -> set[str]:
