@@ -54,7 +54,7 @@ installkernel() {
 install_python() {
     local python pythonpath
     local list="${DRACUT_TMPDIR:-/tmp}/iguana-python.list"
-    local -a paths=() args=() compiled=()
+    local -a paths=() args=() compiled=() sourceless=()
     local entry source destination
 
     python=$(iguana_setting python)
@@ -81,12 +81,24 @@ install_python() {
             done
         else
             inst_simple "$source" "$destination"
-            [[ $destination == *.py ]] && compiled+=("$initdir$destination")
+            if [[ $destination == */iguana_fsm/*.py ]]; then
+                compiled+=("$initdir$destination")
+            elif [[ $destination == *.py ]]; then
+                sourceless+=("$initdir$destination")
+            fi
         fi
     done < "$list"
     # Byte-code compiled once here: compiling at every boot is slow, and the sources never change.
+    # Iguana keeps its sources (a traceback in the log shows its lines); the standard library and
+    # the dependencies travel as byte code alone (module.pyc where module.py was): half the size.
     "$python" -I -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$initdir" \
         "${compiled[@]}" > /dev/null
+    "$python" -I -m compileall -q -j 0 -b --invalidation-mode unchecked-hash -s "$initdir" \
+        "${sourceless[@]}" > /dev/null
+    for entry in "${sourceless[@]}"; do
+        # a file that did not compile keeps its source
+        [[ -f ${entry%.py}.pyc ]] && rm -f -- "$entry"
+    done
 }
 
 # install_config: the files the settings name, each under its fixed name in /etc/iguana.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import pkgutil
 import sys
 import sysconfig
@@ -75,6 +76,14 @@ ALWAYS = (
 )
 # Files of dependencies that Iguana never loads: PyYAML's optional C parser (2.7 MB).
 SKIP_FILES = ("_yaml.cpython-",)
+# Packages of which a dependency needs any one (requests: a character-set detector). Only one
+# is carried: the first found on a --path, else the first found at all; the others are kept
+# from importing, so a package the interpreter's own dist-packages happen to hold (Debian's
+# chardet beside a venv's charset_normalizer) is not carried as well.
+ALTERNATIVES = (("charset_normalizer", "chardet"),)
+# What a dependency package carries besides its modules: data files (certifi's CA bundle,
+# Iguana's data/), not the modules nothing imported.
+CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so")
 
 
 def skipped(name: str) -> bool:
@@ -104,6 +113,36 @@ def walk(package: str) -> None:
         import_quietly(info.name)
 
 
+def choose_alternatives(extra: list[Path]) -> None:
+    """Keep all but one package of each ALTERNATIVES group from importing (see there)."""
+    for group in ALTERNATIVES:
+        found: dict[str, Path] = {}
+        for name in group:
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.origin:
+                found[name] = Path(spec.origin).resolve()
+        on_path = [name for name in found if any(found[name].is_relative_to(e) for e in extra)]
+        chosen = (on_path or list(found) or [None])[0]
+        for name in group:
+            if name != chosen:
+                sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+
+
+def package_files(top: Path, modules: set[Path]) -> list[Path]:
+    """The files of third-party package ``top`` to carry: the modules that were imported
+    (``modules``) and every file that is not code."""
+    if top.is_file():
+        return [top]
+    return [
+        path
+        for path in sorted(top.rglob("*"))
+        if path.is_file()
+        and not {"__pycache__", "tests"} & set(path.parts)
+        and not path.name.startswith(SKIP_FILES)
+        and (path.resolve() in modules or not path.name.endswith(CODE_SUFFIXES))
+    ]
+
+
 def dist_packages() -> Path:
     """Where this interpreter's own distribution keeps packages (Debian: dist-packages)."""
     import site  # imported here: under -S it only defines functions
@@ -130,6 +169,7 @@ def main() -> int:
     # -S left the interpreter's own packages off sys.path: after the given paths, so that a
     # packaged Iguana (its private directory as --path) finds the distribution's libraries.
     sys.path.append(str(site_dir))
+    choose_alternatives(extra)
 
     def third_party(name: str) -> bool:
         origin = getattr(sys.modules.get(name), "__file__", None) or ""
@@ -162,8 +202,14 @@ def main() -> int:
             walk(top)
 
     files: dict[Path, Path] = {}
-    for name, module in sorted(sys.modules.items()):
-        if skipped(name) or name in ("__main__", "__mp_main__"):
+    # every module imported, the skipped ones too when something imported them for real
+    imported = {
+        Path(origin).resolve()
+        for name, module in list(sys.modules.items())
+        if module is not None and (origin := getattr(module, "__file__", None))
+    }
+    for name, module in sorted(sys.modules.items(), key=lambda item: item[0]):
+        if module is None or skipped(name) or name in ("__main__", "__mp_main__"):
             continue
         origin = getattr(module, "__file__", None)
         if not origin:
@@ -174,16 +220,9 @@ def main() -> int:
             continue
         for entry in (*extra, site_dir):
             if source.is_relative_to(entry):
-                # A third-party package travels whole: its data files (certifi's CA bundle,
-                # Iguana's own data/) are not modules, and it is small.
                 top = entry / source.relative_to(entry).parts[0]
-                for path in [top] if top.is_file() else sorted(top.rglob("*")):
-                    if (
-                        path.is_file()
-                        and not {"__pycache__", "tests"} & set(path.parts)
-                        and not path.name.startswith(SKIP_FILES)
-                    ):
-                        files[path] = site_dir / path.relative_to(entry)
+                for path in package_files(top, imported):
+                    files[path] = site_dir / path.relative_to(entry)
                 break
         else:
             print(

@@ -138,23 +138,73 @@ def test_hook_boot_failure_is_reported(
     assert any(event.get("event") == "state.failed" for event in events)
 
 
-def test_initrd_size_over_podman_only(systemd_initrd: Path, podman_only_initrd: Path) -> None:
+OFFLINE_REGISTRY = ("usr/bin/docker-registry", "usr/bin/ip", "usr/bin/setsid")
+"""What dracut/95iguana-images adds for the offline registry (besides its small script), when
+the podman-only initrd lacks it: the issue measures Iguana's share without it."""
+
+
+def _zstd_bytes(root: Path, names: list[str]) -> int:
+    """Bytes of the files ``names`` under ``root`` as one newc cpio compressed by zstd -15
+    (dracut's level): what they add to an initrd, within the compressor's context effects."""
+    archive = subprocess.run(
+        ["cpio", "-o", "-H", "newc", "--quiet"],
+        input="\n".join(names).encode(),
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return len(
+        subprocess.run(
+            ["zstd", "-15", "-T0", "-q", "-c"], input=archive, capture_output=True, check=True
+        ).stdout
+    )
+
+
+def _listed(initrd: Path) -> str:
+    return subprocess.run(["lsinitrd", str(initrd)], capture_output=True, check=True).stdout.decode(
+        errors="replace"
+    )
+
+
+def test_initrd_size_over_podman_only(
+    tmp_path: Path, systemd_initrd: Path, podman_only_initrd: Path
+) -> None:
     """Iguana (Python, its modules, the scripts and the offline registry) adds a bounded amount
-    to a podman-only initrd and carries no Python test suites, ensurepip, tkinter or idle."""
-    listing = subprocess.run(
-        ["lsinitrd", str(systemd_initrd)], capture_output=True, check=True
-    ).stdout.decode(errors="replace")
+    to a podman-only initrd and carries no Python test suites, ensurepip, tkinter or idle, no
+    Python source outside iguana_fsm (byte code only) and one character-set detector only.
+    Iguana's share without the offline registry is recorded for the README (issue 17)."""
+    listing = _listed(systemd_initrd)
     for unwanted in ("/test/", "/tests/", "ensurepip", "tkinter", "idlelib", "lib2to3"):
         assert not [line for line in listing.splitlines() if unwanted in line and "python" in line]
     assert "usr/bin/iguana" in listing
+    paths = [line.split()[-1] for line in listing.splitlines() if line.startswith("-")]
+    python = [path for path in paths if "/python3" in path]
+    sources = [path for path in python if path.endswith(".py") and "/iguana_fsm/" not in path]
+    assert sources == [], f"sources carried outside iguana_fsm: {sources[:5]}"
+    assert [path for path in python if path.endswith("iguana_fsm/cli.py")]
+    detectors = {name for name in ("chardet", "charset_normalizer") if f"/{name}/" in listing}
+    assert len(detectors) == 1, detectors
+
+    baseline = _listed(podman_only_initrd)
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["lsinitrd", "--unpack", str(systemd_initrd)], cwd=unpacked, check=True)
+    registry = [name for name in OFFLINE_REGISTRY if f" {name}" not in baseline]
+    registry_bytes = _zstd_bytes(unpacked, registry)
 
     iguana = systemd_initrd.stat().st_size
     podman_only = podman_only_initrd.stat().st_size
     added = iguana - podman_only
     _record_figures(
-        initrd_bytes=iguana, podman_only_initrd_bytes=podman_only, iguana_added_bytes=added
+        initrd_bytes=iguana,
+        podman_only_initrd_bytes=podman_only,
+        iguana_added_bytes=added,
+        offline_registry_zstd_bytes=registry_bytes,
+        iguana_added_bytes_without_registry=added - registry_bytes,
+        python_files_in_initrd=len(python),
     )
     assert 0 < added < 20 * 1024 * 1024, f"Iguana adds {added} bytes"
+    assert 0 < registry_bytes < added
 
 
 RESUME = "iguana status; iguana resume; exit\n"
