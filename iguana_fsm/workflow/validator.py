@@ -31,7 +31,7 @@ from iguana_fsm.workflow.plan import find_cycles
 from iguana_fsm.workflow.problem import Problem, show
 from iguana_fsm.workflow.reference import reference_problem
 from iguana_fsm.workflow.volumes import clean_target, parse_volume
-from iguana_fsm.workflow.yaml_nodes import compose
+from iguana_fsm.workflow.yaml_nodes import compose, without_gc
 
 __all__ = ["load_workflow", "parse", "parse_volume", "validate"]
 
@@ -419,11 +419,12 @@ class _Walk:
 
 def parse(data: str | bytes, source: str) -> tuple[Workflow | None, list[Problem]]:
     """The workflow in ``data`` and every problem found; the workflow is None unless none."""
-    root, problems = compose(data, source)
-    if root is None:
-        return None, problems
-    walk = _Walk(source)
-    workflow = walk.workflow(root)
+    with without_gc():
+        root, problems = compose(data, source)
+        if root is None:
+            return None, problems
+        walk = _Walk(source)
+        workflow = walk.workflow(root)
     problems = sorted(walk.problems, key=lambda problem: (problem.line, problem.col))
     if len(problems) > PROBLEM_LIMIT:
         more = len(problems) - PROBLEM_LIMIT
