@@ -234,7 +234,19 @@ def report(side: Side, jobs: int, podman_total: float) -> None:
     if all(engine):
         start = statistics.median(each["start"] for each in engine)
         waited = statistics.median(each["waited"] for each in engine)
-        print(f"    podman service start {start:.2f} s, of which a stage waited {waited:.2f} s")
+        stop = statistics.median(each.get("stop", 0.0) for each in engine)
+        print(
+            f"    podman service: start {start:.2f} s, of which a stage waited {waited:.2f} s; "
+            f"stop {stop:.2f} s"
+        )
+    outside = [
+        wall - sum(state.values()) - each.get("stop", 0.0)
+        for wall, state, each in zip(side.totals, states, engine, strict=True)
+    ]
+    print(
+        f"    outside every state and the engine's stop (interpreter, imports, exit): "
+        f"{statistics.median(outside):.2f} s"
+    )
 
 
 if __name__ == "__main__":
