@@ -139,7 +139,12 @@ def package_files(top: Path, modules: set[Path]) -> list[Path]:
         if path.is_file()
         and not {"__pycache__", "tests"} & set(path.parts)
         and not path.name.startswith(SKIP_FILES)
-        and (path.resolve() in modules or not path.name.endswith(CODE_SUFFIXES))
+        and (
+            path.resolve() in modules
+            or not path.name.endswith(CODE_SUFFIXES)
+            # never imported here (it would run the program): what `python3 -m iguana_fsm` runs
+            or (top.name == ROOT_PACKAGE and path.name == "__main__.py")
+        )
     ]
 
 

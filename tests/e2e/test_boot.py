@@ -181,7 +181,8 @@ def test_initrd_size_over_podman_only(
     python = [path for path in paths if "/python3" in path]
     sources = [path for path in python if path.endswith(".py") and "/iguana_fsm/" not in path]
     assert sources == [], f"sources carried outside iguana_fsm: {sources[:5]}"
-    assert [path for path in python if path.endswith("iguana_fsm/cli.py")]
+    for module in ("cli.py", "__main__.py"):
+        assert [path for path in python if path.endswith(f"iguana_fsm/{module}")], module
     detectors = {name for name in ("chardet", "charset_normalizer") if f"/{name}/" in listing}
     assert len(detectors) == 1, detectors
 
