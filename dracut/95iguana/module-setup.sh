@@ -93,7 +93,7 @@ install_python() {
     # the dependencies travel as byte code alone (module.pyc where module.py was): half the size.
     "$python" -I -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$initdir" \
         "${compiled[@]}" > /dev/null
-    "$python" -I -m compileall -q -j 0 -b --invalidation-mode unchecked-hash -s "$initdir" \
+    "$python" -I -m compileall -q -j 0 -b --invalidation-mode unchecked-hash -s "$initdir" -p / \
         "${sourceless[@]}" > /dev/null
     for entry in "${sourceless[@]}"; do
         # a file that did not compile keeps its source
