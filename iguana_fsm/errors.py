@@ -48,7 +48,10 @@ MEANINGS: dict[ExitCode, str] = {
         "failure, so `if: failure()` jobs still run)"
     ),
     ExitCode.MOUNT: "mount of the new root failed",
-    ExitCode.CHECKPOINT: "checkpoint could not be written or read",
+    ExitCode.CHECKPOINT: (
+        "checkpoint could not be written or read (also: `/iguana` full, the log not writable, "
+        "a checkpoint that cannot be understood)"
+    ),
     ExitCode.RESUME_REFUSED: "resume refused (no checkpoint, finished boot, changed workflow)",
     ExitCode.HANDOFF: "hand-off failed",
     ExitCode.RUNNING: "status: the boot still runs (also when `--wait --timeout` runs out)",

@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,8 +24,15 @@ class TeeRenderer:
     """The last processor: every event as JSON to the log file, and as a readable line to the
     console when at or above the console level. Raises DropEvent as it has written everything."""
 
-    def __init__(self, json_file: IO[str] | None, console: IO[str] | None, level: str) -> None:
+    def __init__(
+        self,
+        json_file: IO[str] | None,
+        console: IO[str] | None,
+        level: str,
+        on_failure: Callable[[OSError], None] | None = None,
+    ) -> None:
         self._json_file = json_file
+        self._on_failure = on_failure
         self._console = console
         self._level = CONSOLE_LEVELS[level]
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
@@ -34,8 +41,7 @@ class TeeRenderer:
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         if self._json_file is not None:
-            self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
-            self._json_file.flush()
+            self._write_json(str(self._json(logger, method, dict(event))) + "\n")
         level = str(event.get("level", method))
         if self._console is not None and CONSOLE_LEVELS.get(level, 20) >= self._level:
             # tracebacks are for the log file; the console gets the one-line event
@@ -44,15 +50,36 @@ class TeeRenderer:
             self._console.flush()
         raise structlog.DropEvent
 
+    def _write_json(self, line: str) -> None:
+        """Append to the log file; when it cannot be written (a full /iguana) say so once on the
+        console, stop writing it and tell ``on_failure``: a log call never raises, so clean-up
+        code that logs still runs; the session stops the boot at its next checkpoint (exit 8)."""
+        assert self._json_file is not None
+        try:
+            self._json_file.write(line)
+            self._json_file.flush()
+        except OSError as error:
+            broken, self._json_file = self._json_file, None
+            with contextlib.suppress(OSError):
+                broken.close()
+            if self._console is not None:
+                name = getattr(broken, "name", "the log file")
+                self._console.write(f"iguana: {name}: cannot be written: {error.strerror}\n")
+                self._console.flush()
+            if self._on_failure is not None:
+                self._on_failure(error)
+
 
 def make_logger(
     log_file: Path | None,
     console: IO[str] | None,
     console_level: str = "info",
+    on_failure: Callable[[OSError], None] | None = None,
     **context: Any,
 ) -> Any:
     """A bound logger writing to ``log_file`` (appended, created with its directory) and to
-    ``console``; ``context`` is bound to every event (e.g. run_id)."""
+    ``console``; ``context`` is bound to every event (e.g. run_id). ``on_failure`` hears of
+    the first write to ``log_file`` that failed (the file is not written after it)."""
     handle: IO[str] | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +88,7 @@ def make_logger(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        TeeRenderer(handle, console, console_level),
+        TeeRenderer(handle, console, console_level, on_failure),
     ]
     return structlog.wrap_logger(None, processors=processors).bind(**context)
 

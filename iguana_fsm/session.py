@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from iguana_fsm import reentry
+from iguana_fsm.atomic import remove_stale_temps
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import (
     BootConfig,
@@ -28,7 +29,6 @@ from iguana_fsm.engine.lazy import StartOnUse
 from iguana_fsm.errors import CheckpointError, ResumeRefused, UsageError
 from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
-from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import BootRecord
 from iguana_fsm.runner import Runner
@@ -126,8 +126,7 @@ class Session:
         """A new boot from locate."""
         with boot_lock(self.paths):
             old = self._previous()
-            unfinished = old is not None and (old.state not in ENDINGS or old.error is not None)
-            if unfinished and old is not None and not self.options.fresh:
+            if old is not None and not old.handed_over and not self.options.fresh:
                 raise UsageError(
                     f"{self.paths.state}: an unfinished boot (state {old.state}) is "
                     "recorded here: continue it with `iguana resume`, or start over with "
@@ -192,7 +191,10 @@ class Session:
             return None
 
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
-        log = make_logger(self.paths.log, self.console, run_id=record.run_id[:8])
+        log_failures: list[OSError] = []
+        log = make_logger(
+            self.paths.log, self.console, on_failure=log_failures.append, run_id=record.run_id[:8]
+        )
         for name in config.unknown:
             hint = suggest(name)
             log.warning(
@@ -201,9 +203,21 @@ class Session:
                 hint=f"did you mean rd.iguana.{hint}?" if hint else None,
             )
         self.paths.iguana.mkdir(parents=True, exist_ok=True)
+        # the temp files of atomic writes that a killed run left (the checkpoint's, the machine
+        # id's, the workflow copy's); a live writer's are safe (iguana_fsm/atomic.py)
+        written = (self.paths.state, self.paths.machine_id, self.paths.workflow_copy)
+        stale = remove_stale_temps(self.paths.iguana, [path.name for path in written])
+        if stale:
+            log.warning("boot.stale_temp_removed", files=[str(path) for path in stale])
         engine = StartOnUse(self.engine_factory(self.paths, record.run_id, config, log))
 
         def save() -> None:
+            if log_failures:
+                # the log is part of the boot's record: without it the boot stops here, the
+                # checkpoint kept as it was last written (exit 8)
+                raise CheckpointError(
+                    f"{self.paths.log}: cannot write the boot's log: {log_failures[0].strerror}"
+                )
             self.store.save(record)
             log.debug("checkpoint.saved", state=record.state)
 

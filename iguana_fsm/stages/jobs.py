@@ -91,10 +91,13 @@ def _clean_up_failed(ctx: BootContext, job: Job, what: str, error: IguanaError) 
 
 
 def reset(record: BootRecord) -> None:
-    """For a resume: jobs that did not succeed (or were skipped because of a failure) run
-    again; none is current."""
+    """For a resume: a job that was running or failed runs again; the skipped ones are weighed
+    again only when a job failed (they may have been skipped because of it). A boot whose jobs
+    all ended without a failure keeps their statuses: it resumes after them."""
+    failed = any(job.status == JobStatus.FAILED for job in record.jobs.values())
+    again = {JobStatus.RUNNING, JobStatus.FAILED} | ({JobStatus.SKIPPED} if failed else set())
     for job in record.jobs.values():
-        if job.status in (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.SKIPPED):
+        if job.status in again:
             job.status, job.reason, job.exit_code = JobStatus.PENDING, None, None
     record.current_job = None
 
