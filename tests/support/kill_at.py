@@ -4,13 +4,17 @@ it with SIGKILL at POINT, a known point of a real boot:
 * ``STATE`` or ``STATE@N``: as the boot enters STATE (the N-th time in this process, default the
   first), after the transition was checkpointed and before the state's stage does anything;
 * ``write:NAME`` or ``write:NAME@STATE``: inside the atomic write of ``/iguana/NAME`` (of the
-  checkpoint recording STATE), when the temp file is written and fsynced but not yet renamed.
+  checkpoint recording STATE), when the temp file is written and fsynced but not yet renamed;
+* ``call:MODULE:QUALNAME``: as the function QUALNAME of MODULE is called (e.g.
+  ``call:iguana_fsm.engine.api:PodmanApiProcess._wait_ready``: the podman service started,
+  not yet answering).
 
 The process dies as it would from ``kill -9``: no handler, no clean-up runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -66,8 +70,25 @@ def kill_in_write(target: Path, state: str | None) -> None:
     os.replace = replace  # type: ignore[assignment]
 
 
+def kill_in_call(module: str, qualname: str) -> None:
+    """Make the function ``qualname`` of ``module`` kill the process when it is called."""
+    *owners, name = qualname.split(".")
+    holder: Any = importlib.import_module(module)
+    for owner in owners:
+        holder = getattr(holder, owner)
+
+    def killing(*_args: Any, **_kwargs: Any) -> None:
+        die()
+
+    setattr(holder, name, killing)
+
+
 def arm(point: str, args: list[str]) -> None:
     """Arm the kill at ``point`` for ``iguana args`` (which name the sandbox)."""
+    if point.startswith("call:"):
+        module, _, qualname = point.removeprefix("call:").partition(":")
+        kill_in_call(module, qualname)
+        return
     if point.startswith("write:"):
         name, _, state = point.removeprefix("write:").partition("@")
         top = Path(args[args.index("--sandbox") + 1])
