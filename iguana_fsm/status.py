@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from iguana_fsm.console import banner_lines
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
 from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
-from iguana_fsm.record import BootRecord, JobStatus
-from iguana_fsm.stages.failure import banner
+from iguana_fsm.record import BootRecord, JobStatus, to_plain
 
 
 def phase(record: BootRecord, running: bool) -> str:
@@ -36,7 +36,7 @@ def exit_code(record: BootRecord, running: bool) -> ExitCode:
     return {"finished": ExitCode.OK, "running": ExitCode.RUNNING}.get(now, ExitCode.INTERRUPTED)
 
 
-def describe(record: BootRecord, running: bool) -> str:
+def describe(record: BootRecord, running: bool, checkpoint: str = "(this checkpoint)") -> str:
     """The boot in a few readable lines."""
     when = datetime.datetime.fromtimestamp(record.started, datetime.UTC)
     lines = [
@@ -58,7 +58,7 @@ def describe(record: BootRecord, running: bool) -> str:
     for warning in record.warnings:
         lines.append(f"warning:  {warning}")
     if record.error:
-        lines.append(banner(record.error, "(this checkpoint)"))
+        lines.extend(banner_lines({**to_plain(record.error), "checkpoint": checkpoint}))
     return "\n".join(lines)
 
 

@@ -39,6 +39,10 @@ def handle(args: argparse.Namespace) -> int:
     else:
         record = store.load()
     running = boot_running(paths)
-    text = status.as_json(record, running) if args.json else status.describe(record, running)
+    text = (
+        status.as_json(record, running)
+        if args.json
+        else status.describe(record, running, str(paths.state))
+    )
     print(text)
     return status.exit_code(record, running)

@@ -27,7 +27,13 @@ def run(ctx: BootContext) -> str:
     record.attempts += 1
     ctx.save()
     ctx.progress(f"Running job {job.id}")
-    ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
+    ctx.log.info(
+        "job.started",
+        job=job.id,
+        image=spec.image,
+        env=specs.public_env(ctx, spec),
+        **ctx.place(job.id),
+    )
     timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
@@ -64,6 +70,7 @@ def run(ctx: BootContext) -> str:
         exit_code=record.exit_code,
         seconds=round(record.finished - record.started, 3),
         reason=record.reason,
+        **ctx.place(job.id),
     )
     ctx.progress(f"Job {job.id} {record.status}")
     clean_up(ctx, job)
