@@ -195,9 +195,7 @@ class ConsoleView:
         elif level in ("warning", "error", "critical"):
             if name not in QUIET_ON_CONSOLE:
                 self.write_block(self._wrapped(f"{level}: {problem_text(event)}"))
-        elif self.mode is Mode.QUIET:
-            return
-        elif level != "info":
+        elif self.mode is Mode.QUIET or level != "info":
             return
         elif name == "job.output":
             self.write_block([fit(f"  | {event.get('line')}")])
