@@ -25,6 +25,8 @@ def run(ctx: BootContext) -> str:
     record.exit_code, record.reason, record.tail = None, None, []
     record.image, record.digest = job.container.image, _digest(spec.image)
     record.attempts += 1
+    place = ctx.place(job.id)
+    record.place, ctx.record.jobs_total = place["n"], place["of"]
     ctx.save()
     ctx.progress(f"Running job {job.id}")
     ctx.log.info(
@@ -32,7 +34,7 @@ def run(ctx: BootContext) -> str:
         job=job.id,
         image=spec.image,
         env=specs.public_env(ctx, spec),
-        **ctx.place(job.id),
+        **place,
     )
     timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
     # attached to the console the job shows its own output; the log file keeps a copy
@@ -70,7 +72,7 @@ def run(ctx: BootContext) -> str:
         exit_code=record.exit_code,
         seconds=round(record.finished - record.started, 3),
         reason=record.reason,
-        **ctx.place(job.id),
+        **place,
     )
     ctx.progress(f"Job {job.id} {record.status}")
     clean_up(ctx, job)
