@@ -132,8 +132,8 @@ PROGRESS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "pull.progress": _pull,
     "job.progress": _job_progress,
 }
-"""Progress events: in place on a terminal, every PROGRESS_EVERY seconds otherwise; shown in
-quiet mode too."""
+"""Progress events, shown in quiet mode too: at most one line every PROGRESS_EVERY seconds (a
+job's and its own output share the console); a pull's is redrawn in place on a terminal."""
 
 PROBLEMS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "rescue.reboot": lambda e: f"rebooting in {e.get('seconds')} s",
@@ -218,7 +218,7 @@ class ConsoleView:
         key = f"{name}:{event.get('image') or event.get('job')}"
         line = self._line(PROGRESS[name](event))
         final = bool(event.get("final"))
-        if self._terminal:
+        if self._terminal and name == "pull.progress":
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
             self.stream.flush()
             self._open_line = not final

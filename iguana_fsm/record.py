@@ -74,6 +74,9 @@ class JobRecord:
     tail: list[str] = field(default_factory=list)
     place: int | None = None
     """The job's position in run order (1 for the first), once it has run."""
+    progress: str | None = None
+    """The job's last report on /iguana/progress (``42% copying files``)."""
+    percent: float | None = None
 
     @property
     def duration(self) -> float | None:

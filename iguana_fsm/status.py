@@ -104,7 +104,13 @@ def current_job(record: BootRecord, now: float | None = None) -> dict[str, Any] 
     if job_id is None or job is None or job.status != JobStatus.RUNNING or job.started is None:
         return None
     elapsed = (time.time() if now is None else now) - job.started
-    return {"id": job_id, "n": job.place, "of": record.jobs_total, "elapsed": round(elapsed, 1)}
+    return {
+        "id": job_id,
+        "n": job.place,
+        "of": record.jobs_total,
+        "elapsed": round(elapsed, 1),
+        "progress": job.progress,
+    }
 
 
 def describe(record: BootRecord, running: bool, checkpoint: str = "(this checkpoint)") -> str:
@@ -119,7 +125,8 @@ def describe(record: BootRecord, running: bool, checkpoint: str = "(this checkpo
     now = current_job(record) if running else None
     if now is not None:
         place = f" (job {now['n']} of {now['of']})" if now["n"] and now["of"] else ""
-        lines.append(f"running:  {now['id']}{place} for {now['elapsed']:.0f} s")
+        said = f": {now['progress']}" if now["progress"] else ""
+        lines.append(f"running:  {now['id']}{place} for {now['elapsed']:.0f} s{said}")
     if record.workflow_sha256:
         lines.append(f"sha256:   {record.workflow_sha256}")
     if record.jobs:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import time
 
-from iguana_fsm.engine.base import TAIL_LINES
+from iguana_fsm.engine.base import TAIL_LINES, ContainerSpec, JobResult
 from iguana_fsm.errors import EngineError, IguanaError
+from iguana_fsm.progress import JobProgress, Plymouth
 from iguana_fsm.record import BootRecord, JobRecord
 from iguana_fsm.stages import services, specs
 from iguana_fsm.stages.base import BootContext
@@ -23,6 +24,7 @@ def run(ctx: BootContext) -> str:
     spec = specs.spec_for(ctx, job.container, specs.container_name(ctx, job.id))
     record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
     record.exit_code, record.reason, record.tail = None, None, []
+    record.progress, record.percent = None, None
     record.image, record.digest = job.container.image, _digest(spec.image)
     record.attempts += 1
     place = ctx.place(job.id)
@@ -36,16 +38,8 @@ def run(ctx: BootContext) -> str:
         env=specs.public_env(ctx, spec),
         **place,
     )
-    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
-    # attached to the console the job shows its own output; the log file keeps a copy
-    show = ctx.log.debug if ctx.interactive else ctx.log.info
     try:
-        result = ctx.engine.run_job(
-            spec,
-            timeout=timeout,
-            interactive=ctx.interactive,
-            output=lambda line: show("job.output", job=job.id, line=line),
-        )
+        result = _run_container(ctx, job, spec, record, place)
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         if result.timed_out:
             record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
@@ -78,6 +72,25 @@ def run(ctx: BootContext) -> str:
     clean_up(ctx, job)
     # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
+
+
+def _run_container(
+    ctx: BootContext, job: Job, spec: ContainerSpec, record: JobRecord, place: dict[str, int]
+) -> JobResult:
+    """The job's container to its end, its reports on /iguana/progress followed meanwhile."""
+    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    # attached to the console the job shows its own output; the log file keeps a copy
+    show = ctx.log.debug if ctx.interactive else ctx.log.info
+    follow = JobProgress(
+        ctx.paths.progress, job.id, place, record, ctx.log, ctx.save, plymouth=Plymouth.find()
+    )
+    with follow:
+        return ctx.engine.run_job(
+            spec,
+            timeout=timeout,
+            interactive=ctx.interactive,
+            output=lambda line: show("job.output", job=job.id, line=line),
+        )
 
 
 def clean_up(ctx: BootContext, job: Job) -> None:

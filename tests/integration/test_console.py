@@ -13,7 +13,7 @@ import pytest
 
 from iguana_fsm.console import WIDTH
 from iguana_fsm.errors import JobFailed
-from tests.integration.test_boot_runs import Sandbox, World, job, sandbox, world
+from tests.integration.test_boot_runs import NEW_ROOT, Sandbox, World, job, sandbox, world
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +109,21 @@ def test_failed_boot_quiet_is_the_banner(sandbox: Sandbox, world: World) -> None
     assert len(lines) < SCREEN, result.stderr
     assert lines[0] == "last output of job breaks:"
     assert "rebooting in" in lines[-1]
+
+
+def test_container_progress_reaches_console_and_checkpoint(sandbox: Sandbox, world: World) -> None:
+    """A job's reports on /iguana/progress show on the console as "job N/M id P% message" and
+    the last one stays in its checkpoint record."""
+    script = (
+        "echo '50 halfway there' >>/iguana/progress; sleep 1\n"
+        "echo '2/2 all done' >>/iguana/progress\n" + NEW_ROOT
+    )
+    sandbox.write_workflow({"writer": job(world.job_image, script)})
+    result = sandbox.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "job 1/1 writer 50% halfway there (" in result.stderr, result.stderr
+    code, document = sandbox.status()
+    assert code == 0
+    assert document["jobs"]["writer"]["progress"] == "100% all done"
+    assert document["jobs"]["writer"]["percent"] == 100.0
+    assert "50 halfway there" in sandbox.read("progress").splitlines()

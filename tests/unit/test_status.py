@@ -131,10 +131,12 @@ class TestFields:
             "n": 2,
             "of": 4,
             "elapsed": 12.0,
+            "progress": None,
         }
+        record.jobs["install"].progress = "40% copying"
         record.jobs["install"].started = time.time() - 12
         text = status.describe(record, running=True)
-        assert re.search(r"running:  install \(job 2 of 4\) for 1[23] s", text), text
+        assert re.search(r"running:  install \(job 2 of 4\) for 1[23] s: 40% copying", text), text
         assert json.loads(status.as_json(record, True))["running_job"]["n"] == 2
 
     def test_jobs_record_their_place(self, tmp_path: Path) -> None:
