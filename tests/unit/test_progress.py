@@ -66,14 +66,13 @@ class TestFollow:
             interval=0.01,
             save_every=0.0,
         )
-        with follow:
-            with path.open("a") as handle:
-                handle.write("10 starting\n3/4 almost")
-                handle.flush()
-                deadline = time.monotonic() + 30
-                while "10% starting" not in console.getvalue() and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                handle.write(" there\n")
+        with follow, path.open("a") as handle:
+            handle.write("10 starting\n3/4 almost")
+            handle.flush()
+            deadline = time.monotonic() + 30
+            while "10% starting" not in console.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            handle.write(" there\n")
         assert record.progress == "75% almost there" and record.percent == 75.0
         assert "10% starting" in (saves[0] or "")
         lines = console.getvalue().splitlines()
