@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
@@ -34,8 +35,15 @@ class TeeRenderer:
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
         # Padding given by position: structlog 22 (Debian 12) calls it pad_event, 23+ pad_event_to.
         self._readable = structlog.dev.ConsoleRenderer(24, colors=False)
+        # a job's progress is followed in a thread of its own: one event at a time
+        self._lock = threading.Lock()
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        with self._lock:
+            self._write(logger, method, event)
+        raise structlog.DropEvent
+
+    def _write(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> None:
         if self._json_file is not None:
             self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
             self._json_file.flush()
@@ -46,7 +54,6 @@ class TeeRenderer:
                 self._view.write_block([str(self._readable(logger, method, readable))])
             else:
                 self._view.show(event)
-        raise structlog.DropEvent
 
 
 def make_logger(
