@@ -83,10 +83,13 @@ def _job(event: Mapping[str, Any]) -> str:
 
 
 def _pull(event: Mapping[str, Any]) -> str:
-    done, total = event.get("done") or 0, event.get("total")
+    done, total, rate = event.get("done") or 0, event.get("total"), event.get("rate")
+    image = short_image(event.get("image"))
+    per_second = f" {size(rate)}/s" if rate else ""
+    if event.get("final"):
+        return f"pulled {image} {size(done)} in {seconds(event.get('seconds'))}{per_second}"
     amount = f"{size(done)}/{size(total)}" if total else size(done)
-    rate = event.get("rate")
-    return f"pull {short_image(event.get('image'))} {amount}" + (f" {size(rate)}/s" if rate else "")
+    return f"pull {image} {amount}{per_second} ({seconds(event.get('seconds'))})"
 
 
 def _job_progress(event: Mapping[str, Any]) -> str:

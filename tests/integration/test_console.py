@@ -4,7 +4,9 @@ must be on the last screen."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from iguana_fsm.console import WIDTH
 from iguana_fsm.errors import JobFailed
 from tests.integration.test_boot_runs import NEW_ROOT, Sandbox, World, job, sandbox, world
+from tests.support.throttle import ThrottledProxy
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +130,26 @@ def test_container_progress_reaches_console_and_checkpoint(sandbox: Sandbox, wor
     assert document["jobs"]["writer"]["progress"] == "100% all done"
     assert document["jobs"]["writer"]["percent"] == 100.0
     assert "50 halfway there" in sandbox.read("progress").splitlines()
+
+
+def test_pull_from_a_throttled_registry_shows_bytes_and_rate(
+    sandbox: Sandbox, world: World
+) -> None:
+    """A pull through a proxy that lets 150 kB/s through shows its bytes and rate on the
+    console while it runs (a line every few seconds, the console being no terminal) and once
+    more at its end, and logs a pull.progress event a second."""
+    with ThrottledProxy(world.registry.port, 150_000) as proxy:
+        (sandbox.paths.config / "registries.conf").write_text(f"{proxy.host}/igt\n")
+        slow = world.other_image.replace(world.registry.host, proxy.host)
+        sandbox.write_workflow({"slow": job(slow, NEW_ROOT)})
+        result = sandbox.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert proxy.sent > 500_000, "the image came through the proxy"
+    lines = [line for line in result.stderr.splitlines() if " pull other:1 " in line]
+    assert lines, result.stderr
+    assert re.search(r"pull other:1 [0-9.]+ [kM]B [0-9.]+ [kM]B/s \(", lines[0]), lines
+    assert re.search(r"pulled other:1 [0-9.]+ [kM]B in [0-9.]+s [0-9.]+ kB/s", result.stderr)
+    events = [json.loads(line) for line in sandbox.read("log.jsonl").splitlines()]
+    pulls = [event for event in events if event["event"] == "pull.progress"]
+    done = [event["done"] for event in pulls]
+    assert len(pulls) >= 3 and done == sorted(done) and pulls[-1]["final"], pulls

@@ -212,4 +212,4 @@ class TestProgress:
         view.show(self.event(10_000_000, final=True))
         lines = out.getvalue().splitlines()
         assert len(lines) == 3, lines
-        assert "10.0 MB/10.0 MB" in lines[-1]
+        assert "pulled tools:1 10.0 MB in" in lines[-1]

@@ -4,6 +4,7 @@ file while a job runs."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from iguana_fsm.console import Mode
+from iguana_fsm.engine.pullmeter import PullMeter
 from iguana_fsm.log import make_logger
 from iguana_fsm.progress import JobProgress, Report, parse
 from iguana_fsm.record import JobRecord
@@ -107,3 +109,51 @@ class TestFollow:
             while "running" not in console.getvalue() and time.monotonic() < deadline:
                 time.sleep(0.01)
         assert "job 1/1 long running (" in console.getvalue()
+
+
+class TestPullMeter:
+    """Bytes of a pull, from the blob files the podman service has open."""
+
+    def test_growing_blob_is_measured_and_the_end_reported(self, tmp_path: Path) -> None:
+        """A blob the service writes gives pull.progress events with rising byte counts; a
+        file it does not hold open is not counted; the final event has the total."""
+        blob_dir = tmp_path / "var-tmp" / "storage123"
+        blob_dir.mkdir(parents=True)
+        (tmp_path / "var-tmp" / "other").write_bytes(b"x" * 5000)
+        fds = tmp_path / "proc" / "4242" / "fd"
+        fds.mkdir(parents=True)
+        pid_file = tmp_path / "podman.pid"
+        pid_file.write_text("4242\n")
+        log_file = tmp_path / "log.jsonl"
+        meter = PullMeter(
+            pid_file,
+            "reg:5000/a/tools:1",
+            make_logger(log_file, None),
+            interval=0.01,
+            proc=tmp_path / "proc",
+        )
+        blob = blob_dir / "1"
+        with meter, blob.open("wb") as handle:
+            (fds / "7").symlink_to(blob)
+            (fds / "8").symlink_to(tmp_path / "var-tmp" / "other")
+            for _ in range(5):
+                handle.write(b"y" * 1000)
+                handle.flush()
+                time.sleep(0.05)
+        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        done = [event["done"] for event in events if not event["final"]]
+        assert done == sorted(done) and 0 < done[-1] <= 5000, done
+        final = events[-1]
+        assert final["final"] and final["done"] == final["total"] == 5000
+
+    def test_quick_pull_says_nothing(self, tmp_path: Path) -> None:
+        """A pull over before the first interval logs no progress at all; without the
+        service's pid nothing is measured."""
+        log_file = tmp_path / "log.jsonl"
+        pid_file = tmp_path / "podman.pid"
+        pid_file.write_text(f"{os.getpid()}\n")
+        meter = PullMeter(pid_file, "tools", make_logger(log_file, None), interval=60)
+        assert list(meter.follow(iter([1, 2]))) == [1, 2]
+        assert not log_file.exists() or log_file.read_text() == ""
+        gone = PullMeter(tmp_path / "none", "tools", make_logger(log_file, None), interval=0.01)
+        assert list(gone.follow(iter([3]))) == [3]
