@@ -114,7 +114,7 @@ STEPS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "network.up": lambda e: f"network up in {seconds(e.get('seconds'))}",
     "engine.started": lambda e: f"podman {e.get('podman')} ready in {seconds(e.get('seconds'))}",
     "verify.image": lambda e: (
-        f"image {short_image(e.get('image'))} {str(e.get('digest') or 'no digest')[:19]}, "
+        f"image {short_image(e.get('image'))} {str(e.get('digest') or 'no digest')[:15]}, "
         f"signature {e.get('signature')}"
     ),
     "boot.resumed": lambda e: f"resuming at {e.get('entry')} (was {e.get('previous')})",

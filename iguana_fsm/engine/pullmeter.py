@@ -22,6 +22,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+STALLED = 5.0
+"""Seconds after which a pull that has brought no bytes yet is shown anyway."""
+
+
 class PullMeter:
     """Logs ``pull.progress`` (image, bytes ``done``, ``rate`` in bytes/s, ``seconds``) every
     ``interval`` seconds while the service whose pid is in ``pid_file`` pulls (``with``), and
@@ -59,9 +63,9 @@ class PullMeter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        if kind is None and self._shown:
+        done = self._sample() if kind is None and self._shown else 0
+        if done:
             seconds = self._clock() - self._started
-            done = self._sample()
             rate = done / seconds if seconds > 0 else None
             self._emit(done, rate, seconds, final=True)
 
@@ -96,8 +100,10 @@ class PullMeter:
             now, done = self._clock(), self._sample()
             rate = (done - self._last_done) / max(now - self._last_time, 1e-6)
             self._last_time, self._last_done = now, done
-            self._shown = True
-            self._emit(done, rate, now - self._started, final=False)
+            # nothing seen yet is no news, until a stalled pull is worth a word
+            if done or now - self._started >= STALLED:
+                self._shown = True
+                self._emit(done, rate, now - self._started, final=False)
 
     def _emit(self, done: int, rate: float | None, seconds: float, *, final: bool) -> None:
         self.log.info(

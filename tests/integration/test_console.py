@@ -52,7 +52,9 @@ def test_demo_boot_is_one_screen_of_short_lines() -> None:
     none wider than 80, one per step: the jobs as "job N/3", short image names, no env."""
     lines = demo_console()
     text = "\n".join(lines)
-    assert len(lines) <= 22, text
+    # a pull slower than a second (a busy machine) adds its progress lines: not counted
+    steps = [line for line in lines if not re.search(r" pull(ed)? \S+ ", line)]
+    assert len(steps) <= 22, text
     assert all(len(line) <= WIDTH for line in lines), text
     assert "job 1/3 partition: tools started" in text
     assert "job 2/3 install succeeded in" in text
@@ -65,6 +67,8 @@ def test_demo_boot_quiet_shows_only_the_jobs_own_output() -> None:
     """With ``quiet`` the demo's successful boot prints no line of Iguana's own: only what its
     job containers wrote (they are attached to the console)."""
     lines = demo_console("quiet")
+    # only progress: a pull slower than a second (a busy machine) may show its bytes
+    lines = [line for line in lines if not re.search(r"^iguana .* pull(ed)? \S+ ", line)]
     assert not [line for line in lines if line.startswith("iguana")], "\n".join(lines)
     assert len(lines) == 6 and lines[-1] == "installer: wrote /iguana/mountlist", lines
 
