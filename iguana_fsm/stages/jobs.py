@@ -10,7 +10,7 @@ from iguana_fsm.engine.base import TAIL_LINES, ContainerSpec, JobResult
 from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.progress import JobProgress, Plymouth
 from iguana_fsm.record import BootRecord, JobRecord
-from iguana_fsm.stages import services, specs
+from iguana_fsm.stages import pulls, services, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.order import next_job
 from iguana_fsm.workflow.model import Job
@@ -22,13 +22,7 @@ def run(ctx: BootContext) -> str:
     job = specs.current_job(ctx)
     record = ctx.record.jobs.setdefault(job.id, JobRecord())
     spec = specs.spec_for(ctx, job.container, specs.container_name(ctx, job.id))
-    record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
-    record.exit_code, record.reason, record.tail = None, None, []
-    record.progress, record.percent = None, None
-    record.image, record.digest = job.container.image, _digest(spec.image)
-    record.attempts += 1
-    place = ctx.place(job.id)
-    record.place, ctx.record.jobs_total = place["n"], place["of"]
+    place = _begin(ctx, job, spec, record)
     ctx.save()
     ctx.progress(f"Running job {job.id}")
     ctx.log.info(
@@ -38,9 +32,11 @@ def run(ctx: BootContext) -> str:
         env=specs.public_env(ctx, spec),
         **place,
     )
+    prefetch = pulls.start_prefetch(ctx, job.id)
     try:
         result = _run_container(ctx, job, spec, record, place)
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
+        pulls.note_job_memory(ctx, job.id, result.peak_memory)
         if result.timed_out:
             record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
         elif result.exit_code != 0:
@@ -52,6 +48,9 @@ def run(ctx: BootContext) -> str:
         with contextlib.suppress(IguanaError):
             services.stop_all(ctx)
         raise
+    finally:
+        if prefetch is not None:
+            prefetch.finish()
     record.finished = time.time()
     if record.reason is None:
         record.status = JobStatus.SUCCEEDED
@@ -64,7 +63,7 @@ def run(ctx: BootContext) -> str:
         job=job.id,
         status=record.status,
         exit_code=record.exit_code,
-        seconds=round(record.finished - record.started, 3),
+        seconds=round(record.duration or 0.0, 3),
         reason=record.reason,
         **place,
     )
@@ -72,6 +71,18 @@ def run(ctx: BootContext) -> str:
     clean_up(ctx, job)
     # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
+
+
+def _begin(ctx: BootContext, job: Job, spec: ContainerSpec, record: JobRecord) -> dict[str, int]:
+    """Mark the job running from now, as a fresh attempt; its place in run order."""
+    record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
+    record.exit_code, record.reason, record.tail = None, None, []
+    record.progress, record.percent = None, None
+    record.image, record.digest = job.container.image, _digest(spec.image)
+    record.attempts += 1
+    place = ctx.place(job.id)
+    record.place, ctx.record.jobs_total = place["n"], place["of"]
+    return place
 
 
 def _run_container(
