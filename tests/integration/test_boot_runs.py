@@ -878,7 +878,8 @@ class TestHostileFiles:
         result = sandbox.run(timeout=180)
         assert result.returncode == ExitCode.MOUNT, result.stderr[-3000:]
         path = sandbox.paths.iguana / name
-        assert f"{path}: {what}" in result.stderr
+        # the console's banner wraps a long reason to 80 columns
+        assert f"{path}: {what}" in " ".join(result.stderr.split())
         _, document = sandbox.status()
         assert document["failed_state"] == "mount"
         outputs = result.stdout + result.stderr + sandbox.read("log.jsonl") + sandbox.read("state")
