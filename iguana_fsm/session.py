@@ -23,6 +23,7 @@ from iguana_fsm.cmdline import (
     suggest,
     unknown_warnings,
 )
+from iguana_fsm.console import Mode
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
 from iguana_fsm.errors import CheckpointError, ResumeRefused, UsageError
@@ -68,6 +69,14 @@ def boot_config(
             source = str(Path(source).absolute())
         text = f'{text} "rd.iguana.control_url={source}"'.strip()
     return parse_cmdline(text, errors), text
+
+
+def console_mode(config: BootConfig) -> Mode:
+    """What the console shows: everything with ``rd.iguana.debug`` or ``rd.debug``, only
+    progress and problems with ``quiet``, else one line per step."""
+    if config.debug or config.dracut_debug:
+        return Mode.DEBUG
+    return Mode.QUIET if config.quiet else Mode.NORMAL
 
 
 class Session:
@@ -161,7 +170,11 @@ class Session:
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
         log_failures: list[OSError] = []
         log = make_logger(
-            self.paths.log, self.console, on_failure=log_failures.append, run_id=record.run_id[:8]
+            self.paths.log,
+            self.console,
+            console_mode(config),
+            on_failure=log_failures.append,
+            run_id=record.run_id[:8],
         )
         for name in config.unknown:
             hint = suggest(name)
