@@ -61,7 +61,6 @@ class TeeRenderer:
             else:
                 self._view.show(event)
 
-
     def _write_json(self, line: str) -> None:
         """Append to the log file; when it cannot be written (a full /iguana) say so once on the
         console, stop writing it and tell ``on_failure``: a log call never raises, so clean-up
@@ -79,6 +78,7 @@ class TeeRenderer:
                 self._view.write_block([f"iguana: {name}: cannot be written: {error.strerror}"])
             if self._on_failure is not None:
                 self._on_failure(error)
+
 
 def make_logger(
     log_file: Path | None,
