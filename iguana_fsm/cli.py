@@ -9,8 +9,6 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
-import traceback
 from collections.abc import Iterable
 from types import FrameType
 from typing import Any, TextIO, cast
@@ -127,6 +125,9 @@ def _run(argv: list[str] | None) -> int:
 
 def _crash_file() -> str:
     """Write the current traceback to a new file; its path (or why there is none)."""
+    import tempfile  # only a crash needs them: every verb's start-up stays lighter
+    import traceback
+
     try:
         fd, path = tempfile.mkstemp(prefix="iguana-crash-", suffix=".txt")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from iguana_fsm.record import HISTORY_KEPT, BootRecord
-from iguana_fsm.workflow.plan import ENDED
+from iguana_fsm.workflow.jobstatus import ENDED
 
 _ABSENT = object()
 

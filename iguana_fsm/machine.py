@@ -8,9 +8,10 @@ job itself (``next_job`` loops back), then mount and one of the three endings. A
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transitions import EventData, Machine
+if TYPE_CHECKING:
+    from transitions import EventData
 
 WORK_STATES = ("locate", "fetch", "verify", "services", "jobs", "mount")
 ENDINGS = ("switch_root", "kexec", "reboot")
@@ -54,6 +55,9 @@ def build_machine(
     """A model in state ``initial`` whose every transition calls ``on_transition``."""
     if initial not in STATES:
         raise ValueError(f"unknown state {initial!r}")
+    # imported here: ``iguana status`` reads the state names above without the machine library
+    from transitions import Machine
+
     model = BootModel()
     callbacks: dict[str, Any] = {}
     if on_transition is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from iguana_fsm.errors import CheckpointError, ExitCode
-from iguana_fsm.workflow.plan import JobStatus
+from iguana_fsm.workflow.jobstatus import JobStatus
 
 __all__ = [
     "BootError",

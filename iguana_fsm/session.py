@@ -3,17 +3,16 @@ it from the start (``iguana run``) or from a checkpoint (``iguana resume``)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iguana_fsm import reentry
+from iguana_fsm.bootlock import boot_lock
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cmdline import (
     BootConfig,
@@ -69,37 +68,6 @@ def boot_config(
             source = str(Path(source).absolute())
         text = f'{text} "rd.iguana.control_url={source}"'.strip()
     return parse_cmdline(text, errors), text
-
-
-@contextlib.contextmanager
-def boot_lock(paths: Paths) -> Iterator[None]:
-    """Only one ``iguana run`` or ``resume`` at a time; ``status`` tests the same lock."""
-    paths.run.mkdir(parents=True, exist_ok=True)
-    with (paths.run / "lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"another iguana run or resume is active ({paths.run / 'lock'} is locked)"
-            ) from None
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-
-
-def boot_running(paths: Paths) -> bool:
-    """Whether an ``iguana run`` or ``resume`` holds the lock now."""
-    lock = paths.run / "lock"
-    if not lock.exists():
-        return False
-    with lock.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 class Session:

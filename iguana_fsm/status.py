@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from iguana_fsm.banner import banner
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
 from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import BootRecord, JobStatus
-from iguana_fsm.stages.failure import banner
 
 
 def phase(record: BootRecord, running: bool) -> str:

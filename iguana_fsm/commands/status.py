@@ -29,8 +29,8 @@ def add_parser(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Print where the boot is; the exit code that says it."""
     from iguana_fsm import status
+    from iguana_fsm.bootlock import boot_running
     from iguana_fsm.checkpoint import CheckpointStore
-    from iguana_fsm.session import boot_running
 
     paths = paths_of(args)
     store = CheckpointStore(paths.state)

@@ -3,36 +3,12 @@
 
 from __future__ import annotations
 
+from iguana_fsm.banner import banner
 from iguana_fsm.errors import ExitCode
 from iguana_fsm.machine import END
 from iguana_fsm.record import BootError, Rescue, RescueAction
 from iguana_fsm.report_device import leave_report
 from iguana_fsm.stages.base import BootContext
-
-RULE = "=" * 72
-
-
-def banner(error: BootError, state_file: str) -> str:
-    """The text shown on the console when a boot fails."""
-    lines = [RULE, "IGUANA BOOT FAILED", RULE]
-    lines.append(f"state:   {error.state}")
-    if error.job:
-        code = error.exit_code
-        lines.append(f"job:     {error.job}" + (f" (exit code {code})" if code is not None else ""))
-    problems = error.problems
-    if len(problems) > 1:
-        lines.append(f"reason:  the workflow has {len(problems)} problems:")
-        lines.extend(f"  {problem}" for problem in problems)
-    else:
-        lines.append(f"reason:  {error.message}")
-    tail = error.tail
-    if tail:
-        lines.append("last output:")
-        lines.extend(f"  | {line}" for line in tail)
-    lines.append(f"checkpoint: {state_file}")
-    lines.append("`iguana status` shows this again; fix the cause, then `iguana resume`.")
-    lines.append(RULE)
-    return "\n".join(lines)
 
 
 def failed(ctx: BootContext) -> str:

@@ -6,33 +6,14 @@ job runs follows its ``if:`` and the statuses of the jobs before it (docs/workfl
 
 from __future__ import annotations
 
-import enum
 import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from iguana_fsm.errors import WorkflowInvalid
+from iguana_fsm.workflow.jobstatus import ENDED as ENDED
+from iguana_fsm.workflow.jobstatus import JobStatus as JobStatus
 from iguana_fsm.workflow.model import Condition, Container, Job, Workflow
-
-
-class JobStatus(enum.StrEnum):
-    """Where a job is (pending, running) or how it ended; the values are what the checkpoint
-    records for each job (``iguana_fsm.record.JobRecord``)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    FAILED_CONTINUED = "failed-continued"
-    """The job failed but has ``continue-on-error: true``: counted as a success by the others."""
-
-
-ENDED = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.FAILED_CONTINUED}
-)
-"""Statuses of a job that has ended; pending and running jobs are still to run."""
-
 
 REDACTED = "***"
 """What a redacted environment value is shown as."""

@@ -1,0 +1,119 @@
+"""The verbs a rescue shell uses often load only what they need: ``status``, ``validate`` and
+``schema`` run in a fresh interpreter without importing podman-py, requests, the container
+engine or the boot itself (issue 17). The modules are read from ``sys.modules`` after the verb
+ran in a subprocess: a rule about what is loaded, not a timing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.boot_harness import Boot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FORBIDDEN = ("podman", "requests", "urllib3", "iguana_fsm.engine", "iguana_fsm.session")
+"""Modules (and their submodules) no light verb may load: the libraries of the engine and
+fetch, Iguana's engine and the session that assembles a boot."""
+
+FORBIDDEN_FOR_STATUS = (
+    *FORBIDDEN,
+    "iguana_fsm.stages",
+    "iguana_fsm.runner",
+    "transitions",
+    "structlog",
+    "yaml",
+)
+"""``status`` reads a JSON checkpoint and tests a lock: no stage, machine library, logger or
+YAML parser."""
+
+PROBE = """
+import json, sys
+from iguana_fsm import cli
+code = cli.main(sys.argv[1:])
+sys.__stderr__.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+raise SystemExit(code)
+"""
+
+GOOD = "jobs:\n  a: {container: {image: registry.example/a:1}}\n"
+BAD = "jobs:\n  a: {container: {image: registry.example/a:1}, needs: b}\n"
+
+
+def loaded(*argv: str) -> set[str]:
+    """The modules loaded after ``iguana ARGV`` ran in a new interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    marker = result.stderr.rpartition("\nMODULES ")[2]
+    assert marker, result.stderr
+    return set(json.loads(marker))
+
+
+def offenders(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    """The loaded modules that are, or are inside, a forbidden one."""
+    return sorted(
+        name for name in modules for bad in forbidden if name == bad or name.startswith(bad + ".")
+    )
+
+
+def boot(top: Path, workflow: str) -> Path:
+    """A finished (or failed) sandbox boot under ``top``; the sandbox directory."""
+    Boot(top, workflow).run()
+    return top
+
+
+def test_the_probe_sees_what_a_boot_loads(tmp_path: Path) -> None:
+    """The probe is able to fail: a dry run of ``iguana run`` loads the session and requests."""
+    workflow = tmp_path / "w.yaml"
+    workflow.write_text(GOOD, encoding="utf-8")
+    modules = loaded("run", "--dry-run", "--workflow", str(workflow), "--sandbox", str(tmp_path))
+    found = offenders(modules, FORBIDDEN)
+    assert "iguana_fsm.session" in found and "requests" in found
+
+
+@pytest.mark.parametrize("workflow", [GOOD, BAD], ids=["finished", "failed"])
+@pytest.mark.parametrize("flags", [(), ("--json",)], ids=["text", "json"])
+def test_status_loads_no_boot(tmp_path: Path, workflow: str, flags: tuple[str, ...]) -> None:
+    """``iguana status`` of a finished or failed boot loads no engine, stage, machine or YAML."""
+    top = boot(tmp_path, workflow)
+    modules = loaded("status", *flags, "--sandbox", str(top))
+    assert "iguana_fsm.checkpoint" in modules
+    assert offenders(modules, FORBIDDEN_FOR_STATUS) == []
+
+
+@pytest.mark.parametrize("workflow", [GOOD, BAD], ids=["valid", "invalid"])
+def test_validate_loads_no_engine(tmp_path: Path, workflow: str) -> None:
+    """``iguana validate`` of a valid or an invalid file loads no engine, fetcher or session."""
+    path = tmp_path / "w.yaml"
+    path.write_text(workflow, encoding="utf-8")
+    modules = loaded("validate", str(path))
+    assert "iguana_fsm.workflow.validator" in modules
+    assert offenders(modules, FORBIDDEN) == []
+
+
+def test_schema_loads_no_engine_and_no_parser() -> None:
+    """``iguana schema`` prints the schema without the engine, the fetcher or the YAML parser."""
+    modules = loaded("schema")
+    assert "iguana_fsm.workflow.schema" in modules
+    assert offenders(modules, (*FORBIDDEN, "yaml", "iguana_fsm.workflow.validator")) == []
+
+
+def test_status_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/bench_status.py boots its sandbox, runs every verb and prints the status ratio."""
+    spec = importlib.util.spec_from_file_location("bench_status", ROOT / "bench/bench_status.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--rounds", "1"]) == 0
+    output = capsys.readouterr().out
+    assert "iguana status / python -c pass:" in output
+    assert "iguana validate" in output and "iguana schema" in output
