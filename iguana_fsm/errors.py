@@ -50,7 +50,10 @@ MEANINGS: dict[ExitCode, str] = {
         "a job failed, timed out, or its container could not run (this counts as the job's "
         "failure, so `if: failure()` jobs still run)"
     ),
-    ExitCode.MOUNT: "mount of the new root failed",
+    ExitCode.MOUNT: (
+        "mount of the new root failed, or a file the containers left for it "
+        "(`/iguana/mountlist`, `kernelAction`, `machine-id`) was refused"
+    ),
     ExitCode.CHECKPOINT: "checkpoint could not be written or read",
     ExitCode.RESUME_REFUSED: "resume refused (no checkpoint, finished boot, changed workflow)",
     ExitCode.HANDOFF: "hand-off failed",

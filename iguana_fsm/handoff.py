@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iguana_fsm import contract_files
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.errors import HandoffError, MountError
 from iguana_fsm.mountlist import is_under
@@ -37,6 +38,7 @@ INITRD_PATTERNS = ("initrd.img-{}", "initrd-{}", "initramfs-{}.img", "initrd-{}.
 _SKIP_SUFFIXES = (".sig", ".hmac", ".old", ".bak", ".dpkg-old", ".rpmsave")
 MODULE_DIRS = ("lib/modules", "usr/lib/modules")
 LOG_DIR = "var/log/iguana"
+_WORD = re.compile(r"[a-z0-9_-]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,9 @@ def parse_kernel_action(text: str | None) -> tuple[str | None, str | None]:
         return word, None
     if not word:
         return None, "kernelAction is empty and was ignored"
-    shown = text.strip()[:40]
-    return None, f"kernelAction {shown!r} is neither kexec nor reboot and was ignored"
+    # a plain short word is shown; anything else is the container's, and not for the log
+    shown = repr(word) if _WORD.fullmatch(word) else f"({len(word)} characters)"
+    return None, f"kernelAction {shown} is neither kexec nor reboot and was ignored"
 
 
 def decide(facts: RootFacts) -> Decision:
@@ -153,26 +156,10 @@ def decide(facts: RootFacts) -> Decision:
     )
 
 
-KERNEL_ACTION_LIMIT = 4096
-"""Bytes of ``/iguana/kernelAction`` read: the file holds one word."""
-
-
-def read_kernel_action(path: Path) -> tuple[str | None, str | None]:
-    """``(text, warning)`` of ``/iguana/kernelAction``: ``(None, None)`` when it does not exist,
-    ``(None, why)`` when it cannot be read, which the boot treats as absent."""
-    try:
-        # O_NONBLOCK: a FIFO a container left there must not hang the boot.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None, None
-    except OSError as error:
-        return None, f"{path}: cannot read, ignored: {error.strerror}"
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(KERNEL_ACTION_LIMIT)
-    except OSError as error:
-        return None, f"{path}: cannot read, ignored: {error.strerror}"
-    return data.decode("utf-8", errors="replace"), None
+def read_kernel_action(path: Path) -> str | None:
+    """The text of ``/iguana/kernelAction``, None when it does not exist; Refused (exit 7) when
+    it is not a small regular file of ``/iguana`` (see ``contract_files``)."""
+    return contract_files.read_text(path, contract_files.KERNEL_ACTION)
 
 
 def inspect_root(newroot: Path, running: str, kernel_action: str | None) -> RootFacts:

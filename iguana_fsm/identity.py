@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from iguana_fsm import contract_files
 from iguana_fsm.atomic import write_atomic
 from iguana_fsm.devices import DeviceScope, guess_root
 from iguana_fsm.errors import IguanaError, MountError
@@ -37,11 +38,11 @@ def parse(text: str) -> str | None:
 
 
 def read(path: Path) -> str | None:
-    """The valid id in the file at ``path``, None when there is none."""
-    try:
-        return parse(path.read_text(encoding="ascii", errors="replace"))
-    except OSError:
-        return None
+    """The valid id in the file at ``path``, None when there is none (no file, or not an id);
+    ``contract_files.Refused`` (exit 7) when it is not a small regular file of its directory:
+    a FIFO a container left there must not hang the boot, nor a link lead to a host file."""
+    data = contract_files.read_bytes(path, contract_files.MACHINE_ID)
+    return None if data is None else parse(data.decode("ascii", errors="replace"))
 
 
 def generate() -> str:
@@ -95,6 +96,8 @@ def existing_root_id(scope: DeviceScope, scratch: Path, log: Any) -> tuple[str |
             return None, str(error)
         try:
             found = read(resolve_in_root(mountpoint, "etc/machine-id"))
+        except contract_files.Refused as error:
+            return None, str(error)
         finally:
             unmount_tree(mountpoint, log)
     finally:

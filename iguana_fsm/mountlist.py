@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from iguana_fsm import contract_files
 from iguana_fsm.errors import MountError
 
 TAGS = ("UUID", "LABEL", "PARTUUID", "PARTLABEL")
@@ -132,14 +133,14 @@ def parse(text: str, source: str) -> list[MountEntry]:
     return entries
 
 
-def read(path: Path) -> list[MountEntry]:
-    """The entries of the mountlist at ``path``; MountError when it cannot be read or is bad."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise MountError(f"{path}: not UTF-8 text") from None
-    except OSError as error:
-        raise MountError(f"{path}: cannot read: {error.strerror}") from None
+def read(path: Path) -> list[MountEntry] | None:
+    """The entries of the mountlist at ``path``, None when there is none; MountError when it is
+    bad, and ``contract_files.Refused`` (a MountError) when it is not a regular file of its
+    directory within ``contract_files.MOUNTLIST``'s bounds (checked before any line is
+    parsed)."""
+    text = contract_files.read_text(path, contract_files.MOUNTLIST)
+    if text is None:
+        return None
     return parse(text, str(path))
 
 
@@ -217,33 +218,40 @@ def _option_errors(options: str) -> list[str]:
 
 def check_order(entries: Sequence[MountEntry]) -> list[tuple[int, str]]:
     """``(line, problem)`` for every duplicate mountpoint and every child listed before its
-    parent."""
+    parent (the first later line that contains it).
+
+    Linear in the number of entries times the depth of a mountpoint: each entry looks up its
+    own ancestors (``/``, ``/a``, ``/a/b`` ...) by path instead of comparing itself with every
+    later entry."""
     problems: list[tuple[int, str]] = []
     first: dict[str, int] = {}
     for index, entry in enumerate(entries):
-        if entry.mountpoint in first:
+        first.setdefault(entry.mountpoint, index)
+    for index, entry in enumerate(entries):
+        earlier = first[entry.mountpoint]
+        if earlier != index:
+            line = entries[earlier].line
+            problems.append(
+                (entry.line, f"mountpoint {entry.mountpoint} is already used on line {line}")
+            )
+            continue
+        later = [first[p] for p in _ancestors(entry.mountpoint) if first.get(p, -1) > index]
+        if later:
+            parent = entries[min(later)]
             problems.append(
                 (
                     entry.line,
-                    f"mountpoint {entry.mountpoint} is already used on line "
-                    f"{first[entry.mountpoint]}",
+                    f"mountpoint {entry.mountpoint} comes before {parent.mountpoint} "
+                    f"(line {parent.line}) that contains it: list parents first",
                 )
             )
-            continue
-        first[entry.mountpoint] = entry.line
-        for later in entries[index + 1 :]:
-            if later.mountpoint != entry.mountpoint and is_under(
-                entry.mountpoint, later.mountpoint
-            ):
-                problems.append(
-                    (
-                        entry.line,
-                        f"mountpoint {entry.mountpoint} comes before {later.mountpoint} "
-                        f"(line {later.line}) that contains it: list parents first",
-                    )
-                )
-                break
     return problems
+
+
+def _ancestors(mountpoint: str) -> list[str]:
+    """The mountpoints that contain ``mountpoint``, ``/`` first, itself excluded."""
+    parts = PurePosixPath(mountpoint).parts[1:]
+    return ["/" + "/".join(parts[:depth]) for depth in range(len(parts))]
 
 
 def is_under(path: str, parent: str) -> bool:

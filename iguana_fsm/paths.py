@@ -78,8 +78,14 @@ class Paths:
 
     @property
     def workflow_copy(self) -> Path:
-        """The workflow as fetched, kept so that resume can prove it did not change."""
+        """The workflow as fetched (env values in clear, so root-only: 0600)."""
         return self.iguana / "workflow.yaml"
+
+    @property
+    def workflow_redacted(self) -> Path:
+        """The workflow with env values redacted unless public: what leaves the machine (the
+        report device) instead of ``workflow_copy``."""
+        return self.iguana / "workflow.redacted.yaml"
 
     @property
     def bundled_workflow(self) -> Path:

@@ -47,7 +47,8 @@ def leave_report(ctx: BootContext) -> Path | None:
     if not spec:
         return None
     paths = ctx.paths
-    files = [paths.state, paths.log, paths.workflow_copy]
+    # the verbatim workflow holds env values in clear: only the redacted one leaves the machine
+    files = [paths.state, paths.log, paths.workflow_redacted]
     mountpoint = paths.run / "report"
     try:
         device = wait_for(spec, DeviceScope.for_paths(paths), time.monotonic() + WAIT_SECONDS)

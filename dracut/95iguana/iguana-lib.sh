@@ -122,7 +122,7 @@ iguana_save_report() {
         _rc=1
     else
         mkdir -p "$_dir" || _rc=1
-        for _file in state state.journal log.jsonl workflow.yaml; do
+        for _file in state state.journal log.jsonl workflow.redacted.yaml; do
             if [ "$_rc" -eq 0 ] && [ -e "$IGUANA_DIR/$_file" ]; then
                 # copy beside, then rename: a link at the name is replaced, never followed
                 rm -f "$_dir/.$_file.new" && cp "$IGUANA_DIR/$_file" "$_dir/.$_file.new" \

@@ -1,7 +1,8 @@
 #!/bin/sh
-# iguana-save-report: copy /iguana/state, log.jsonl and workflow.yaml onto the rd.iguana.report
-# device now, by hand from the rescue shell (e.g. after fixing things there). Iguana leaves the
-# report itself before every ending and the rescue; iguana-boot copies it only after a crash.
+# iguana-save-report: copy /iguana/state, log.jsonl and workflow.redacted.yaml (env values
+# redacted) onto the rd.iguana.report device now, by hand from the rescue shell (e.g. after
+# fixing things there). Iguana leaves the report itself before every ending and the rescue;
+# iguana-boot copies it only after a crash.
 set -u
 # shellcheck source=iguana-lib.sh
 . /usr/lib/iguana/iguana-lib.sh

@@ -22,6 +22,7 @@ from iguana_fsm.trust.fetcher import read_local
 from iguana_fsm.trust.signature import sha256_hex
 from iguana_fsm.trust.source import fetch_workflow
 from iguana_fsm.workflow.containers import workflow_from_containers
+from iguana_fsm.workflow.plan import redact
 from iguana_fsm.workflow.validator import load_workflow
 
 
@@ -50,6 +51,7 @@ def run(ctx: BootContext) -> str:
     ctx.record.workflow_sha256 = digest
     ctx.record.trust.workflow = verdict
     save_copy(ctx.paths.workflow_copy, text)
+    save_copy(ctx.paths.workflow_redacted, redacted_yaml(text, workflow.public_env), 0o644)
     ctx.log.info(
         "workflow.fetched",
         source=location,
@@ -105,7 +107,41 @@ def containers_yaml(jobs: Any) -> bytes:
     return yaml.safe_dump(document, sort_keys=False).encode("utf-8")
 
 
-def save_copy(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see ``iguana_fsm.atomic``)."""
+def save_copy(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically (see ``iguana_fsm.atomic``), root-only unless
+    ``mode`` says otherwise: the verbatim workflow holds env values in clear."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, 0o644)
+    write_atomic(path, data, mode)
+
+
+REDACTED_HEADER = (
+    b"# The boot's workflow with every env value redacted unless public-env names it;\n"
+    b"# the verbatim copy is /iguana/workflow.yaml (root-only). YAML anchors are expanded.\n"
+)
+
+
+def _flat(value: Any) -> bool:
+    """Whether ``value`` is an env mapping (name: scalar), not a job that happens to be named
+    ``env``."""
+    return isinstance(value, dict) and not any(
+        isinstance(item, (dict, list)) for item in value.values()
+    )
+
+
+def redacted_yaml(text: bytes, public: frozenset[str]) -> bytes:
+    """The checked workflow ``text`` rewritten with the value of every ``env`` mapping (at any
+    depth: workflow, job, container, service) replaced as ``plan.redact`` does."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: redact(value, public) if key == "env" and _flat(value) else walk(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    # the text has passed the bounded validator, so loading it again is safe
+    document = walk(yaml.safe_load(text))
+    return REDACTED_HEADER + yaml.safe_dump(document, sort_keys=False).encode("utf-8")

@@ -92,8 +92,9 @@ def run(ctx: BootContext) -> str:
 def _plan(ctx: BootContext, scope: DeviceScope) -> tuple[Plan | None, str]:
     """The mounts and how they were found, or None and why there is nothing to mount."""
     paths = ctx.paths
-    if paths.mountlist.exists():
-        return Plan(read(paths.mountlist), str(paths.mountlist), guessed=False), "mountlist"
+    entries = read(paths.mountlist)
+    if entries is not None:
+        return Plan(entries, str(paths.mountlist), guessed=False), "mountlist"
     guess = guess_root(scope)
     for note in guess.skipped:
         ctx.log.info("mount.guess_skipped", device=note)
@@ -243,9 +244,6 @@ def _no_root(ctx: BootContext, reason: str, action_text: str | None) -> str:
 
 
 def _kernel_action(ctx: BootContext) -> str | None:
-    """``/iguana/kernelAction``, read once for the whole stage; unreadable is a warning."""
-    text, warning = read_kernel_action(ctx.paths.kernel_action)
-    if warning is not None:
-        ctx.record.warnings.append(warning)
-        ctx.log.warning("handoff.kernel_action_unreadable", why=warning)
-    return text
+    """``/iguana/kernelAction``, read once for the whole stage; Refused (exit 7) when it is not a
+    small regular file of /iguana."""
+    return read_kernel_action(ctx.paths.kernel_action)

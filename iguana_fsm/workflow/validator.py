@@ -54,6 +54,10 @@ _ENV_NAME = re.compile(grammar.ENV_NAME)
 _CONDITION = re.compile(grammar.CONDITION_PATTERN)
 _CONDITION_NAME = re.compile(r"(success|failure|always)\(")
 
+SHOWN_TEXT = 40
+"""Keys and values up to this length are quoted in problems; longer ones (and keys holding ``:``
+or ``$``, the shape of passwd and shadow lines) only by their length."""
+
 Position = tuple[int, int]
 Entries = dict[str, tuple[ScalarNode, Node]]
 
@@ -63,8 +67,13 @@ def _at(node: Node) -> Position:
 
 
 def _join(path: str, key: str) -> str:
-    # a key with spaces or control characters is quoted so that a problem stays one line
-    shown = key if key and key.isprintable() and " " not in key else repr(key)
+    # a key with spaces or control characters is quoted so that a problem stays one line; a
+    # long one is not quoted at all: line and column find it, and a file that is no workflow
+    # (a file:// URL naming /etc/shadow) must not reach the log through its problems
+    if len(key) > SHOWN_TEXT or ":" in key or "$" in key:
+        shown = f"<a key of {len(key)} characters>"
+    else:
+        shown = key if key and key.isprintable() and " " not in key else repr(key)
     return f"{path}.{shown}" if path else shown
 
 
@@ -83,7 +92,7 @@ def _describe(node: Node) -> str:
     if node.tag == _TAG + "null":
         return "nothing"
     text = str(node.value)
-    shown = repr(text if len(text) <= 40 else text[:37] + "...")
+    shown = repr(text) if len(text) <= SHOWN_TEXT else f"a text of {len(text)} characters"
     quoted = isinstance(node, ScalarNode) and node.style in ("'", '"')
     return f"the quoted text {shown}" if quoted else shown
 

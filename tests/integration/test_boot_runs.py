@@ -570,8 +570,8 @@ def test_debug_keeps_images(sandbox: Sandbox, world: World) -> None:
 
 
 def test_status_while_running_and_wait(sandbox: Sandbox, world: World) -> None:
-    """While a job runs, status exits 11 (running); ``status --wait`` returns 0 once the boot
-    has reached its ending."""
+    """While a job runs, status exits 11 (running) and names the job, its place and seconds;
+    ``status --wait`` returns 0 once the boot has reached its ending."""
     sandbox.write_workflow(
         {
             "blocks": job(
@@ -596,6 +596,15 @@ def test_status_while_running_and_wait(sandbox: Sandbox, world: World) -> None:
         assert code == 11
         assert document["running"] is True
         assert document["jobs"]["blocks"]["status"] == "running"
+        # cloud-init's words, and the running job as "job N of M" with its seconds
+        assert (document["status"], document["errors"]) == ("running", [])
+        running = document["running_job"]
+        assert (running["id"], running["n"], running["of"]) == ("blocks", 1, 1)
+        assert running["elapsed"] >= 0
+        text = subprocess.run(
+            sandbox.command("status"), capture_output=True, text=True, check=False
+        ).stdout
+        assert "running:  blocks (job 1 of 1) for " in text, text
         waiter = subprocess.Popen(
             sandbox.command("status", "--wait", "--timeout", "60"),
             stdout=subprocess.PIPE,
@@ -834,3 +843,71 @@ def test_interactive_job_reads_a_typed_line(sandbox: Sandbox, world: World) -> N
     logged = [json.loads(line) for line in sandbox.paths.log.read_text().splitlines()]
     lines = [event["line"] for event in logged if event.get("event") == "job.output"]
     assert any("your name?" in line for line in lines), lines
+
+
+# ---- hostile files: what a container leaves in /iguana, and a workflow URL naming a host file --
+
+
+def shadow_secrets() -> list[str]:
+    """Every line of the host's /etc/shadow and each of its password fields longer than a
+    placeholder: none of them may reach an output."""
+    lines = [line for line in Path("/etc/shadow").read_text().splitlines() if line]
+    assert lines, "/etc/shadow is empty: the check would prove nothing"
+    fields = [line.split(":")[1] for line in lines if len(line.split(":")[1]) > 2]
+    return lines + fields
+
+
+class TestHostileFiles:
+    """Files a real container leaves at the contract's names are refused in one line with exit
+    7, without hanging and without quoting what they point at."""
+
+    @pytest.mark.parametrize(
+        ("script", "name", "what"),
+        [
+            ("mkfifo /iguana/mountlist", "mountlist", "is a FIFO, not a regular file"),
+            (
+                "rm -f /iguana/machine-id && mkfifo /iguana/machine-id && " + NEW_ROOT,
+                "machine-id",
+                "is a FIFO, not a regular file",
+            ),
+            (
+                "ln -s /etc/shadow /iguana/kernelAction && " + NEW_ROOT,
+                "kernelAction",
+                "a symbolic link that leads out of",
+            ),
+        ],
+        ids=["mountlist-fifo", "machine-id-fifo", "kernelAction-to-etc-shadow"],
+    )
+    def test_a_hostile_contract_file_is_refused(
+        self, sandbox: Sandbox, world: World, script: str, name: str, what: str
+    ) -> None:
+        """The boot fails in the mount stage with exit 7 and one line naming the file; no line
+        of the host's /etc/shadow reaches the console, the log or the checkpoint."""
+        sandbox.write_workflow({"leave": job(world.job_image, script)})
+        result = sandbox.run(timeout=180)
+        assert result.returncode == ExitCode.MOUNT, result.stderr[-3000:]
+        path = sandbox.paths.iguana / name
+        # the console's banner wraps a long reason to 80 columns
+        assert f"{path}: {what}" in " ".join(result.stderr.split())
+        _, document = sandbox.status()
+        assert document["failed_state"] == "mount"
+        outputs = result.stdout + result.stderr + sandbox.read("log.jsonl") + sandbox.read("state")
+        assert not [secret for secret in shadow_secrets() if secret in outputs]
+
+    def test_a_workflow_url_naming_etc_shadow_quotes_none_of_it(self, sandbox: Sandbox) -> None:
+        """``rd.iguana.control_url=file:///etc/shadow`` is an invalid workflow (exit 2) whose
+        problems place the lines by number without quoting them."""
+        result = subprocess.run(
+            sandbox.command(
+                "run", "--cmdline", "rd.iguana.control_url=file:///etc/shadow", "--batch"
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == ExitCode.USAGE, result.stderr[-3000:]
+        assert "/etc/shadow:1:1: " in result.stderr
+        outputs = result.stdout + result.stderr + sandbox.read("log.jsonl") + sandbox.read("state")
+        assert not [secret for secret in shadow_secrets() if secret in outputs]

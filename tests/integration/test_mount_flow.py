@@ -15,6 +15,7 @@ import pytest
 
 from iguana_fsm.contract import iguana_dir_of
 from iguana_fsm.engine.base import ContainerSpec
+from iguana_fsm.errors import ExitCode
 from iguana_fsm.mounts import mounted_under
 from iguana_fsm.stages import default_stages
 from tests.unit.boot_harness import Boot
@@ -118,9 +119,9 @@ class TestWholeBoot:
         assert json.loads(copy.read_text())["state"] == "switch_root"
         assert not any("cannot copy" in warning for warning in boot.record().warnings)
 
-    def test_unreadable_kernel_action_is_a_warning(self, tmp_path: Path) -> None:
-        """A kernelAction that cannot be read (a directory) is treated as absent: the boot
-        still ends in switch-root and the warning is recorded."""
+    def test_a_kernel_action_that_is_no_file_is_refused(self, tmp_path: Path) -> None:
+        """A kernelAction that is not a regular file (a directory) is refused with exit 7 in
+        the mount stage, naming the file, and nothing is left mounted."""
         boot = Boot(tmp_path, WORKFLOW)
         make_root = installer(os.uname().release)
 
@@ -131,11 +132,13 @@ class TestWholeBoot:
         boot.engine.on_job = job
         real_endings(boot)
         try:
-            assert boot.run() == 0
+            assert boot.run() == ExitCode.MOUNT
         finally:
             leftovers = mounted_under(tmp_path)
         assert leftovers == []
         record = boot.record()
-        assert record.state == "switch_root"
-        assert record.handoff is not None and record.handoff.kernel_action is None
-        assert any("kernelAction: cannot read, ignored" in w for w in record.warnings)
+        assert record.state == "rescue" and record.failed_state == "mount"
+        assert record.error is not None
+        assert record.error.message.endswith(
+            "kernelAction: is a directory, not a regular file; not read"
+        )

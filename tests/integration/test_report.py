@@ -98,7 +98,29 @@ class TestReport:
         assert state["error"]["job"] == "broken" and state["error"]["exit_code"] == 3
         assert state["rescue"]["action"] == "reboot"
         assert "boot.failed" in read_back(report_disk, "log.jsonl")
-        assert "broken:" in read_back(report_disk, "workflow.yaml")
+        assert "broken:" in read_back(report_disk, "workflow.redacted.yaml")
+
+    def test_only_the_redacted_workflow_leaves_the_machine(
+        self, tmp_path: Path, report_disk: Path
+    ) -> None:
+        """The report device gets the workflow with secret env values redacted (public ones
+        kept), never the verbatim copy, which stays root-only in /iguana."""
+        secret = "env:\n  TOKEN: hunter2-secret\n  SITE: lab\npublic-env: [SITE]\n"
+        job_env = "    env: {PASSWORD: also-secret}\n"
+        text = secret + FAILING.replace(
+            "  broken:\n", "  broken:\n" + job_env.replace("    ", "    ", 1)
+        )
+        failing = boot(tmp_path, text, f"rd.iguana.report=LABEL={LABEL}")
+        failing.engine.exit_codes["registry.example/broken:1"] = 3
+        assert failing.run() == 6
+        report = read_back(report_disk, "workflow.redacted.yaml")
+        assert "hunter2" not in report and "also-secret" not in report
+        assert "TOKEN: '***'" in report and "PASSWORD: '***'" in report and "SITE: lab" in report
+        assert read_back(report_disk, "workflow.yaml") == ""
+        for name in ("state", "log.jsonl"):
+            assert "hunter2" not in read_back(report_disk, name)
+        verbatim = failing.paths.workflow_copy
+        assert "hunter2" in verbatim.read_text() and verbatim.stat().st_mode & 0o777 == 0o600
 
     def test_finished_boot_leaves_its_record(self, tmp_path: Path, report_disk: Path) -> None:
         """A boot that reaches its ending leaves the record naming that ending."""

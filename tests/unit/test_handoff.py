@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from iguana_fsm.errors import HandoffError
+from iguana_fsm.contract_files import Refused
+from iguana_fsm.errors import ExitCode, HandoffError
 from iguana_fsm.handoff import (
     RootFacts,
     boot_pairs,
@@ -17,6 +18,7 @@ from iguana_fsm.handoff import (
     decide,
     inspect_root,
     kexec_cmdline,
+    parse_kernel_action,
     read_kernel_action,
     version_key,
 )
@@ -151,29 +153,36 @@ class TestInspectRoot:
 
 class TestReadKernelAction:
     def test_text_or_none(self, tmp_path: Path) -> None:
-        """The file's text is returned; a missing file is no kernelAction and no warning."""
+        """The file's text is returned; a missing file is no kernelAction."""
         action = tmp_path / "kernelAction"
         action.write_text("reboot\n", encoding="utf-8")
-        assert read_kernel_action(action) == ("reboot\n", None)
-        assert read_kernel_action(tmp_path / "missing") == (None, None)
+        assert read_kernel_action(action) == "reboot\n"
+        assert read_kernel_action(tmp_path / "missing") is None
 
-    def test_unreadable_is_a_warning(self, tmp_path: Path) -> None:
-        """A kernelAction that cannot be read (a directory) is absent plus a warning naming it."""
+    def test_a_directory_fifo_or_link_to_dev_zero_is_refused(self, tmp_path: Path) -> None:
+        """What is not a small regular file of /iguana is refused with exit 7, without hanging."""
         action = tmp_path / "kernelAction"
         action.mkdir()
-        text, warning = read_kernel_action(action)
-        assert text is None
-        assert warning == f"{action}: cannot read, ignored: Is a directory"
+        with pytest.raises(Refused, match=r"kernelAction: is a directory, not a regular file"):
+            read_kernel_action(action)
+        action.rmdir()
+        os.mkfifo(action)
+        with pytest.raises(Refused, match=r"kernelAction: is a FIFO") as caught:
+            read_kernel_action(action)
+        assert caught.value.exit_code == ExitCode.MOUNT
+        action.unlink()
+        action.symlink_to("/dev/zero")
+        with pytest.raises(Refused, match=r"a symbolic link that leads out of"):
+            read_kernel_action(action)
 
-    def test_fifo_and_endless_files_do_not_hang(self, tmp_path: Path) -> None:
-        """A FIFO without writer reads as empty; a link to /dev/zero reads only 4 KiB."""
-        fifo = tmp_path / "kernelAction"
-        os.mkfifo(fifo)
-        assert read_kernel_action(fifo) == ("", None)
-        endless = tmp_path / "endless"
-        endless.symlink_to("/dev/zero")
-        text, _ = read_kernel_action(endless)
-        assert text is not None and len(text) == 4096
+    def test_an_unknown_word_is_shown_only_when_it_is_a_plain_word(self) -> None:
+        """A short plain word is quoted in the warning; any other text only by its length."""
+        assert parse_kernel_action("kexce\n") == (
+            None,
+            "kernelAction 'kexce' is neither kexec nor reboot and was ignored",
+        )
+        _, warning = parse_kernel_action("root:$6$salt$hash:19000:0:99999:7:::")
+        assert warning == "kernelAction (36 characters) is neither kexec nor reboot and was ignored"
 
 
 class TestKexecCmdline:

@@ -94,10 +94,18 @@ class TestValidLists:
         ]
         assert entries[1].tag == "PARTLABEL" and entries[1].tag_value == "EFI System"
 
-    def test_read_reports_a_missing_file(self, tmp_path: Path) -> None:
-        """An unreadable mountlist is a MountError naming the file."""
-        with pytest.raises(MountError, match=r"mountlist: cannot read"):
-            read(tmp_path / "mountlist")
+    def test_read_of_a_missing_file_is_none(self, tmp_path: Path) -> None:
+        """No mountlist is no list (the stage then guesses the root), not an error."""
+        assert read(tmp_path / "mountlist") is None
+
+    def test_read_parses_a_regular_file(self, tmp_path: Path) -> None:
+        """A mountlist on disk is read and parsed with its file name in the problems."""
+        path = tmp_path / "mountlist"
+        path.write_text("/dev/vda2 /\n/dev/vda1 /boot/efi\n")
+        assert [entry.mountpoint for entry in read(path) or []] == ["/", "/boot/efi"]
+        path.write_text("/dev/vda1 /boot\n")
+        with pytest.raises(MountError, match=rf"{path}: no line mounts the new root"):
+            read(path)
 
 
 class TestBadLists:

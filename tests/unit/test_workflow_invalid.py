@@ -421,3 +421,18 @@ def test_unknown_key_without_near_miss_lists_the_known_keys() -> None:
     """An unknown key that resembles nothing lists the keys that are allowed there."""
     (problem,) = validate(JOB + "    zzz: 1\n", "w.yaml")
     assert "known keys: container, services, needs, if" in problem.message
+
+
+def test_a_file_that_is_no_workflow_is_placed_but_not_quoted() -> None:
+    """Lines of a host file read as a workflow (passwd and shadow lines, long text) are placed
+    by line and column, but neither their keys nor their values are quoted."""
+    shadow = "root:$6$pepper$NOT-FOR-THE-LOG:19000:0:99999:7:::\nbin:*:19000::::::\n"
+    problems = [str(problem) for problem in validate(shadow, "/etc/shadow")]
+    assert problems[0] == (
+        "/etc/shadow:1:1: <a key of 48 characters>: unknown key; "
+        "known keys: name, description, env, public-env, jobs"
+    )
+    assert "/etc/shadow:2:1: <a key of 16 characters>: unknown key" in problems[2]
+    assert not [problem for problem in problems if "pepper" in problem or "bin:" in problem]
+    (scalar,) = validate("x" * 30 + "SECRET" + "y" * 30 + "\n", "f")
+    assert str(scalar).endswith("found a text of 66 characters")
