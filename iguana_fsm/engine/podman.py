@@ -28,7 +28,7 @@ import structlog
 from iguana_fsm.engine import attach, images, refusals
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
-from iguana_fsm.engine.libpod import container_body
+from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.terminal import run_on_pty
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
@@ -243,11 +243,12 @@ class PodmanEngine:
                     f"service {spec.name} ({spec.image}) exited with code {code} before it was "
                     f"ready: {self._last_lines(container)}"
                 )
-            if state.get("Running") and not _has_healthcheck(container.attrs):
+            if state.get("Running") and not has_healthcheck(container.attrs):
                 # Without a health check, "up" means it kept running for a moment.
                 now = time.monotonic()
                 running_since = running_since or now
                 if now - running_since >= min(self.service_settle, ready_timeout):
+                    self._log.warning("service.unchecked", service=spec.name, why=UNCHECKED)
                     return health
             elif state.get("Running"):
                 # The service runs the check on request: no systemd timer is needed for it.
@@ -442,9 +443,3 @@ class _JobTimer:
         """Stop counting."""
         if self._timer is not None:
             self._timer.cancel()
-
-
-def _has_healthcheck(attrs: Mapping[str, Any]) -> bool:
-    test = (attrs.get("Config") or {}).get("Healthcheck", {}) or {}
-    command = test.get("Test") or []
-    return bool(command) and command[0] != "NONE"

@@ -28,7 +28,8 @@ def run(ctx: BootContext) -> str:
     ctx.save()
     ctx.progress(f"Running job {job.id}")
     ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
-    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    # every job has a deadline: its own timeout-minutes, else the documented default
+    timeout = job.timeout * 60
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
     try:
@@ -40,7 +41,8 @@ def run(ctx: BootContext) -> str:
         )
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         if result.timed_out:
-            record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
+            given = "" if job.timeout_minutes else " (the default)"
+            record.reason = f"ran longer than timeout-minutes: {job.timeout:g}{given}"
         elif result.exit_code != 0:
             record.reason = f"exited with code {result.exit_code}"
     except EngineError as error:

@@ -51,6 +51,11 @@ class Service:
     container: Container
 
 
+DEFAULT_TIMEOUT_MINUTES = 360.0
+"""How long a job without ``timeout-minutes`` may run (six hours, GitHub Actions' default): a
+hung installer fails the boot instead of holding it forever."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One installation container with its services; ``line`` is where it starts in the file."""
@@ -66,6 +71,11 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)
     # where the job's key is in its file; not part of what the job means
     line: int = field(default=0, compare=False)
+
+    @property
+    def timeout(self) -> float:
+        """Minutes the job may run: ``timeout-minutes``, else ``DEFAULT_TIMEOUT_MINUTES``."""
+        return self.timeout_minutes or DEFAULT_TIMEOUT_MINUTES
 
 
 @dataclass(frozen=True)

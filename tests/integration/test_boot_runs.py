@@ -368,6 +368,15 @@ class TestSuccessfulBoot:
         """The boot's own podman service stopped with it."""
         assert processes_mentioning(str(happy.box.top)) == []
 
+    def test_a_service_without_health_check_is_not_ready_silently(self, happy: Finished) -> None:
+        """The service's image has no health check (podman build's OCI format drops one): the
+        log and the console say it counts as ready without a check, and why."""
+        events = [json.loads(line) for line in happy.box.read("log.jsonl").splitlines()]
+        (warning,) = [event for event in events if event["event"] == "service.unchecked"]
+        assert warning["level"] == "warning" and warning["service"].endswith("web")
+        assert "--format docker" in warning["why"]
+        assert "service.unchecked" in happy.run.stderr
+
 
 # ---- failures, conditions, timeouts ------------------------------------------------------
 

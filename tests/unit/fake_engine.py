@@ -42,6 +42,8 @@ class FakeEngine:
     originals: dict[str, str] = field(default_factory=dict)
     started: int = 0
     stopped: int = 0
+    job_timeouts: dict[str, float | None] = field(default_factory=dict)
+    """The ``timeout`` each ``run_job`` was given, by the image's original reference."""
 
     def start(self) -> None:
         self.started += 1
@@ -106,6 +108,7 @@ class FakeEngine:
         if self.on_job is not None:
             self.on_job(spec)
         image = self.originals.get(spec.image, spec.image)
+        self.job_timeouts[image] = timeout
         lines = self.outputs.get(image, [])
         for line in lines:
             output(line)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from iguana_fsm.paths import Paths
 from iguana_fsm.session import Options, boot_config
+from iguana_fsm.workflow.model import DEFAULT_TIMEOUT_MINUTES
 from tests.unit.boot_harness import Boot
 from tests.unit.test_runner import TWO_JOBS
 
@@ -54,3 +55,23 @@ class TestWorkflowOption:
         boot.engine.exit_codes.clear()
         assert boot.resume() == 0
         assert boot.record().workflow_source == str(boot.workflow_file)
+
+
+class TestDefaultJobTimeout:
+    def test_a_job_without_timeout_minutes_gets_the_default(self, tmp_path: Path) -> None:
+        """Every job reaches the engine with a deadline: its own timeout-minutes in seconds,
+        else DEFAULT_TIMEOUT_MINUTES; a job stopped at the default says so."""
+        workflow = (
+            "jobs:\n"
+            "  quick:\n    timeout-minutes: 2.5\n    container: {image: registry.example/q:1}\n"
+            "  slow:\n    container: {image: registry.example/s:1}\n"
+        )
+        boot = Boot(tmp_path, workflow)
+        boot.engine.timeouts.add("registry.example/s:1")
+        assert boot.run() == 6
+        assert boot.engine.job_timeouts == {
+            "registry.example/q:1": 150.0,
+            "registry.example/s:1": DEFAULT_TIMEOUT_MINUTES * 60,
+        }
+        reason = boot.record().jobs["slow"].reason
+        assert reason == "ran longer than timeout-minutes: 360 (the default)"
