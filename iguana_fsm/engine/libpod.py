@@ -6,6 +6,7 @@ of the spec, field by field: nothing is added that the spec does not say.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,3 +62,8 @@ def has_healthcheck(attrs: Mapping[str, Any]) -> bool:
     test = (attrs.get("Config") or {}).get("Healthcheck", {}) or {}
     command = test.get("Test") or []
     return bool(command) and command[0] != "NONE"
+
+
+def whole_seconds(seconds: float) -> int:
+    """A grace as the stop endpoint takes it: whole seconds, at least one."""
+    return max(1, math.ceil(seconds))
