@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iguana_fsm.errors import UsageError
+from iguana_fsm.memory.budget import cmdline_size
 from iguana_fsm.workflow.grammar import ENV_NAME
 
 PREFIX = "rd.iguana."
@@ -65,6 +66,12 @@ class BootConfig:
     # initrd integration
     report: str | None = None
     images: str | None = None
+    # memory (iguana_fsm/memory/budget.py): bytes kept back, and a cap on the images' budget
+    memory_reserve: int | None = None
+    memory_limit: int | None = None
+    # size= of the tmpfs on container storage and /var/tmp (read by the podman module's setup)
+    storage_size: str | None = None
+    tmp_size: str | None = None
     # rd.iguana.* words that no option knows; logged with a suggestion, never fatal
     unknown: tuple[str, ...] = ()
 
@@ -215,6 +222,15 @@ def _fetch_timeout(fields: dict[str, object], name: str, value: str | None) -> N
         fields["fetch_deadline"] = _seconds(name, parts[1])
 
 
+def _tmpfs_size(name: str, value: str | None) -> str:
+    """A ``size=`` tmpfs(5) takes: NUMBER with an optional k, m, g or %."""
+    if not re.fullmatch(r"[0-9]+[kKmMgG%]?", value or ""):
+        raise UsageError(
+            f"kernel command line: {PREFIX}{name}={value}: expected a tmpfs size (NUMBER[k|m|g|%])"
+        )
+    return str(value)
+
+
 OPTIONS: dict[str, Setter] = {
     "control_url": _scalar("control_url", _needed),
     "containers": _list("containers"),
@@ -231,6 +247,10 @@ OPTIONS: dict[str, Setter] = {
     "reboot_delay": _scalar("reboot_delay", _seconds),
     "report": _scalar("report", _needed),
     "images": _scalar("images", _needed),
+    "memory_reserve": _scalar("memory_reserve", cmdline_size),
+    "memory_limit": _scalar("memory_limit", cmdline_size),
+    "storage_size": _scalar("storage_size", _tmpfs_size),
+    "tmp_size": _scalar("tmp_size", _tmpfs_size),
 }
 
 

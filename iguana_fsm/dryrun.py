@@ -3,25 +3,30 @@
 The workflow copy and logs go to a scratch directory that is removed afterwards; no engine is
 started and no checkpoint is written. What the boot would warn about or refuse before it starts
 a container is shown too: unknown ``rd.iguana.`` options (as warnings) and the image allow-list
-and digest rules (a refused image ends the dry run with the boot's trust error and exit code).
+and digest rules (a refused image ends the dry run with the boot's trust error and exit code),
+and the pull plan: each image's sizes from its registry, the budget of this machine (with the
+command line's memory options), and a job that could not fit (exit code 5).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any
 
 from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import unknown_warnings
+from iguana_fsm.errors import MemoryRefused
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.log import make_logger
+from iguana_fsm.memory.preview import preview
 from iguana_fsm.paths import Paths
 from iguana_fsm.session import Options, boot_config
 from iguana_fsm.stages import fetch, locate
 from iguana_fsm.stages.base import BootContext
-from iguana_fsm.trust.policy import check_image, load_policy
+from iguana_fsm.trust.policy import check_image, load_policy, prepare_engine_env
 from iguana_fsm.workflow.explain import explain
 
 ENDING = """\
@@ -38,8 +43,11 @@ class _NoEngine:
         raise RuntimeError(f"dry run used the engine ({name})")
 
 
-def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str]) -> int:
-    """Print where the workflow comes from and what would run; 0, or an IguanaError."""
+def dry_run(
+    paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str], *, registry: bool = True
+) -> int:
+    """Print where the workflow comes from and what would run; 0, or an IguanaError. Without
+    ``registry`` no registry is asked for image sizes (and the pull plan is not shown)."""
     config, _ = boot_config(Options(paths=paths, cmdline=cmdline, workflow=workflow))
     with tempfile.TemporaryDirectory(prefix="iguana-dry-run.") as scratch:
         top = Path(scratch)
@@ -56,9 +64,13 @@ def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str
         )
         locate.run(ctx)
         fetch.run(ctx)
-    loaded = ctx.need_workflow()
-    policy = load_policy(config, paths)
-    verdicts = [check_image(policy, image) for image in loaded.images()]
+        loaded = ctx.need_workflow()
+        policy = load_policy(config, paths)
+        verdicts = [check_image(policy, image) for image in loaded.images()]
+        memory = None
+        if registry:
+            env = {**os.environ, **prepare_engine_env(config, scratch_paths)}
+            memory = preview(loaded, config, paths.storage, env)
     out.writelines(f"warning: {line}\n" for line in unknown_warnings(config))
     out.write(f"sha256: {ctx.record.workflow_sha256}\n")
     out.write(explain(loaded, config.env))
@@ -71,5 +83,9 @@ def dry_run(paths: Paths, cmdline: str | None, workflow: str | None, out: IO[str
         + "\n"
         for verdict in verdicts
     )
+    lines = memory.lines if memory else ["memory: no registry asked for sizes (--no-registry)"]
+    out.writelines(line + "\n" for line in lines)
     out.write(ENDING.format(newroot=paths.newroot))
+    if memory is not None and memory.plan.refusal is not None:
+        raise MemoryRefused(memory.plan.refusal)
     return 0

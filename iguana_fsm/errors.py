@@ -42,7 +42,10 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage error or invalid workflow",
     ExitCode.LOCATE: "the workflow could not be located or fetched",
     ExitCode.TRUST: "refused by the trust policy",
-    ExitCode.ENGINE: "container engine error (podman service, pull, a service that does not start)",
+    ExitCode.ENGINE: (
+        "container engine error (podman service, pull, a service that does not start), or a "
+        "job's images cannot fit in the memory the boot may use (refused in verify)"
+    ),
     ExitCode.JOB: (
         "a job failed, timed out, or its container could not run (this counts as the job's "
         "failure, so `if: failure()` jobs still run)"
@@ -182,3 +185,8 @@ class StillRunning(IguanaError):
     """``iguana status --wait --timeout`` ran out of time while the boot still runs."""
 
     exit_code = ExitCode.RUNNING
+
+
+class MemoryRefused(EngineError):
+    """A job's images cannot fit in the memory the boot may use (found in verify, before any
+    container runs); the message names the job, the bytes it needs and the bytes available."""

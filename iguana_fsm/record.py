@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from iguana_fsm.errors import CheckpointError, ExitCode
+from iguana_fsm.memory.budget import Budget
+from iguana_fsm.memory.plan import ImageSize, JobPlan
 from iguana_fsm.workflow.jobstatus import JobStatus
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "ImageTrust",
     "JobRecord",
     "JobStatus",
+    "MemoryRecord",
     "MountedEntry",
     "Rescue",
     "RescueAction",
@@ -72,6 +75,10 @@ class JobRecord:
     reason: str | None = None
     attempts: int = 0
     tail: list[str] = field(default_factory=list)
+    peak_memory: int | None = None
+    """The job container's peak memory in bytes (its cgroup's high-water mark), when known."""
+    storage_used: int | None = None
+    """Bytes in use on container storage's file system when the job ended (images, layers)."""
 
     @property
     def duration(self) -> float | None:
@@ -103,6 +110,8 @@ class Transition:
     dest: str
     trigger: str
     at: float = field(default_factory=time.time)
+    mem_available: int | None = None
+    """The kernel's MemAvailable (bytes) at this step."""
 
 
 @dataclass
@@ -135,6 +144,20 @@ class TrustRecord:
 
     workflow: WorkflowTrust | None = None
     images: dict[str, ImageTrust] = field(default_factory=dict)
+
+
+@dataclass
+class MemoryRecord:
+    """What verify knew and decided about memory (``memory/``): the budget, each image's size
+    (by reference as written), the pull plan (``mode``, per job) and the boot's peak."""
+
+    budget: Budget | None = None
+    mode: str | None = None
+    total: int | None = None
+    images: dict[str, ImageSize] = field(default_factory=dict)
+    jobs: dict[str, JobPlan] = field(default_factory=dict)
+    peak: int | None = None
+    """The largest job peak so far (bytes)."""
 
 
 @dataclass
@@ -208,6 +231,7 @@ class BootRecord:
     services: dict[str, str] = field(default_factory=dict)
     """The current job's started services: service id -> container id."""
     trust: TrustRecord = field(default_factory=TrustRecord)
+    memory: MemoryRecord = field(default_factory=MemoryRecord)
     history: list[Transition] = field(default_factory=list)
     transitions: int = 0
     """Every transition ever made; ``history`` keeps the last HISTORY_KEPT of them."""

@@ -12,6 +12,7 @@ from transitions import EventData
 
 from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
 from iguana_fsm.machine import END, FAILURE_STATES, FINAL_STATES, build_machine
+from iguana_fsm.memory.budget import mem_available
 from iguana_fsm.record import BootError, Transition
 from iguana_fsm.stages.base import BootContext, Stage
 
@@ -134,9 +135,16 @@ class Runner:
             raise RuntimeError("a transition event without a destination")
         source, dest = event.transition.source, event.transition.dest
         record.state = dest
-        record.add_transition(Transition(source, dest, event.event.name))
+        available = mem_available()
+        record.add_transition(Transition(source, dest, event.event.name, mem_available=available))
         if dest in FINAL_STATES:
             record.finished = time.time()
         self.save()
-        self.ctx.log.info("state.entered", state=dest, source=source, trigger=event.event.name)
+        self.ctx.log.info(
+            "state.entered",
+            state=dest,
+            source=source,
+            trigger=event.event.name,
+            mem_available=available,
+        )
         self.ctx.progress(f"Iguana: {dest}")

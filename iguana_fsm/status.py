@@ -52,7 +52,11 @@ def describe(record: BootRecord, running: bool) -> str:
             took = f"{job.duration:.1f}s" if job.duration is not None else "-"
             code = f"exit {job.exit_code}" if job.exit_code is not None else ""
             reason = f"  ({job.reason})" if job.reason and job.status != JobStatus.SUCCEEDED else ""
-            lines.append(f"  {job_id:<20} {job.status:<16} {code:<8} {took:>8}{reason}")
+            peak = f"peak {mib(job.peak_memory)}" if job.peak_memory is not None else ""
+            line = f"  {job_id:<20} {job.status:<16} {code:<8} {took:>8} {peak:<15}{reason}"
+            lines.append(line.rstrip())
+    if record.memory.mode is not None:
+        lines.append(memory_line(record))
     if record.handoff:
         lines.append(f"hand-off: {record.handoff.action}: {record.handoff.reason}")
     for warning in record.warnings:
@@ -60,6 +64,20 @@ def describe(record: BootRecord, running: bool) -> str:
     if record.error:
         lines.append(banner(record.error, "(this checkpoint)"))
     return "\n".join(lines)
+
+
+def mib(size: int) -> str:
+    """``size`` bytes in MiB, one decimal."""
+    return f"{size / 1024**2:.1f} MiB"
+
+
+def memory_line(record: BootRecord) -> str:
+    """The boot's peak job memory, the plan's mode and the budget it was made for."""
+    memory = record.memory
+    budget = memory.budget.bytes if memory.budget is not None else None
+    peak = mib(memory.peak) if memory.peak is not None else "-"
+    limit = mib(budget) if budget is not None else "unknown"
+    return f"memory:   peak {peak} (largest job); images pulled {memory.mode}; budget {limit}"
 
 
 ACTIVITY = {

@@ -11,13 +11,43 @@ if ! mountpoint -q /sys/fs/cgroup; then
 fi
 
 # Sizes chosen when the initrd was built (iguana_storage_size, iguana_tmp_size; empty: the
-# kernel's default, half of the RAM).
+# kernel's default, half of the RAM), unless rd.iguana.storage_size= / rd.iguana.tmp_size= say.
 IGUANA_STORAGE_SIZE=
 IGUANA_TMP_SIZE=
 if [ -r /usr/lib/iguana/podman-setup.conf ]; then
     # shellcheck source=/dev/null
     . /usr/lib/iguana/podman-setup.conf
 fi
+
+# cmdline_size NAME: the last rd.iguana.NAME=SIZE of the kernel command line (empty when absent
+# or not a tmpfs size, which is reported): it wins over the size chosen at build time.
+cmdline_size() {
+    found=
+    read -r line < "${IGUANA_PROC_CMDLINE:-/proc/cmdline}" || true
+    set -f
+    # shellcheck disable=SC2086 # the kernel's words, split on white space as the kernel does
+    for word in $line; do
+        case $word in
+            "rd.iguana.$1="*) found=${word#*=} ;;
+        esac
+    done
+    set +f
+    number=${found%[kKmMgG%]}
+    case $number in
+        '' | *[!0-9]*)
+            if [ -n "$found" ]; then
+                echo "iguana: rd.iguana.$1=$found is not a tmpfs size (NUMBER[k|m|g|%]); ignored" >&2
+            fi
+            found=
+            ;;
+    esac
+    printf '%s' "$found"
+}
+
+wanted=$(cmdline_size storage_size)
+IGUANA_STORAGE_SIZE=${wanted:-$IGUANA_STORAGE_SIZE}
+wanted=$(cmdline_size tmp_size)
+IGUANA_TMP_SIZE=${wanted:-$IGUANA_TMP_SIZE}
 
 for dir in /var/lib/containers /var/tmp; do
     size=$IGUANA_STORAGE_SIZE

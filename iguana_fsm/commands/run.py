@@ -17,6 +17,11 @@ def add_parser(subparsers: Any) -> None:
         "--workflow", metavar="FILE|URL", help="the workflow (rd.iguana.control_url)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+    parser.add_argument(
+        "--no-registry",
+        action="store_true",
+        help="with --dry-run: ask no registry for image sizes (no pull plan)",
+    )
     parser.add_argument("--fresh", action="store_true", help="start over an unfinished boot")
     parser.set_defaults(handle=handle)
 
@@ -26,7 +31,13 @@ def handle(args: argparse.Namespace) -> int:
     if args.dry_run:
         from iguana_fsm.dryrun import dry_run
 
-        return dry_run(paths_of(args), args.cmdline, args.workflow, sys.stdout)
+        return dry_run(
+            paths_of(args),
+            args.cmdline,
+            args.workflow,
+            sys.stdout,
+            registry=not args.no_registry,
+        )
     from iguana_fsm.commands.boot import session
 
     return int(session(args, args.workflow).run())

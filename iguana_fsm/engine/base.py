@@ -41,11 +41,13 @@ class ContainerSpec:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """A pulled image: the reference asked for, its id and its manifest digest."""
+    """A pulled image: the reference asked for, its id, its manifest digest and its size in
+    container storage (bytes, when the engine says)."""
 
     reference: str
     image_id: str
     digest: str | None
+    size: int | None = None
 
     @property
     def pinned(self) -> str:
@@ -56,12 +58,26 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class RemoteImage:
+    """An image as its registry describes it (``engine/remote.py``): ``download`` the bytes of
+    its layers and config, ``unpacked`` an estimate of its size in container storage."""
+
+    reference: str
+    digest: str
+    download: int
+    unpacked: int
+    layers: int
+
+
+@dataclass(frozen=True)
 class JobResult:
     """How a job container ended; ``tail`` holds its last lines of output."""
 
     exit_code: int
     timed_out: bool = False
     tail: tuple[str, ...] = ()
+    peak_memory: int | None = None
+    """The container's peak memory in bytes (its cgroup's high-water mark), when known."""
 
 
 OutputSink = Callable[[str], None]
@@ -79,6 +95,10 @@ class Engine(Protocol):
     def pull(self, reference: str) -> ImageInfo:
         """Pull an image (signature policy enforced by the engine); SignatureRejected when
         that policy refuses it, PullError with the engine's words for anything else."""
+
+    def inspect_remote(self, reference: str) -> RemoteImage | None:
+        """Digest and sizes of an image from its registry, before any layer is downloaded;
+        None when the registry cannot say (a pull measures the image then)."""
 
     def remove_image(self, reference: str) -> None:
         """Remove an image to give its RAM back; a missing image is not an error."""

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from iguana_fsm.engine.base import ContainerSpec, Engine, ImageInfo, JobResult, OutputSink
+from iguana_fsm.engine.base import (
+    ContainerSpec,
+    Engine,
+    ImageInfo,
+    JobResult,
+    OutputSink,
+    RemoteImage,
+)
 from iguana_fsm.workflow.model import Readiness
 
 
@@ -34,6 +41,10 @@ class StartOnUse:
     def pull(self, reference: str) -> ImageInfo:
         """See Engine.pull."""
         return self._up().pull(reference)
+
+    def inspect_remote(self, reference: str) -> RemoteImage | None:
+        """See Engine.inspect_remote."""
+        return self._up().inspect_remote(reference)
 
     def remove_image(self, reference: str) -> None:
         """See Engine.remove_image."""

@@ -24,12 +24,13 @@ import podman.errors
 import requests
 import structlog
 
-from iguana_fsm.engine import attach, images, readiness, refusals
+from iguana_fsm.engine import attach, base, images, readiness, refusals, remote
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.terminal import run_on_pty
+from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.paths import Paths
 from iguana_fsm.workflow.model import Readiness
@@ -150,9 +151,18 @@ class PodmanEngine:
             raise PullError(f"pull {reference}: podman reported no image")
         with _engine_errors(f"inspect {reference}"):
             attrs = self.client.images.get(image_id).attrs
-        info = ImageInfo(reference, image_id, images.manifest_digest(reference, attrs))
-        self._log.info("image.pulled", image=reference, id=image_id, digest=info.digest)
+        digest, size = images.manifest_digest(reference, attrs), attrs.get("Size")
+        info = ImageInfo(reference, image_id, digest, size if isinstance(size, int) else None)
+        self._log.info("image.pulled", image=reference, id=image_id, digest=digest, size=size)
         return info
+
+    def inspect_remote(self, reference: str) -> base.RemoteImage | None:
+        """What the registry says of ``reference`` (as podman reaches it); None: it cannot."""
+        try:
+            return remote.inspect_remote(reference, self.api.environment)
+        except remote.RemoteUnknown as error:
+            self._log.info("image.size_unknown", image=reference, reason=str(error))
+            return None
 
     def remove_image(self, reference: str) -> None:
         """Remove the name ``reference`` (for ``repo@sha256:...``: every name of that
@@ -268,9 +278,7 @@ class PodmanEngine:
                     if health == "healthy":
                         return health
             if time.monotonic() > deadline:
-                what = {"none": "not running", ready.rule: ready.rule}.get(
-                    health, f"health {health}"
-                )
+                what = readiness.unready(health, ready)
                 raise EngineError(
                     f"service {spec.name} ({spec.image}) not ready after {ready_timeout:g}s: {what}"
                 )
@@ -330,7 +338,9 @@ class PodmanEngine:
         use_tty = interactive and os.isatty(0)
         container = self._create(spec, terminal=use_tty, stdin=interactive)
         lines = OutputLines(output)
-        timer = _JobTimer(timeout, lambda expired: self._expire(container, expired))
+        timer = JobTimer(timeout, lambda expired: self._expire(container, expired))
+        sampler = PeakSampler()
+        sampler.start(container.id)
         what = f"run job {spec.name} ({spec.image})"
         began = time.monotonic()
         try:
@@ -344,6 +354,7 @@ class PodmanEngine:
                 exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
         finally:
             timer.cancel()
+            peak = sampler.stop()
             lines.close()
             with contextlib.suppress(EngineError):
                 self._discard(container.id)
@@ -354,8 +365,10 @@ class PodmanEngine:
             exit_code=exit_code,
             timed_out=timer.expired.is_set(),
             seconds=round(time.monotonic() - began, 3),
+            peak_memory=peak,
+            cgroup=str(sampler.source) if sampler.source else None,
         )
-        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail))
+        return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), peak)
 
     def _run_on_terminal(
         self, container: Any, lines: OutputLines, arm: Callable[[], None], what: str
@@ -426,25 +439,3 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
-
-
-class _JobTimer:
-    """Calls ``expire(expired)`` after ``timeout`` seconds, once armed; ``expired`` is set then."""
-
-    def __init__(self, timeout: float | None, expire: Callable[[threading.Event], None]) -> None:
-        self.timeout = timeout
-        self.expired = threading.Event()
-        self._expire = expire
-        self._timer: threading.Timer | None = None
-
-    def arm(self) -> None:
-        """Start counting (once the container runs)."""
-        if self.timeout is not None:
-            self._timer = threading.Timer(self.timeout, self._expire, (self.expired,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    def cancel(self) -> None:
-        """Stop counting."""
-        if self._timer is not None:
-            self._timer.cancel()

@@ -9,7 +9,7 @@ import time
 from iguana_fsm.engine.base import TAIL_LINES
 from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.record import BootRecord, JobRecord
-from iguana_fsm.stages import services, specs
+from iguana_fsm.stages import pulls, services, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.order import next_job
 from iguana_fsm.workflow.model import Job
@@ -32,6 +32,7 @@ def run(ctx: BootContext) -> str:
     timeout = job.timeout * 60
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
+    prefetch = pulls.start_prefetch(ctx, job.id)
     try:
         result = ctx.engine.run_job(
             spec,
@@ -40,6 +41,7 @@ def run(ctx: BootContext) -> str:
             output=lambda line: show("job.output", job=job.id, line=line),
         )
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
+        pulls.note_job_memory(ctx, job.id, result.peak_memory)
         if result.timed_out:
             given = "" if job.timeout_minutes else " (the default)"
             record.reason = f"ran longer than timeout-minutes: {job.timeout:g}{given}"
@@ -52,6 +54,9 @@ def run(ctx: BootContext) -> str:
         with contextlib.suppress(IguanaError):
             services.stop_all(ctx)
         raise
+    finally:
+        if prefetch is not None:
+            prefetch.finish()
     record.finished = time.time()
     if record.reason is None:
         record.status = JobStatus.SUCCEEDED

@@ -124,10 +124,16 @@ def release_images(ctx: BootContext, job: Job) -> list[str]:
     users = image_users(ctx)
     present = ctx.record.images_present
     removed: list[str] = []
+    step = ctx.record.memory.jobs.get(job.id)
+    # the pull plan may send an image away that a later job pulls again (memory/plan.py)
+    planned = {pinned(ctx, image) for image in step.remove} if step is not None else set()
     for container in containers_of(job):
         reference = pinned(ctx, container.image)
-        if reference in removed or any(
-            _still_to_run(ctx, other) for other in users.get(reference, ()) if other != job.id
+        if reference in removed or (
+            reference not in planned
+            and any(
+                _still_to_run(ctx, other) for other in users.get(reference, ()) if other != job.id
+            )
         ):
             continue
         ctx.engine.remove_image(reference)

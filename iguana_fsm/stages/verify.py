@@ -6,15 +6,22 @@ engine, whose podman service enforces the signature rule (the policy.json that
 ``trust.policy.prepare_engine_env`` wrote). The digest each pull resolved is recorded in
 ``record.images``; later stages run exactly that digest, so a tag that moves during the boot
 changes nothing. On resume the recorded digest is pulled again, not the tag.
+
+Before the first pull the images' sizes and the memory budget make the pull plan
+(``stages/pulls.py``): when the images cannot all stay in memory, each is still pulled here and
+passes the same checks, is measured, and goes again (the first job's stay); the jobs pull them
+back by their pinned digest. A job that cannot fit at all is refused here, before any
+container runs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from iguana_fsm.engine.base import ImageInfo
 from iguana_fsm.errors import SignatureRejected, TrustError
 from iguana_fsm.record import ImageTrust, to_plain
-from iguana_fsm.stages import specs
+from iguana_fsm.stages import pulls, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.order import next_job
 from iguana_fsm.trust.policy import (
@@ -31,34 +38,50 @@ def run(ctx: BootContext) -> str:
     workflow = ctx.need_workflow()
     policy = load_policy(ctx.config, ctx.paths)
     verdicts = check_all(policy, workflow.images(), ctx.log)
-    images = ctx.record.trust.images
+    plan = pulls.plan_before_pulling(ctx, workflow.images())
+    keep = pulls.kept_in_verify(ctx, plan)
+    # the images that stay are pulled last, so that the others leave room for them
+    verdicts.sort(key=lambda verdict: verdict.reference in keep)
+    dropped = False
     for verdict in verdicts:
-        reference = verdict.reference
-        # after a resume the digest verified before is what counts, not where the tag is now
-        target = ctx.record.images.get(reference, reference)
-        ctx.progress(f"Verifying image {reference}")
-        try:
-            info = ctx.engine.pull(target)
-        except SignatureRejected as error:
-            raise TrustError(signature_refusal(reference, error.reason, policy)) from None
-        expected = verdict.digest or (target.split("@", 1)[1] if "@" in target else None)
-        if expected is not None and info.digest != expected:
-            raise TrustError(
-                f"image {reference}: pulled digest {info.digest} is not the pinned {expected}; "
-                "fix: check the registry (it served other content for a digest)"
-            )
-        if info.digest is None:
-            warning = f"image {reference}: the engine reported no digest; it runs by reference"
-            ctx.record.warnings.append(warning)
-            ctx.log.warning("verify.no_digest", image=reference)
-        ctx.record.images[reference] = info.pinned
-        specs.mark_present(ctx, info.pinned)
-        images[reference] = image_verdict(verdict, info.digest, policy)
-        ctx.log.info(
-            "verify.image", image=reference, pinned=info.pinned, **to_plain(images[reference])
-        )
+        info = _pull_checked(ctx, verdict, policy)
+        pulls.measured(ctx, verdict.reference, info)
+        if verdict.reference not in keep:
+            ctx.engine.remove_image(info.pinned)
+            ctx.record.images_present.remove(info.pinned)
+            ctx.log.info("image.verified_dropped", image=verdict.reference, pinned=info.pinned)
+            dropped = True
+    pulls.plan_after_pulling(ctx, dropped)
     ctx.save()
     return next_job(ctx)
+
+
+def _pull_checked(ctx: BootContext, verdict: ImageVerdict, policy: TrustPolicy) -> ImageInfo:
+    """Pull one image, check its digest against the pin, record its pin and verdict."""
+    images = ctx.record.trust.images
+    reference = verdict.reference
+    # after a resume the digest verified before is what counts, not where the tag is now
+    target = ctx.record.images.get(reference, reference)
+    ctx.progress(f"Verifying image {reference}")
+    try:
+        info = ctx.engine.pull(target)
+    except SignatureRejected as error:
+        raise TrustError(signature_refusal(reference, error.reason, policy)) from None
+    expected = verdict.digest or (target.split("@", 1)[1] if "@" in target else None)
+    if expected is not None and info.digest != expected:
+        raise TrustError(
+            f"image {reference}: pulled digest {info.digest} is not the pinned {expected}; "
+            "fix: check the registry (it served other content for a digest)"
+        )
+    if info.digest is None:
+        warning = f"image {reference}: the engine reported no digest; it runs by reference"
+        ctx.record.warnings.append(warning)
+        ctx.log.warning("verify.no_digest", image=reference)
+    ctx.record.images[reference] = info.pinned
+    specs.mark_present(ctx, info.pinned)
+    images[reference] = image_verdict(verdict, info.digest, policy)
+    ctx.log.info("verify.image", image=reference, pinned=info.pinned, **to_plain(images[reference]))
+    return info
 
 
 def check_all(policy: TrustPolicy, references: tuple[str, ...], log: Any) -> list[ImageVerdict]:

@@ -21,7 +21,8 @@ from typing import Any
 
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.engine import refusals
-from iguana_fsm.errors import EngineError, FetchError, TrustError, UsageError
+from iguana_fsm.errors import EngineError, FetchError, MemoryRefused, TrustError, UsageError
+from iguana_fsm.memory.preview import Preview, preview
 from iguana_fsm.paths import Paths
 from iguana_fsm.tools import run_tool, said
 from iguana_fsm.trust.fetcher import is_http, local_path
@@ -77,6 +78,9 @@ class Precheck:
     line: str
     images: list[ImageReport]
     policy: TrustPolicy
+    memory: list[str] = dataclasses.field(default_factory=list)
+    """The pull plan's lines (``memory/preview.py``); empty offline."""
+    memory_refusal: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -85,6 +89,8 @@ class Precheck:
         outcomes = [self.outcome, *(report.outcome for report in self.images)]
         if REFUSED in outcomes:
             return TrustError.exit_code
+        if self.memory_refusal is not None:
+            return MemoryRefused.exit_code
         return EngineError.exit_code if UNCHECKED in outcomes else 0
 
     def report(self) -> str:
@@ -92,6 +98,7 @@ class Precheck:
         lines = [self.line]
         for image in self.images:
             lines.extend(image.lines())
+        lines.extend(self.memory)
         return "\n".join([*lines, self.summary()]) + "\n"
 
     def summary(self) -> str:
@@ -117,6 +124,7 @@ def precheck(path: str, config: BootConfig, paths: Paths, *, online: bool = True
             data = local_path(path).read_bytes()
         policy = load_policy(config, paths)
         reports: list[ImageReport] = []
+        memory: Preview | None = None
         if data is not None:
             workflow = load_workflow(data, path)
             env = {**os.environ, **prepare_engine_env(config, private)} if online else {}
@@ -124,7 +132,11 @@ def precheck(path: str, config: BootConfig, paths: Paths, *, online: bool = True
                 _image_report(reference, policy, env, Path(scratch), online)
                 for reference in workflow.images()
             ]
-    return Precheck(outcome, line, reports, policy)
+            if online:
+                memory = preview(workflow, config, paths.storage, env)
+    if memory is None:
+        return Precheck(outcome, line, reports, policy)
+    return Precheck(outcome, line, reports, policy, memory.lines, memory.plan.refusal)
 
 
 def policy_summary(policy: TrustPolicy) -> str:

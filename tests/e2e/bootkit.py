@@ -349,14 +349,16 @@ def boot(
     timeout: float = 600.0,
     replies: Sequence[Reply] = (),
     network: Sequence[str] = ("-nic", "none"),
+    memory_mb: int = 1024,
 ) -> Boot:
     """Boot ``kernel`` + ``initrd`` under QEMU (software emulation, no network unless
     ``network`` gives QEMU's network arguments: ``netkit.qemu_network``) with ``disks``
-    as virtio disks vda, vdb, ... and the serial console written to ``log``. ``replies`` are
+    as virtio disks vda, vdb, ... and the serial console written to ``log``; ``memory_mb`` of
+    guest memory. ``replies`` are
     ``(text, answer, nudge)``: when the console shows ``text``, ``answer`` is typed (in order);
     with ``nudge`` Enter is pressed every 3 s while the text is awaited."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-m", "1024", "-smp", "2", *network, "-nographic"]
+    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", *network, "-nographic"]
     argv += ["-monitor", "none", "-no-reboot"]
     socket_path = log.with_suffix(".sock")
     if replies:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink
+from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink, RemoteImage
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.workflow.model import Readiness
 
@@ -44,11 +44,17 @@ class FakeEngine:
     started: int = 0
     stopped: int = 0
     job_timeouts: dict[str, float | None] = field(default_factory=dict)
+    """The ``timeout`` each ``run_job`` was given, by the image's original reference."""
     readiness: dict[str, tuple[float, Readiness | None]] = field(default_factory=dict)
     """What each ``start_service`` was given, by container name."""
     graces: dict[str, float | None] = field(default_factory=dict)
     """The grace each ``stop_container`` was given, by container id."""
-    """The ``timeout`` each ``run_job`` was given, by the image's original reference."""
+    remote: dict[str, RemoteImage] = field(default_factory=dict)
+    """What the registry says of an image (by reference), for the pull plan; any other image
+    is 1 MiB to download, 2 MiB unpacked, unless in ``unsized`` (the registry cannot say)."""
+    unsized: set[str] = field(default_factory=set)
+    sizes: dict[str, int] = field(default_factory=dict)
+    """The size a pull measures (by the reference as written)."""
 
     def start(self) -> None:
         self.started += 1
@@ -73,10 +79,21 @@ class FakeEngine:
             digest = reference.split("@", 1)[1]
         else:
             digest = "sha256:" + hashlib.sha256(original.encode()).hexdigest()
-        info = ImageInfo(reference=original, image_id="id-" + original, digest=digest)
+        info = ImageInfo(
+            reference=original,
+            image_id="id-" + original,
+            digest=digest,
+            size=self.sizes.get(original),
+        )
         self.originals[info.pinned] = original
         self.images.add(info.pinned)
         return info
+
+    def inspect_remote(self, reference: str) -> RemoteImage | None:
+        if reference in self.unsized:
+            return None
+        small = RemoteImage(reference, "sha256:" + "0" * 64, 1024 * 1024, 2 * 1024 * 1024, 1)
+        return self.remote.get(reference, small)
 
     def remove_image(self, reference: str) -> None:
         self.calls.append(("remove_image", reference))

@@ -36,7 +36,17 @@ class TestDryRun:
         workflow = tmp_path / "w.yaml"
         workflow.write_text(WORKFLOW)
         box = tmp_path / "box"
-        code = main(["run", "--dry-run", "--sandbox", str(box), "--workflow", str(workflow)])
+        code = main(
+            [
+                "run",
+                "--dry-run",
+                "--no-registry",
+                "--sandbox",
+                str(box),
+                "--workflow",
+                str(workflow),
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0
         assert "run order: one, two" in out
@@ -51,7 +61,17 @@ class TestDryRun:
         """An invalid workflow fails the dry run with exit 2 and no traceback."""
         workflow = tmp_path / "w.yaml"
         workflow.write_text("jobs:\n  one:\n    contaner: {image: x}\n")
-        code = main(["run", "--dry-run", "--sandbox", str(tmp_path), "--workflow", str(workflow)])
+        code = main(
+            [
+                "run",
+                "--dry-run",
+                "--no-registry",
+                "--sandbox",
+                str(tmp_path),
+                "--workflow",
+                str(workflow),
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2
         lines = err.splitlines()
@@ -69,7 +89,15 @@ class TestDryRun:
         workflow = tmp_path / "w.yaml"
         workflow.write_text(WORKFLOW)
         cmdline = "rd.iguana.debgu rd.iguana.registries=registry.example"
-        argv = ["run", "--dry-run", "--sandbox", str(tmp_path / "box"), "--workflow", str(workflow)]
+        argv = [
+            "run",
+            "--dry-run",
+            "--no-registry",
+            "--sandbox",
+            str(tmp_path / "box"),
+            "--workflow",
+            str(workflow),
+        ]
         code = main([*argv, "--cmdline", cmdline])
         out = capsys.readouterr().out
         assert code == 0
@@ -86,7 +114,15 @@ class TestDryRun:
         """An image outside the allow-list ends the dry run as it would end the boot (exit 4)."""
         workflow = tmp_path / "w.yaml"
         workflow.write_text(WORKFLOW)
-        argv = ["run", "--dry-run", "--sandbox", str(tmp_path / "box"), "--workflow", str(workflow)]
+        argv = [
+            "run",
+            "--dry-run",
+            "--no-registry",
+            "--sandbox",
+            str(tmp_path / "box"),
+            "--workflow",
+            str(workflow),
+        ]
         code = main([*argv, "--cmdline", "rd.iguana.registries=other.example"])
         err = capsys.readouterr().err
         assert code == ExitCode.TRUST, err
