@@ -77,6 +77,14 @@ def test_systemd_boot_installs_and_switches_root(
         iguana_seconds=round(finished - started, 2),
         iguana_seconds_outside_jobs=round(finished - started - in_jobs, 2),
         qemu_wall_seconds=round(result.seconds, 1),
+        boot_memory_mode=record["memory"]["mode"],
+        boot_lowest_mem_available_mib=round(
+            min(step["mem_available"] or 2**50 for step in record["history"]) / 2**20, 1
+        ),
+        boot_job_peaks_mib={
+            name: None if job["peak_memory"] is None else round(job["peak_memory"] / 2**20, 1)
+            for name, job in record["jobs"].items()
+        },
     )
 
 
