@@ -61,3 +61,14 @@ def check_initrd(args: argparse.Namespace, release: Path = INITRD_RELEASE) -> No
             "containers on this machine's /dev and reboot it; use --sandbox DIR to try a "
             "workflow, or --not-in-initrd to boot this machine anyway"
         )
+
+
+def add_format(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--format text|json`` and ``--json``, its alias (``cloud-init status --format json``
+    and ``journalctl -o json`` are what operators type)."""
+    parser.add_argument(
+        "--format", choices=["text", "json"], default="text", help=f"{what}: text or JSON"
+    )
+    parser.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
