@@ -56,6 +56,9 @@ class Ending(enum.StrEnum):
     REBOOT = "reboot"
 
 
+ENDING_STATES = frozenset(ending.value for ending in Ending)
+
+
 class RescueAction(enum.StrEnum):
     """What the rescue state did with the machine."""
 
@@ -76,6 +79,11 @@ class JobRecord:
     reason: str | None = None
     attempts: int = 0
     tail: list[str] = field(default_factory=list)
+    place: int | None = None
+    """The job's position in run order (1 for the first), once it has run."""
+    progress: str | None = None
+    """The job's last report on /iguana/progress (``42% copying files``)."""
+    percent: float | None = None
     peak_memory: int | None = None
     """The job container's peak memory in bytes (its cgroup's high-water mark), when known."""
     storage_used: int | None = None
@@ -257,6 +265,8 @@ class BootRecord:
     workflow_sha256: str | None = None
     failed_state: str | None = None
     current_job: str | None = None
+    jobs_total: int | None = None
+    """How many jobs the workflow has (``job N of M``), once the first one runs."""
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     """Image reference as written -> the pinned reference verify resolved it to."""
@@ -274,11 +284,18 @@ class BootRecord:
     rescue: Rescue | None = None
     warnings: list[str] = field(default_factory=list)
     finished: float | None = None
+    """When the ending was carried out (set just before the irreversible step: the machine is
+    handed over) or the rescue reached; None while an ending is only chosen."""
     generation: int = 0
     """Snapshots of this record written so far; a journal line names the one it follows."""
     timings: Timings = field(default_factory=Timings)
     entered: float | None = None
     """When the current state was entered (``time.time()``) by the run or resume under way."""
+
+    @property
+    def handed_over(self) -> bool:
+        """Whether the boot is over: an ending reached and carried out, without an error."""
+        return self.state in ENDING_STATES and self.error is None and self.finished is not None
 
     def add_transition(self, step: Transition) -> None:
         """Remember ``step``; the record keeps only the last HISTORY_KEPT."""

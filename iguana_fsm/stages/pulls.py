@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from iguana_fsm.engine.base import ImageInfo
 from iguana_fsm.errors import IguanaError, MemoryRefused
-from iguana_fsm.memory.budget import mem_available, read_budget
+from iguana_fsm.memory.budget import DEFAULT_STORAGE, mem_available, read_budget, used_bytes
 from iguana_fsm.memory.plan import PER_JOB, ImageSize, PullPlan, make_plan, per_job_plan
 from iguana_fsm.record import to_plain
 from iguana_fsm.stages import specs
@@ -160,16 +160,8 @@ def start_prefetch(ctx: BootContext, job_id: str) -> Prefetch | None:
     return Prefetch(ctx, missing).start() if missing else None
 
 
-def planned_removals(ctx: BootContext, job_id: str) -> set[str]:
-    """Pinned images the plan removes after ``job_id`` though a later job needs them again."""
-    step = ctx.record.memory.jobs.get(job_id)
-    return {specs.pinned(ctx, image) for image in step.remove} if step is not None else set()
-
-
 def note_job_memory(ctx: BootContext, job_id: str, peak: int | None) -> None:
     """Keep a job's peak and the storage in use after it; logged as ``memory.job``."""
-    from iguana_fsm.memory.budget import DEFAULT_STORAGE, used_bytes
-
     record = ctx.record.jobs[job_id]
     record.peak_memory = peak
     record.storage_used = used_bytes(ctx.paths.storage or DEFAULT_STORAGE)
