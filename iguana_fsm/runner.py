@@ -30,7 +30,8 @@ class Runner:
         self.ctx = ctx
         self.stages = stages
         self.save = ctx.save
-        # begun first, inside the clean-up: the engine's start in the background
+        # begun once the first checkpoint is saved, inside the clean-up: the engine's start in
+        # the background
         self.early = early
 
     def run(self, initial: str = "locate", prepare: Callable[[], str] | None = None) -> int:
@@ -41,12 +42,14 @@ class Runner:
         record = self.ctx.record
         record.entered = time.time()  # what prepare does counts as the first state's time
         try:
-            if self.early is not None:
-                self.early()
             initial, trigger = self._prepare(initial, prepare)
             model = build_machine(initial, self._on_transition)
             record.state = initial
             self.save()
+            # only once a checkpoint says a boot is under way: a kill from here on leaves a
+            # boot that `iguana resume` finds, and with it the service to clean up
+            if self.early is not None:
+                self.early()
             self.ctx.log.info("state.entered", state=initial, trigger="start")
             while True:
                 if trigger is None:
