@@ -162,7 +162,7 @@ http_port=$(free_port)
 say "iguana run --sandbox"
 set +e
 "${iguana[@]}" run --sandbox "${sandbox}" --workflow "${work}/workflow.yaml" \
-    --cmdline "rd.iguana.env=DEMO_HTTP_PORT=${http_port}"
+    --cmdline "rd.iguana.env=DEMO_HTTP_PORT=${http_port} ${IGUANA_DEMO_CMDLINE:-}"
 run_code=$?
 set -e
 

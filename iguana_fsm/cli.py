@@ -14,10 +14,10 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from iguana_fsm import __version__
-from iguana_fsm.commands import diagram, resume, run, schema, status, validate, verify
+from iguana_fsm.commands import diagram, logs, resume, run, schema, status, validate, verify
 from iguana_fsm.errors import ExitCode, IguanaError, WorkflowInvalid
 
-VERBS = (run, status, resume, validate, verify, schema, diagram)
+VERBS = (run, status, logs, resume, validate, verify, schema, diagram)
 """The verbs in the order ``iguana --help`` lists them."""
 
 

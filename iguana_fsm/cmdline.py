@@ -74,6 +74,9 @@ class BootConfig:
     tmp_size: str | None = None
     # rd.iguana.* words that no option knows; logged with a suggestion, never fatal
     unknown: tuple[str, ...] = ()
+    # the console (iguana_fsm/console.py): the kernel's `quiet`, dracut's `rd.debug`
+    quiet: bool = False
+    dracut_debug: bool = False
 
 
 KERNEL_SPACE = frozenset(b" \t\n\v\f\r\xa0")
@@ -266,6 +269,7 @@ def parse_cmdline(text: str, errors: list[str] | None = None) -> BootConfig:
         key = _text(param.key)
         value = None if param.value is None else _text(param.value)
         if not key.startswith(PREFIX):
+            _console_word(fields, key, value)
             continue
         name = key[len(PREFIX) :]
         setter = OPTIONS.get(name)
@@ -279,6 +283,16 @@ def parse_cmdline(text: str, errors: list[str] | None = None) -> BootConfig:
                 raise
             errors.append(str(error))
     return BootConfig(unknown=tuple(unknown), **fields)  # type: ignore[arg-type]
+
+
+def _console_word(fields: dict[str, object], key: str, value: str | None) -> None:
+    """``quiet`` (the kernel takes it with any value) and ``rd.debug`` read as dracut's
+    ``getargbool 0 rd.debug`` does (false only for 0, no, off), so that Iguana's console agrees
+    with dracut's about debugging."""
+    if key == "quiet":
+        fields["quiet"] = True
+    elif key == "rd.debug":
+        fields["dracut_debug"] = value is None or value not in ("0", "no", "off")
 
 
 def redact_cmdline(text: str) -> str:

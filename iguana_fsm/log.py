@@ -1,5 +1,5 @@
-"""Structured logging: JSON lines to ``/iguana/log.jsonl``, readable lines on the console, and
-one-line progress messages to ``/iguana/progress``.
+"""Structured logging: JSON lines to ``/iguana/log.jsonl`` (every field), short lines on the
+console (``console.py`` chooses them), and one-line progress messages to ``/iguana/progress``.
 
 Loggers are built with ``structlog.wrap_logger`` rather than global configuration, so two boots
 (or a boot and its tests) never share an output by accident.
@@ -11,44 +11,55 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
 
+from iguana_fsm.console import ConsoleView, Mode
+
 CONSOLE_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
 class TeeRenderer:
-    """The last processor: every event as JSON to the log file, and as a readable line to the
-    console when at or above the console level. Raises DropEvent as it has written everything."""
+    """The last processor: every event as JSON to the log file, and to the console as
+    ``console.ConsoleView`` shows it (quiet, normal) or every event in full (debug). Raises
+    DropEvent as it has written everything."""
 
-    def __init__(self, json_file: IO[str] | None, console: IO[str] | None, level: str) -> None:
+    def __init__(self, json_file: IO[str] | None, console: IO[str] | None, mode: Mode) -> None:
         self._json_file = json_file
         self._console = console
-        self._level = CONSOLE_LEVELS[level]
+        self._view = ConsoleView(console, mode) if console is not None else None
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
         # Padding given by position: structlog 22 (Debian 12) calls it pad_event, 23+ pad_event_to.
         self._readable = structlog.dev.ConsoleRenderer(24, colors=False)
+        # a job's progress is followed in a thread of its own: one event at a time
+        self._lock = threading.Lock()
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        with self._lock:
+            self._write(logger, method, event)
+        raise structlog.DropEvent
+
+    def _write(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> None:
         if self._json_file is not None:
             self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
             self._json_file.flush()
-        level = str(event.get("level", method))
-        if self._console is not None and CONSOLE_LEVELS.get(level, 20) >= self._level:
-            # tracebacks are for the log file; the console gets the one-line event
-            readable = {key: value for key, value in event.items() if key != "exception"}
-            self._console.write(str(self._readable(logger, method, readable)) + "\n")
-            self._console.flush()
-        raise structlog.DropEvent
+        if self._view is not None:
+            if self._view.mode is Mode.DEBUG and event.get("event") != "boot.failed":
+                # tracebacks are for the log file; the console gets the one-line event
+                readable = {key: value for key, value in event.items() if key != "exception"}
+                self._view.write_block([str(self._readable(logger, method, readable))])
+            else:
+                self._view.show(event)
 
 
 def make_logger(
     log_file: Path | None,
     console: IO[str] | None,
-    console_level: str = "info",
+    console_mode: Mode = Mode.NORMAL,
     **context: Any,
 ) -> Any:
     """A bound logger writing to ``log_file`` (appended, created with its directory) and to
@@ -61,7 +72,7 @@ def make_logger(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        TeeRenderer(handle, console, console_level),
+        TeeRenderer(handle, console, console_mode),
     ]
     return structlog.wrap_logger(None, processors=processors).bind(**context)
 

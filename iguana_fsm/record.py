@@ -75,6 +75,11 @@ class JobRecord:
     reason: str | None = None
     attempts: int = 0
     tail: list[str] = field(default_factory=list)
+    place: int | None = None
+    """The job's position in run order (1 for the first), once it has run."""
+    progress: str | None = None
+    """The job's last report on /iguana/progress (``42% copying files``)."""
+    percent: float | None = None
     peak_memory: int | None = None
     """The job container's peak memory in bytes (its cgroup's high-water mark), when known."""
     storage_used: int | None = None
@@ -223,6 +228,8 @@ class BootRecord:
     workflow_sha256: str | None = None
     failed_state: str | None = None
     current_job: str | None = None
+    jobs_total: int | None = None
+    """How many jobs the workflow has (``job N of M``), once the first one runs."""
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     """Image reference as written -> the pinned reference verify resolved it to."""

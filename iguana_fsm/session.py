@@ -22,6 +22,7 @@ from iguana_fsm.cmdline import (
     suggest,
     unknown_warnings,
 )
+from iguana_fsm.console import Mode
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
 from iguana_fsm.errors import CheckpointError, ResumeRefused, UsageError
@@ -68,6 +69,14 @@ def boot_config(
             source = str(Path(source).absolute())
         text = f'{text} "rd.iguana.control_url={source}"'.strip()
     return parse_cmdline(text, errors), text
+
+
+def console_mode(config: BootConfig) -> Mode:
+    """What the console shows: everything with ``rd.iguana.debug`` or ``rd.debug``, only
+    progress and problems with ``quiet``, else one line per step."""
+    if config.debug or config.dracut_debug:
+        return Mode.DEBUG
+    return Mode.QUIET if config.quiet else Mode.NORMAL
 
 
 class Session:
@@ -160,7 +169,9 @@ class Session:
             return None
 
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
-        log = make_logger(self.paths.log, self.console, run_id=record.run_id[:8])
+        log = make_logger(
+            self.paths.log, self.console, console_mode(config), run_id=record.run_id[:8]
+        )
         for name in config.unknown:
             hint = suggest(name)
             log.warning(

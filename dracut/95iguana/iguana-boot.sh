@@ -71,14 +71,16 @@ if [ -z "$ran" ] || iguana_report_left_to_shell "$rc"; then
     iguana_save_report || true
 fi
 
+# Iguana's own failure banner is the last thing on the console: it is not printed again here
+# (an 80x25 screen would lose its reason); only a boot that Iguana could not finish itself (it
+# never ran, crashed or was killed) gets `iguana status` from here.
 if [ "$rc" -ne "$IGUANA_EXIT_OK" ]; then
     {
-        echo
-        echo "iguana: the boot failed (exit code $rc)"
-        iguana status || true
-        echo "iguana: in the emergency shell, 'iguana status' shows this again and"
+        if [ -z "$ran" ] || iguana_report_left_to_shell "$rc"; then
+            iguana status || true
+        fi
+        echo "iguana: the boot failed (exit code $rc): 'iguana status' shows why,"
         echo "iguana: 'iguana resume' continues the boot from the failed state."
-        echo
     } > /dev/console 2>&1
 fi
 exit "$rc"

@@ -27,16 +27,25 @@ if _v=$(getarg rd.iguana.images=); then
     esac
 fi
 
-# Network only when something has to come over it (and a network module is in the initrd).
+# Network only when something has to come over it (and a network module is in the initrd): an
+# http(s) workflow, or containers without an offline image source (as iguana_fsm/netwait.py).
 _url=$(getarg rd.iguana.control_url=) || _url=
 case "$_url" in
     http://* | https://*) _net=1 ;;
     *) _net= ;;
 esac
-getarg rd.iguana.containers= > /dev/null && _net=1
-if [ -n "$_net" ] && ! getarg rd.neednet > /dev/null; then
-    info "iguana: the workflow comes over the network; asking for it (rd.neednet=1)"
-    mkdir -p /etc/cmdline.d
-    echo "rd.neednet=1" > /etc/cmdline.d/95iguana-neednet.conf
+if getarg rd.iguana.containers= > /dev/null && ! getarg rd.iguana.images= > /dev/null; then
+    _net=1
+fi
+if [ -n "$_net" ]; then
+    if ! getarg rd.neednet > /dev/null; then
+        info "iguana: the workflow comes over the network; asking for it (rd.neednet=1)"
+        mkdir -p /etc/cmdline.d
+        echo "rd.neednet=1" > /etc/cmdline.d/95iguana-neednet.conf
+    fi
+    # dracut's initqueue waits for the network up to rd.retry (180 s), then drops to the
+    # emergency shell; Iguana has its own deadline and report: the pre-udev hook bounds dracut's
+    # wait by this one (iguana-net-deadline.sh).
+    iguana_net_deadline "$(getarg rd.iguana.net_timeout=)" > "$IGUANA_NET_DEADLINE"
 fi
 unset _v _url _net _rest _quoted _q

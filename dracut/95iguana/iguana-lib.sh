@@ -8,6 +8,8 @@ IGUANA_ENV=/run/iguana/initrd.env
 # shellcheck disable=SC2034
 IGUANA_IMAGES_MNT=/run/iguana/images
 IGUANA_DIR=/iguana
+# shellcheck disable=SC2034
+IGUANA_NET_DEADLINE=/run/iguana/net-deadline
 
 # BEGIN exit codes: generated from iguana_fsm.errors.ExitCode by `make exit-codes`: edit there
 IGUANA_EXIT_OK=0
@@ -136,4 +138,34 @@ iguana_save_report() {
         iguana_say "report on $_dev may be incomplete"
     fi
     return "$_rc"
+}
+
+# iguana_net_deadline TIMEOUT: the uptime (whole seconds) at which the initrd stops waiting for
+# dracut to set up an interface: now + TIMEOUT (rd.iguana.net_timeout; 60 when empty or not a
+# number: Iguana itself then refuses the option with its usage error).
+iguana_net_deadline() {
+    _timeout=$1
+    case "$_timeout" in
+        "" | *[!0-9.]* | .* | *.*.*) _timeout=60 ;;
+    esac
+    _timeout=${_timeout%%.*}
+    [ "$_timeout" -gt 0 ] || _timeout=1
+    read -r _up _ < /proc/uptime
+    echo $((${_up%%.*} + _timeout))
+}
+
+# iguana_net_gave_up: true once the uptime has reached the deadline in $IGUANA_NET_DEADLINE
+# (says so on the console once). Part of the network wait hooks dracut's initqueue checks
+# (iguana-net-deadline.sh): after it, Iguana's locate state waits and reports instead.
+iguana_net_gave_up() {
+    [ -r "$IGUANA_NET_DEADLINE" ] || return 1
+    read -r _deadline < "$IGUANA_NET_DEADLINE" || return 1
+    read -r _up _ < /proc/uptime
+    [ "${_up%%.*}" -ge "$_deadline" ] || return 1
+    if [ ! -e "$IGUANA_NET_DEADLINE.passed" ]; then
+        : > "$IGUANA_NET_DEADLINE.passed"
+        iguana_say "no interface was set up by rd.iguana.net_timeout (uptime ${_up} s):" \
+            "dracut stops waiting; Iguana's locate state waits for the network and reports"
+    fi
+    return 0
 }

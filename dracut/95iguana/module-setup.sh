@@ -127,6 +127,8 @@ install() {
     install_config
 
     inst_hook cmdline 50 "$moddir/iguana-cmdline.sh"
+    # after network-legacy's net-genrules (pre-udev 60): bounds dracut's wait for the network
+    inst_hook pre-udev 70 "$moddir/iguana-net-deadline.sh"
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/iguana.service" "$systemdsystemunitdir/iguana.service"
         inst_simple "$moddir/initrd-root-fs-iguana.conf" \

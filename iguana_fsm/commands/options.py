@@ -37,3 +37,14 @@ def add_boot_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not attach job containers to the console",
     )
+
+
+def add_format(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--format text|json`` and ``--json``, its alias (``cloud-init status --format json``
+    and ``journalctl -o json`` are what operators type)."""
+    parser.add_argument(
+        "--format", choices=["text", "json"], default="text", help=f"{what}: text or JSON"
+    )
+    parser.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )

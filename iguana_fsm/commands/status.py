@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from iguana_fsm.commands.options import add_target, paths_of
+from iguana_fsm.commands.options import add_format, add_target, paths_of
 from iguana_fsm.errors import ExitCode
 
 
@@ -20,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
         f"{ExitCode.CHECKPOINT:d} no readable checkpoint.",
     )
     add_target(parser)
-    parser.add_argument("--json", action="store_true", help="print the checkpoint as JSON")
+    add_format(parser, "the status (JSON: the checkpoint and cloud-init's status fields)")
     parser.add_argument("--wait", action="store_true", help="block until the boot ends")
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="limit for --wait")
     parser.set_defaults(handle=handle)
@@ -36,9 +37,16 @@ def handle(args: argparse.Namespace) -> int:
     store = CheckpointStore(paths.state)
     if args.wait:
         record = status.wait(paths, store.load, lambda: boot_running(paths), args.timeout)
+    elif not store.exists():
+        # before any boot: the status of nothing, in the form asked for, and no checkpoint
+        print(status.not_started(paths, args.format == "json"))
+        print(f"iguana: {paths.state}: no checkpoint: no boot has started here", file=sys.stderr)
+        return ExitCode.CHECKPOINT
     else:
         record = store.load()
     running = boot_running(paths)
-    text = status.as_json(record, running) if args.json else status.describe(record, running)
-    print(text)
+    if args.format == "json":
+        print(status.as_json(record, running))
+    else:
+        print(status.describe(record, running, str(paths.state)))
     return status.exit_code(record, running)

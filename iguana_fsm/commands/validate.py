@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from iguana_fsm.commands.options import add_format
+
 
 def add_parser(subparsers: Any) -> None:
     """Declare ``validate``."""
@@ -13,7 +15,7 @@ def add_parser(subparsers: Any) -> None:
         "validate", help="report every problem of workflow files (exit 0 valid, 2 invalid)"
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(parser, "the problems")
     parser.add_argument("--explain", action="store_true", help="print the resolved plan")
     parser.set_defaults(handle=handle)
 

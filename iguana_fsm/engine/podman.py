@@ -2,7 +2,8 @@
 
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
-API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``).
+API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``). It is a
+few lines over the house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
 for that one step, so the podman client does the terminal work (raw mode, resizes). Every other
@@ -30,6 +31,7 @@ from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import container_body
 from iguana_fsm.engine.output import OutputLines, one_line
+from iguana_fsm.engine.pullmeter import PullMeter
 from iguana_fsm.engine.terminal import run_on_pty
 from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
@@ -141,7 +143,7 @@ class PodmanEngine:
             stream = self.client.images.pull(
                 reference, stream=True, decode=True, compatMode=False, tls_verify=None
             )
-            for item in stream:
+            for item in PullMeter(self.api.pid_path, reference, self._log).follow(stream):
                 if item.get("error"):
                     raise _pull_error(reference, one_line(item["error"]))
                 image_id = item.get("id") or image_id

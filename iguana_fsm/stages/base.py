@@ -62,6 +62,7 @@ class BootContext:
     cmdline_errors: list[str] = field(default_factory=list)
     """Bad ``rd.iguana.`` values, collected by the session; locate fails the boot on them."""
     _order: tuple[Workflow, list[Job]] | None = field(default=None, repr=False)
+    _places: dict[str, int] = field(default_factory=dict, repr=False)
 
     def run_order(self) -> list[Job]:
         """The workflow's jobs in the order they run, worked out once per workflow (the job
@@ -69,7 +70,14 @@ class BootContext:
         workflow = self.need_workflow()
         if self._order is None or self._order[0] is not workflow:
             self._order = (workflow, run_order(workflow))
+            self._places = {job.id: n for n, job in enumerate(self._order[1], 1)}
         return self._order[1]
+
+    def place(self, job_id: str) -> dict[str, int]:
+        """``{"n": N, "of": M}``: the job is the N-th of M in run order (log fields, so that
+        the console can say "job N/M")."""
+        total = len(self.run_order())
+        return {"n": self._places.get(job_id, 0), "of": total}
 
     def need_workflow(self) -> Workflow:
         """The workflow fetched in an earlier state (a programming error when absent)."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from iguana_fsm.banner import banner
 from iguana_fsm.errors import ExitCode
 from iguana_fsm.machine import END
 from iguana_fsm.record import BootError, Rescue, RescueAction
@@ -16,8 +15,7 @@ def failed(ctx: BootContext) -> str:
     error = ctx.record.error or BootError(
         ctx.record.failed_state, "unknown failure", ExitCode.INTERNAL
     )
-    ctx.console.write(banner(error, str(ctx.paths.state)) + "\n")
-    ctx.console.flush()
+    # the console shows this event as the failure banner, once, in every mode
     ctx.log.error(
         "boot.failed",
         state=error.state,
@@ -25,6 +23,9 @@ def failed(ctx: BootContext) -> str:
         code=error.code,
         job=error.job,
         exit_code=error.exit_code,
+        tail=error.tail,
+        problems=error.problems,
+        checkpoint=str(ctx.paths.state),
     )
     ctx.progress(f"Iguana failed in {error.state}: {error.message}")
     return "rescue"

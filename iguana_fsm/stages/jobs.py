@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import time
 
-from iguana_fsm.engine.base import TAIL_LINES
+from iguana_fsm.engine.base import TAIL_LINES, ContainerSpec, JobResult
 from iguana_fsm.errors import EngineError, IguanaError
+from iguana_fsm.progress import JobProgress, Plymouth
 from iguana_fsm.record import BootRecord, JobRecord
 from iguana_fsm.stages import pulls, services, specs
 from iguana_fsm.stages.base import BootContext
@@ -21,24 +22,19 @@ def run(ctx: BootContext) -> str:
     job = specs.current_job(ctx)
     record = ctx.record.jobs.setdefault(job.id, JobRecord())
     spec = specs.spec_for(ctx, job.container, specs.container_name(ctx, job.id))
-    record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
-    record.exit_code, record.reason, record.tail = None, None, []
-    record.image, record.digest = job.container.image, _digest(spec.image)
-    record.attempts += 1
+    place = _begin(ctx, job, spec, record)
     ctx.save()
     ctx.progress(f"Running job {job.id}")
-    ctx.log.info("job.started", job=job.id, image=spec.image, env=specs.public_env(ctx, spec))
-    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
-    # attached to the console the job shows its own output; the log file keeps a copy
-    show = ctx.log.debug if ctx.interactive else ctx.log.info
+    ctx.log.info(
+        "job.started",
+        job=job.id,
+        image=spec.image,
+        env=specs.public_env(ctx, spec),
+        **place,
+    )
     prefetch = pulls.start_prefetch(ctx, job.id)
     try:
-        result = ctx.engine.run_job(
-            spec,
-            timeout=timeout,
-            interactive=ctx.interactive,
-            output=lambda line: show("job.output", job=job.id, line=line),
-        )
+        result = _run_container(ctx, job, spec, record, place)
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         pulls.note_job_memory(ctx, job.id, result.peak_memory)
         if result.timed_out:
@@ -67,13 +63,45 @@ def run(ctx: BootContext) -> str:
         job=job.id,
         status=record.status,
         exit_code=record.exit_code,
-        seconds=round(record.finished - record.started, 3),
+        seconds=round(record.duration or 0.0, 3),
         reason=record.reason,
+        **place,
     )
     ctx.progress(f"Job {job.id} {record.status}")
     clean_up(ctx, job)
     # the transition that follows checkpoints the clean-up's warnings
     return next_job(ctx)
+
+
+def _begin(ctx: BootContext, job: Job, spec: ContainerSpec, record: JobRecord) -> dict[str, int]:
+    """Mark the job running from now, as a fresh attempt; its place in run order."""
+    record.status, record.started, record.finished = JobStatus.RUNNING, time.time(), None
+    record.exit_code, record.reason, record.tail = None, None, []
+    record.progress, record.percent = None, None
+    record.image, record.digest = job.container.image, _digest(spec.image)
+    record.attempts += 1
+    place = ctx.place(job.id)
+    record.place, ctx.record.jobs_total = place["n"], place["of"]
+    return place
+
+
+def _run_container(
+    ctx: BootContext, job: Job, spec: ContainerSpec, record: JobRecord, place: dict[str, int]
+) -> JobResult:
+    """The job's container to its end, its reports on /iguana/progress followed meanwhile."""
+    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    # attached to the console the job shows its own output; the log file keeps a copy
+    show = ctx.log.debug if ctx.interactive else ctx.log.info
+    follow = JobProgress(
+        ctx.paths.progress, job.id, place, record, ctx.log, ctx.save, plymouth=Plymouth.find()
+    )
+    with follow:
+        return ctx.engine.run_job(
+            spec,
+            timeout=timeout,
+            interactive=ctx.interactive,
+            output=lambda line: show("job.output", job=job.id, line=line),
+        )
 
 
 def clean_up(ctx: BootContext, job: Job) -> None:

@@ -28,7 +28,7 @@ def next_job(ctx: BootContext) -> str:
         if not runs:
             record.status, record.reason = JobStatus.SKIPPED, reason
             results[job.id] = JobStatus.SKIPPED
-            ctx.log.info("job.skipped", job=job.id, reason=reason)
+            ctx.log.info("job.skipped", job=job.id, reason=reason, **ctx.place(job.id))
             # verify pulled its images too; they are not needed for it any more
             specs.release_images(ctx, job)
             continue

@@ -5,11 +5,12 @@ session under pytest's temp dir (the kernel package is cached under
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import bootkit, packagekit
+from tests.e2e import bootkit, netkit, packagekit
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,31 @@ def podman_only_initrd(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Debian package built from this tree (dpkg-buildpackage), once per session."""
     return packagekit.build_deb(tmp_path_factory.mktemp("deb"))
+
+
+@pytest.fixture(scope="session")
+def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netkit.Trust]:
+    """The network boots' CA, server certificate, GPG key and the initrd's /etc/iguana."""
+    made = netkit.make_trust(tmp_path_factory.mktemp("net-trust"))
+    yield made
+    made.key.close()
+
+
+@pytest.fixture(scope="session")
+def net_initrds(
+    tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel, trust: netkit.Trust
+) -> dict[str, Path]:
+    """A systemd and a shell initrd with network-legacy and the test's /etc/iguana, shared by
+    every network boot of the session."""
+    built = {}
+    for init in ("systemd", "shell"):
+        directory = tmp_path_factory.mktemp(f"initrd-net-{init}")
+        built[init] = bootkit.build_initrd(
+            directory / "initrd.img",
+            kernel,
+            systemd=init == "systemd",
+            offline=False,
+            network=True,
+            confdir=trust.confdir,
+        )
+    return built

@@ -1,7 +1,8 @@
 """The parts of the real-system boots: a Debian root file system built by mmdebstrap with the
 example containers' own build script (two kernels: Iguana's and another version), the three
-example images in a registry store for the offline image device, and QEMU with more memory,
-optionally booting a disk through its own bootloader (no -kernel, no -initrd).
+example images in a registry store (the offline image device's, or a TLS registry's over the
+network), a raw disk image made from the same root for image-deploy, and QEMU with more memory,
+optionally on the test's network, optionally booting a disk through its own bootloader.
 
 Slow builds are cached under ``bootkit.CACHE`` keyed by their inputs (the mmdebstrap command
 line; for the store, also the scripts that go into the images), built in a temp dir and renamed.
@@ -16,6 +17,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.e2e import bootkit
@@ -134,11 +137,13 @@ def qemu_boot(
     initrd: Path | None = None,
     cmdline: str = "",
     timeout: float = 2400.0,
+    network: Sequence[str] = ("-nic", "none"),
 ) -> bootkit.Boot:
-    """Boot QEMU (TCG, no network, serial console to ``log``) with ``disks`` as virtio disks;
-    with ``kernel`` and ``initrd`` directly, else through the first disk's bootloader (SeaBIOS)."""
+    """Boot QEMU (TCG, serial console to ``log``, no network unless ``network`` gives QEMU's
+    network arguments: ``netkit.qemu_network``) with ``disks`` as virtio disks; with ``kernel``
+    and ``initrd`` directly, else through the first disk's bootloader (SeaBIOS)."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", "-nic", "none", "-nographic"]
+    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", *network, "-nographic"]
     argv += ["-monitor", "none", "-no-reboot", "-serial", f"file:{log}"]
     if kernel is not None:
         assert initrd is not None
@@ -153,3 +158,87 @@ def qemu_boot(
     if result.returncode != 0:
         console += f"\n[qemu exit {result.returncode}: {result.stderr.decode(errors='replace')}]"
     return bootkit.Boot(result.returncode, seconds, console)
+
+
+DPS_ROOT_X86_64 = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"
+"""The Discoverable Partitions type of an x86-64 root partition (image-deploy looks for it)."""
+DEPLOY_HOST = "deployed"
+READY_SCRIPT = """\
+#!/bin/sh
+# The deployed system says on the serial console that it is up, as debian-install's unit does.
+echo "iguana-example: $(hostname) reached multi-user.target (kernel $(uname -r), up \
+$(cut -d ' ' -f 1 /proc/uptime) s)" > /dev/ttyS0
+"""
+READY_UNIT = """\
+[Unit]
+Description=Say on the serial console that the deployed system is up
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/iguana-example-ready
+ExecStartPost=/bin/systemctl --no-block poweroff
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _configure_deployed(tree: Path, keep: str, root_uuid: str) -> None:
+    """What makes the root a system of its own: only kernel ``keep``, fstab by UUID, host name,
+    and the unit that prints the ready line and powers off (READY_ACTION=poweroff)."""
+    for modules in (tree / "usr" / "lib" / "modules").iterdir():
+        if modules.name != keep:
+            shutil.rmtree(modules)
+    for file in (tree / "boot").iterdir():
+        if file.is_file() and not file.name.endswith(keep):
+            file.unlink()
+    (tree / "etc" / "fstab").write_text(f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n")
+    (tree / "etc" / "hostname").write_text(f"{DEPLOY_HOST}\n")
+    script = tree / "usr" / "local" / "sbin" / "iguana-example-ready"
+    script.write_text(READY_SCRIPT)
+    script.chmod(0o755)
+    system = tree / "etc" / "systemd" / "system"
+    (system / "iguana-example-ready.service").write_text(READY_UNIT)
+    wants = system / "multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "iguana-example-ready.service").symlink_to("../iguana-example-ready.service")
+
+
+DEPLOY_VERSION = "1"
+"""Bumped when what ``deploy_image`` makes changes (part of its cache key)."""
+
+
+def deploy_image(rootfs: Path, keep: str, cache: Path = bootkit.CACHE) -> Path:
+    """A raw GPT disk image whose one partition (DPS root type) holds an ext4 made from
+    ``rootfs`` (``mkfs.ext4 -d``: no loop device) with only kernel ``keep``, zstd-compressed:
+    what image-deploy streams. Cached by the root's name, ``keep`` and DEPLOY_VERSION."""
+    key = _key(rootfs.name, keep, DEPLOY_VERSION, READY_SCRIPT, READY_UNIT)
+    path = cache / f"debian-deploy-{key}.img.zst"
+    if path.exists():
+        return path
+    root_uuid = str(uuid.UUID(hex=hashlib.sha256(key.encode()).hexdigest()[:32], version=4))
+    with tempfile.TemporaryDirectory(dir=cache, prefix="debian-deploy-") as partial:
+        top = Path(partial)
+        tree = top / "root"
+        tree.mkdir()
+        bootkit.run(["tar", "-C", str(tree), "--numeric-owner", "--xattrs", "-xpf", str(rootfs)])
+        _configure_deployed(tree, keep, root_uuid)
+        used_mb = int(bootkit.run(["du", "-sm", str(tree)]).stdout.split()[0])
+        fs_mb = used_mb * 5 // 4 + 64
+        fs = top / "root.ext4"
+        bootkit.run(
+            ["mkfs.ext4", "-q", "-F", "-L", "deployed-root", "-U", root_uuid, "-d", str(tree),
+             str(fs), f"{fs_mb}M"]
+        )  # fmt: skip
+        disk = bootkit.blank_image(top / "disk.img", fs_mb + 2)
+        table = f"label: gpt\nstart=2048, size={fs_mb * 2048}, type={DPS_ROOT_X86_64}\n"
+        bootkit.run(["sfdisk", "--quiet", str(disk)], input=table)
+        bootkit.run(
+            ["dd", f"if={fs}", f"of={disk}", "bs=1M", "seek=1", "conv=notrunc,sparse",
+             "status=none"]
+        )  # fmt: skip
+        compressed = top / "disk.img.zst"
+        bootkit.run(["zstd", "-q", "-T0", "-3", str(disk), "-o", str(compressed)])
+        compressed.rename(path)
+    return path

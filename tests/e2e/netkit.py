@@ -9,22 +9,64 @@ gets 10.0.2.15 from slirp's DHCP (gateway 10.0.2.2) and reaches ``GUEST_SERVER:4
 A forward whose server is not up yet is fine: socat is started per guest connection
 (``guestfwd=...-cmd:``), so the guest sees a refused connection, not a QEMU that will not start.
 
-Also here: a server certificate naming both the guest-side and the host-side address, and a
-lookaside directory of image signatures served over HTTPS (podman's registries.d layout).
+Also here: a server certificate naming both the guest-side and the host-side address, a
+lookaside directory of image signatures served over HTTPS (podman's registries.d layout), and
+an HTTPS server of the files in a directory (large ones too: a disk image is streamed from disk).
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
+import ssl
 import subprocess
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.integration.trust_support import Answer, CertAuthority, GpgKey, ScriptedServer
 
 GUEST_SERVER = "10.0.2.100"
 """The address the guest reaches the test's servers at (inside slirp's 10.0.2.0/24)."""
+GUEST_REGISTRY = f"{GUEST_SERVER}:5000"
+"""The TLS registry as the guest names it: the only one ``rd.iguana.registries=`` allows."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The test's CA, server certificate, signing key and the /etc/iguana it makes."""
+
+    ca: CertAuthority
+    cert: tuple[Path, Path]
+    key: GpgKey
+    confdir: Path
+    certs_d: Path
+    lookaside: Path
+
+
+def make_trust(top: Path) -> Trust:
+    """A CA, a certificate for GUEST_SERVER and 127.0.0.1, a GPG key, and the initrd's
+    /etc/iguana: ca.pem, trusted.gpg and a registries.conf allowing GUEST_REGISTRY with its
+    signatures at https://GUEST_SERVER/sigstore. The caller closes ``key``."""
+    ca = CertAuthority.create(top / "ca")
+    cert = server_cert(ca, top / "server", GUEST_SERVER, "127.0.0.1")
+    key = GpgKey.create(top, "e2e")
+    confdir = top / "etc-iguana"
+    confdir.mkdir()
+    shutil.copyfile(ca.cert, confdir / "ca.pem")
+    shutil.copyfile(key.keyring, confdir / "trusted.gpg")
+    (confdir / "registries.conf").write_text(
+        f"# the test registry; its image signatures are on the HTTPS server\n"
+        f"{GUEST_REGISTRY} lookaside=https://{GUEST_SERVER}/sigstore\n"
+    )
+    certs_d = top / "certs.d"
+    certs_d.mkdir()
+    shutil.copyfile(ca.cert, certs_d / "ca.crt")
+    return Trust(ca, cert, key, confdir, certs_d, top / "lookaside")
 
 
 def qemu_network(forwards: Mapping[int, int], guest_address: str = GUEST_SERVER) -> list[str]:
@@ -94,3 +136,43 @@ def serve_lookaside(server: ScriptedServer, lookaside: Path, prefix: str = "/sig
     ``PREFIX/RELATIVE-PATH`` (anything else: 404, which podman reads as "no more signatures")."""
     for file in sorted(lookaside.rglob("signature-*")):
         server.serve(f"{prefix}/{file.relative_to(lookaside)}", Answer(200, file.read_bytes()))
+
+
+class FileServer:
+    """HTTPS (GET and HEAD) of the files under ``root`` on 127.0.0.1, in a thread: what a
+    deployment server is to the guest (workflow, signature, lookaside, a disk image), each file
+    streamed from disk. ``hits`` counts the GET requests by path. A context manager."""
+
+    def __init__(self, root: Path, tls: tuple[Path, Path]) -> None:
+        self.hits: dict[str, int] = {}
+        owner = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits[self.path] = owner.hits.get(self.path, 0) + 1
+                super().do_GET()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        handler = functools.partial(Handler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.httpd.server_address[1])
+
+    def __enter__(self) -> FileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)

@@ -91,9 +91,10 @@ def test_systemd_boot_installs_and_switches_root(
 def test_hook_boot_failure_is_reported(
     tmp_path: Path, kernel: bootkit.Kernel, shell_initrd: Path, source_tree: Path
 ) -> None:
-    """In an initrd without systemd a failing job shows the failure banner on the console; then,
-    without debug, Iguana leaves the checkpoint (failed state, job, reason) and the log on the
-    report device itself before it reboots the machine."""
+    """In an initrd without systemd a failing job shows the failure banner once, its reason, job,
+    exit code and next step on the last 25 lines of the serial console; then, without debug,
+    Iguana leaves the checkpoint (failed state, job, reason) and the log on the report device
+    itself before it reboots the machine."""
     source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
     target = bootkit.blank_image(tmp_path / "target.img", 64)
     report = bootkit.ext4_image(tmp_path / "report.img", 16, bootkit.REPORT_LABEL)
@@ -107,9 +108,16 @@ def test_hook_boot_failure_is_reported(
     )
 
     console = result.console
-    assert "IGUANA BOOT FAILED" in console, console[-4000:]
+    assert console.count("IGUANA BOOT FAILED") == 1, console[-4000:]
     assert "e2e: this job fails on purpose" in console
-    assert "report.saved" in console and "rescue.reboot" in console
+    assert "report saved on" in console and "rebooting in 1.0 s" in console
+    # what an 80x25 screen shows at the end: the banner's reason, job, code and next step
+    screen = [line for line in console.splitlines() if line.strip()][-25:]
+    shown = "\n".join(screen)
+    assert "reason:     job fail failed: exited with code 3" in shown, shown
+    assert "job:        fail, exit code 3" in shown, shown
+    assert "exit code:  6 (a job failed) in state jobs" in shown, shown
+    assert "checkpoint: /iguana/state" in shown and "next:       fix the cause" in shown, shown
     assert bootkit.MARKER not in console
     record = json.loads(bootkit.read_file(report, "/iguana-report/state"))
     assert record["failed_state"] == "jobs"

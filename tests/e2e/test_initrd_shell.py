@@ -137,6 +137,30 @@ def test_shell_copies_the_report_only_when_iguana_could_not(shell: str) -> None:
     assert result.stdout.decode().split() == ["1", "126", "127", "130", "137", "143"]
 
 
+def _uptime() -> int:
+    return int(float(Path("/proc/uptime").read_text().split()[0]))
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_network_deadline_is_now_plus_the_timeout(shell: str) -> None:
+    """The cmdline hook's network deadline is the uptime plus rd.iguana.net_timeout in whole
+    seconds (at least 1), and 60 s when the value is missing or not a plain number (Iguana
+    itself refuses such a value with its usage error)."""
+    given = {"5": 5, "2.5": 2, "0.5": 1, "0": 1, "": 60, "abc": 60, "-3": 60, "1e3": 60,
+             ".5": 60, "1.2.3": 60, "5 ; touch x": 60}  # fmt: skip
+    script = '. "$0"; for t in "$@"; do iguana_net_deadline "$t"; done'
+
+    before = _uptime()
+    result = subprocess.run(
+        [*_shell(shell), "-c", script, str(LIB), *given], capture_output=True, check=True
+    )
+    after = _uptime()
+
+    deadlines = [int(word) for word in result.stdout.decode().split()]
+    for (value, timeout), deadline in zip(given.items(), deadlines, strict=True):
+        assert before + timeout <= deadline <= after + timeout, (value, deadline)
+
+
 # The rescue shell's report copy, on a real loop device whose file system plants links.
 SAVE = """
 . "$LIB"

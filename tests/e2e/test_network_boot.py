@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 
 from tests.e2e import bootkit, netkit
-from tests.integration.trust_support import Answer, CertAuthority, GpgKey, ScriptedServer
+from tests.integration.trust_support import Answer, ScriptedServer
 from tests.support.podman_cli import PodmanCli, podman_env
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.e2e
 
 HOST = netkit.GUEST_SERVER
-REGISTRY = f"{HOST}:5000"
+REGISTRY = netkit.GUEST_REGISTRY
 IMAGE = f"{REGISTRY}/e2e/installer:1"
 UNSIGNED = f"{REGISTRY}/e2e/unsigned:1"
 STEP_IMAGES = {step: f"{REGISTRY}/e2e/{step}:1" for step in ("partition", "mountlist")}
@@ -42,63 +42,9 @@ COMMON = (
 FIGURES = bootkit.FIGURES_DIR / "figures.json"
 
 
-@dataclass(frozen=True)
-class Trust:
-    """The test's CA, server certificate, signing key and the /etc/iguana it makes."""
-
-    ca: CertAuthority
-    cert: tuple[Path, Path]
-    key: GpgKey
-    confdir: Path
-    certs_d: Path
-    lookaside: Path
-
-
-@pytest.fixture(scope="module")
-def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
-    """A CA, a certificate for 10.0.2.100 and 127.0.0.1, a GPG key, and the initrd's
-    /etc/iguana: ca.pem, trusted.gpg and a registries.conf naming the lookaside URL."""
-    top = tmp_path_factory.mktemp("net-trust")
-    ca = CertAuthority.create(top / "ca")
-    cert = netkit.server_cert(ca, top / "server", HOST, "127.0.0.1")
-    key = GpgKey.create(top, "e2e")
-    confdir = top / "etc-iguana"
-    confdir.mkdir()
-    shutil.copyfile(ca.cert, confdir / "ca.pem")
-    shutil.copyfile(key.keyring, confdir / "trusted.gpg")
-    (confdir / "registries.conf").write_text(
-        f"# the test registry; its image signatures are on the HTTPS server\n"
-        f"{REGISTRY} lookaside=https://{HOST}/sigstore\n"
-    )
-    certs_d = top / "certs.d"
-    certs_d.mkdir()
-    shutil.copyfile(ca.cert, certs_d / "ca.crt")
-    yield Trust(ca, cert, key, confdir, certs_d, top / "lookaside")
-    key.close()
-
-
-@pytest.fixture(scope="module")
-def net_initrds(
-    tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel, trust: Trust
-) -> dict[str, Path]:
-    """A systemd and a shell initrd with network-legacy and the test's /etc/iguana."""
-    built = {}
-    for init in ("systemd", "shell"):
-        directory = tmp_path_factory.mktemp(f"initrd-net-{init}")
-        built[init] = bootkit.build_initrd(
-            directory / "initrd.img",
-            kernel,
-            systemd=init == "systemd",
-            offline=False,
-            network=True,
-            confdir=trust.confdir,
-        )
-    return built
-
-
 @pytest.fixture(scope="module")
 def registry_data(
-    tmp_path_factory: pytest.TempPathFactory, source_tree: Path, trust: Trust
+    tmp_path_factory: pytest.TempPathFactory, source_tree: Path, trust: netkit.Trust
 ) -> Path:
     """The TLS registry's store: the offline test's installer as e2e/installer:1 (signed) and
     e2e/unsigned:1 (the same manifest, never signed), and one image per step with STEP and
@@ -156,7 +102,7 @@ class Network:
 
 
 @pytest.fixture
-def network(tmp_path: Path, trust: Trust, registry_data: Path) -> Iterator[Network]:
+def network(tmp_path: Path, trust: netkit.Trust, registry_data: Path) -> Iterator[Network]:
     """The HTTPS server (started) and the registry (not started: the test decides when)."""
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / "data").symlink_to(registry_data)
@@ -169,7 +115,7 @@ def network(tmp_path: Path, trust: Trust, registry_data: Path) -> Iterator[Netwo
             registry.stop()
 
 
-def _serve_workflow(network: Network, trust: Trust, text: str, *first: Answer) -> None:
+def _serve_workflow(network: Network, trust: netkit.Trust, text: str, *first: Answer) -> None:
     """Serve ``text`` as control.yaml (after the ``first`` answers) with its signature."""
     data = text.encode()
     network.https.serve("/control.yaml", *first, Answer(200, data))
@@ -207,7 +153,7 @@ def test_network_boot_installs_from_https_and_tls_registry(
     kernel: bootkit.Kernel,
     net_initrds: dict[str, Path],
     network: Network,
-    trust: Trust,
+    trust: netkit.Trust,
 ) -> None:
     """The systemd initrd brings the network up by DHCP, fetches the signed workflow over HTTPS
     (the server answers 503 twice first: two retries in the log), pulls the signed image from
@@ -261,7 +207,7 @@ def test_network_boot_installs_from_https_and_tls_registry(
     )
 
 
-def _skopeo_digest(network: Network, trust: Trust, reference: str) -> str:
+def _skopeo_digest(network: Network, trust: netkit.Trust, reference: str) -> str:
     local = reference.replace(REGISTRY, network.registry.host)
     return bootkit.run(
         ["skopeo", "inspect", "--cert-dir", str(trust.certs_d), "--format", "{{.Digest}}",
@@ -293,7 +239,7 @@ def test_tampered_workflow_is_refused_in_fetch(
     kernel: bootkit.Kernel,
     net_initrds: dict[str, Path],
     network: Network,
-    trust: Trust,
+    trust: netkit.Trust,
 ) -> None:
     """In the shell initrd (network by dhclient from dracut's hooks) a workflow whose bytes do
     not match their signature is refused in fetch (exit code 4, the trust policy), and the report
@@ -318,7 +264,7 @@ def test_unsigned_image_is_refused_in_verify(
     kernel: bootkit.Kernel,
     net_initrds: dict[str, Path],
     network: Network,
-    trust: Trust,
+    trust: netkit.Trust,
 ) -> None:
     """A signed workflow naming an image that has no signature in the lookaside is refused in
     verify (exit code 4) by podman's signature policy, before any container runs."""
@@ -386,3 +332,44 @@ def test_registry_down_then_resume_from_the_rescue_shell(
     assert {name: job["status"] for name, job in record["jobs"].items()} == {
         "partition": "succeeded", "mountlist": "succeeded"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("init", "options"),
+    [("systemd", ""), ("shell", "ip=dhcp rd.neednet=1 ")],
+    ids=["systemd-no-ip", "shell-ip-dhcp"],
+)
+def test_no_network_fails_in_locate_naming_the_wait(
+    tmp_path: Path,
+    kernel: bootkit.Kernel,
+    net_initrds: dict[str, Path],
+    init: str,
+    options: str,
+) -> None:
+    """With no NIC at all, an https workflow and rd.iguana.net_timeout=5, neither initrd hangs in
+    dracut's wait for the network (rd.retry): it ends at that deadline, Iguana's locate state
+    waits its 5 s and fails with exit code 3 naming what it waited for, and the report device
+    holds the failed record (with and without ip=dhcp rd.neednet=1 on the command line)."""
+    report = bootkit.ext4_image(tmp_path / "report.img", 16, bootkit.REPORT_LABEL)
+    cmdline = (
+        f"console=ttyS0 root=iguana panic=1 {options}rd.shell=0 rd.iguana.reboot_delay=1 "
+        f"rd.iguana.report=LABEL={bootkit.REPORT_LABEL} rd.iguana.net_timeout=5 "
+        f"rd.iguana.control_url={CONTROL_URL}"
+    )
+    result = bootkit.boot(
+        kernel, net_initrds[init], [report], cmdline, tmp_path / "serial.log", timeout=300
+    )
+
+    console = result.console
+    assert "IGUANA BOOT FAILED" in console, console[-4000:]
+    assert "dracut stops waiting" in console, console[-4000:]
+    assert "Could not boot" not in console
+    record = json.loads(bootkit.read_file(report, "/iguana-report/state"))
+    assert record["failed_state"] == "locate", record
+    error = record["error"]
+    assert error["code"] == 3
+    assert error["message"].startswith("network not up after 5s (rd.iguana.net_timeout=5)")
+    assert "an interface (not lo) that is up and has an address" in error["message"]
+    events = _events(bootkit.read_file(report, "/iguana-report/log.jsonl"))
+    (timeout,) = [event for event in events if event.get("event") == "network.timeout"]
+    assert timeout["timeout"] == 5

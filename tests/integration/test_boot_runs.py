@@ -570,8 +570,8 @@ def test_debug_keeps_images(sandbox: Sandbox, world: World) -> None:
 
 
 def test_status_while_running_and_wait(sandbox: Sandbox, world: World) -> None:
-    """While a job runs, status exits 11 (running); ``status --wait`` returns 0 once the boot
-    has reached its ending."""
+    """While a job runs, status exits 11 (running) and names the job, its place and seconds;
+    ``status --wait`` returns 0 once the boot has reached its ending."""
     sandbox.write_workflow(
         {
             "blocks": job(
@@ -596,6 +596,15 @@ def test_status_while_running_and_wait(sandbox: Sandbox, world: World) -> None:
         assert code == 11
         assert document["running"] is True
         assert document["jobs"]["blocks"]["status"] == "running"
+        # cloud-init's words, and the running job as "job N of M" with its seconds
+        assert (document["status"], document["errors"]) == ("running", [])
+        running = document["running_job"]
+        assert (running["id"], running["n"], running["of"]) == ("blocks", 1, 1)
+        assert running["elapsed"] >= 0
+        text = subprocess.run(
+            sandbox.command("status"), capture_output=True, text=True, check=False
+        ).stdout
+        assert "running:  blocks (job 1 of 1) for " in text, text
         waiter = subprocess.Popen(
             sandbox.command("status", "--wait", "--timeout", "60"),
             stdout=subprocess.PIPE,
@@ -878,7 +887,8 @@ class TestHostileFiles:
         result = sandbox.run(timeout=180)
         assert result.returncode == ExitCode.MOUNT, result.stderr[-3000:]
         path = sandbox.paths.iguana / name
-        assert f"{path}: {what}" in result.stderr
+        # the console's banner wraps a long reason to 80 columns
+        assert f"{path}: {what}" in " ".join(result.stderr.split())
         _, document = sandbox.status()
         assert document["failed_state"] == "mount"
         outputs = result.stdout + result.stderr + sandbox.read("log.jsonl") + sandbox.read("state")

@@ -57,8 +57,9 @@ class TestParse:
     """rd.iguana.* words into a BootConfig."""
 
     def test_no_iguana_options(self) -> None:
-        """A distribution's command line without rd.iguana.* gives the defaults."""
-        assert parse_cmdline(DEBIAN) == BootConfig()
+        """A distribution's command line without rd.iguana.* gives the defaults (its ``quiet``
+        only quiets the console)."""
+        assert parse_cmdline(DEBIAN) == BootConfig(quiet=True)
 
     def test_realistic_line(self) -> None:
         """A full Iguana command line sets each option; words after -- belong to init."""

@@ -268,7 +268,7 @@ class TestFailures:
         assert record.error.job == "broken" and record.error.exit_code == 3
         assert record.error.tail == ["partitioning /dev/vdb", "no space"]
         console = boot.console.getvalue()
-        assert "job:     broken (exit code 3)" in console and "  | no space" in console
+        assert "job:        broken, exit code 3" in console and "  | no space" in console
 
     def test_continue_on_error_lets_the_boot_go_on(self, tmp_path: Path) -> None:
         """A failed continue-on-error job is recorded and the boot still reaches its ending."""

@@ -117,3 +117,13 @@ def test_status_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     output = capsys.readouterr().out
     assert "iguana status / python -c pass:" in output
     assert "iguana validate" in output and "iguana schema" in output
+
+
+@pytest.mark.parametrize("flags", [(), ("--json", "--level", "debug")], ids=["text", "json"])
+def test_logs_loads_no_boot(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """``iguana logs`` reads the JSON log as a rescue shell wants it: no engine, stage, machine,
+    logger or YAML parser."""
+    top = boot(tmp_path, BAD)
+    modules = loaded("logs", *flags, "--sandbox", str(top))
+    assert "iguana_fsm.commands.logs" in modules
+    assert offenders(modules, FORBIDDEN_FOR_STATUS) == []

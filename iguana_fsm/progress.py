@@ -1,0 +1,201 @@
+"""The progress protocol of installation containers: lines a running job appends to
+``/iguana/progress``, read by Iguana while the job runs (docs/containers.md).
+
+One report a line, UTF-8:
+
+* ``42 copying files`` or ``42% copying files``: a percentage (0-100) and an optional message;
+* ``3/7 installing packages``: step 3 of 7 (Agama's steps), shown as its percentage;
+* any other text: a message alone.
+
+Iguana shows each report on the console (``job.progress`` events, at most one line every few
+seconds when the console is no terminal), keeps the last one in the job's checkpoint record
+(``iguana status`` shows it), and hands it to plymouth when plymouth runs. Iguana's own
+messages go to the same file between jobs, so the file also reads as the boot's progress log.
+When something made the file a FIFO (plymouth, a container), Iguana reads nothing from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iguana_fsm.record import JobRecord
+
+LINE = re.compile(
+    r"\s*(?:(?P<percent>\d{1,3}(?:\.\d+)?)\s*%?|(?P<step>\d+)\s*/\s*(?P<of>\d+))(?:\s+(?P<message>.*))?"
+)
+MESSAGE_MAX = 200
+"""Characters of a message kept (a container's line is not the place for a novel)."""
+PENDING_MAX = 4096
+"""Bytes of an unfinished line kept; beyond that the line is cut."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One progress line: a percentage (None: a message alone) and a message."""
+
+    percent: float | None
+    message: str
+
+    def text(self) -> str:
+        """``42% copying files``, as the checkpoint keeps it."""
+        shown = f"{self.percent:g}%" if self.percent is not None else ""
+        return " ".join(part for part in (shown, self.message) if part)
+
+
+def parse(line: str) -> Report | None:
+    """The report a line makes; None for a blank line. A percentage over 100 or a step beyond
+    its count is a message, not a number."""
+    text = "".join(char for char in line if char.isprintable()).strip()
+    if not text:
+        return None
+    found = LINE.fullmatch(text)
+    if found is not None:
+        message = (found.group("message") or "").strip()[:MESSAGE_MAX]
+        if found.group("percent") is not None:
+            percent = float(found.group("percent"))
+            if percent <= 100:
+                return Report(percent, message)
+        else:
+            step, of = int(found.group("step")), int(found.group("of"))
+            if of > 0 and step <= of:
+                return Report(round(step * 100 / of, 1), message)
+    return Report(None, text[:MESSAGE_MAX])
+
+
+class Plymouth:
+    """Passes reports on to plymouth, when its daemon answers ``plymouth --ping``."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    @classmethod
+    def find(cls) -> Plymouth | None:
+        """The running plymouth, or None."""
+        binary = shutil.which("plymouth")
+        if binary is None:
+            return None
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            if subprocess.run([binary, "--ping"], timeout=2, check=False).returncode == 0:
+                return cls(binary)
+        return None
+
+    def show(self, job: str, report: Report) -> None:
+        """The message on plymouth's screen, the percentage on its progress bar."""
+        commands = [[self.binary, "display-message", f"--text=Iguana: {job}: {report.message}"]]
+        if report.percent is not None:
+            commands.append([self.binary, "system-update", f"--progress={report.percent:.0f}"])
+        for command in commands:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(command, timeout=2, check=False, capture_output=True)
+
+
+class JobProgress:
+    """Follows ``path`` while a job runs (a thread, from ``with`` to its end): each report is
+    logged as ``job.progress``, kept in ``record`` and saved at most every ``save_every``
+    seconds; with no report for ``heartbeat`` seconds, a line with the elapsed time."""
+
+    def __init__(
+        self,
+        path: Path,
+        job: str,
+        place: dict[str, int],
+        record: JobRecord,
+        log: Any,
+        save: Callable[[], None],
+        *,
+        interval: float = 0.5,
+        heartbeat: float = 60.0,
+        save_every: float = 5.0,
+        plymouth: Plymouth | None = None,
+    ) -> None:
+        self.path, self.job, self.place, self.record = path, job, place, record
+        self.log, self.save = log, save
+        self.interval, self.heartbeat, self.save_every = interval, heartbeat, save_every
+        self.plymouth = plymouth
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="job-progress", daemon=True)
+        self._offset = self._size()
+        self._pending = b""
+
+    def __enter__(self) -> JobProgress:
+        self._started = self._last_shown = self._last_saved = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        # what the job wrote just before it ended
+        self._read()
+
+    def _size(self) -> int | None:
+        """The file's size, or None when it is no regular file (a FIFO is someone else's)."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return 0
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._read()
+            now = time.monotonic()
+            if now - self._last_shown >= self.heartbeat:
+                self._emit(Report(None, "running"), now)
+
+    def _read(self) -> None:
+        size = self._size()
+        if size is None or self._offset is None:
+            self._offset = size
+            return
+        if size < self._offset:  # replaced or truncated: read it from its start
+            self._offset, self._pending = 0, b""
+        if size == self._offset:
+            return
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read(size - self._offset)
+        except OSError:
+            return
+        self._offset += len(data)
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        if len(self._pending) > PENDING_MAX:
+            lines.append(self._pending[:PENDING_MAX])
+            self._pending = b""
+        for line in lines:
+            report = parse(line.decode("utf-8", errors="replace"))
+            if report is not None:
+                self._emit(report, time.monotonic())
+
+    def _emit(self, report: Report, now: float) -> None:
+        self._last_shown = now
+        elapsed = round(now - self._started, 1)
+        if report.message != "running" or report.percent is not None:
+            self.record.progress = report.text()
+            self.record.percent = report.percent
+        self.log.info(
+            "job.progress",
+            job=self.job,
+            percent=report.percent,
+            message=report.message,
+            elapsed=elapsed,
+            **self.place,
+        )
+        if self.plymouth is not None:
+            self.plymouth.show(self.job, report)
+        if now - self._last_saved >= self.save_every:
+            self._last_saved = now
+            with contextlib.suppress(Exception):
+                self.save()

@@ -1,0 +1,159 @@
+"""The progress protocol of containers (iguana_fsm/progress.py): its lines, and following the
+file while a job runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from iguana_fsm.console import Mode
+from iguana_fsm.engine.pullmeter import PullMeter
+from iguana_fsm.log import make_logger
+from iguana_fsm.progress import JobProgress, Report, parse
+from iguana_fsm.record import JobRecord
+
+
+class TestParse:
+    """One report a line."""
+
+    @pytest.mark.parametrize(
+        ("line", "report"),
+        [
+            ("42 copying files", Report(42.0, "copying files")),
+            ("42% copying files", Report(42.0, "copying files")),
+            ("  7.5%", Report(7.5, "")),
+            ("3/4 installing packages", Report(75.0, "installing packages")),
+            ("partitioning /dev/vda", Report(None, "partitioning /dev/vda")),
+            ("250 blocks", Report(None, "250 blocks")),
+            ("5/3 odd", Report(None, "5/3 odd")),
+            ("1/0 odd", Report(None, "1/0 odd")),
+            ("50 \x1b[2Jclear", Report(50.0, "[2Jclear")),
+        ],
+    )
+    def test_lines(self, line: str, report: Report) -> None:
+        """Percentages up to 100, steps N/M with N <= M, anything else a message."""
+        assert parse(line) == report
+
+    def test_blank_and_long(self) -> None:
+        """A blank line is no report; a long message is cut to 200 characters."""
+        assert parse("   ") is None
+        report = parse("x" * 1000)
+        assert report is not None and len(report.message) == 200
+
+
+class TestFollow:
+    """JobProgress while a job runs."""
+
+    def test_reports_written_during_the_job(self, tmp_path: Path) -> None:
+        """Lines the job appends are logged as job.progress, the last kept in its record; what
+        was in the file before the job is not read again."""
+        path = tmp_path / "progress"
+        path.write_text("Running job old\n")
+        console = io.StringIO()
+        log = make_logger(tmp_path / "log.jsonl", console, Mode.QUIET)
+        record = JobRecord()
+        saves: list[str | None] = []
+        follow = JobProgress(
+            path,
+            "install",
+            {"n": 2, "of": 3},
+            record,
+            log,
+            lambda: saves.append(record.progress),
+            interval=0.01,
+            save_every=0.0,
+        )
+        with follow, path.open("a") as handle:
+            handle.write("10 starting\n3/4 almost")
+            handle.flush()
+            deadline = time.monotonic() + 30
+            while "10% starting" not in console.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            handle.write(" there\n")
+        assert record.progress == "75% almost there" and record.percent == 75.0
+        assert "10% starting" in (saves[0] or "")
+        lines = console.getvalue().splitlines()
+        assert any("job 2/3 install 10% starting" in line for line in lines), lines
+        assert "old" not in console.getvalue()
+
+    def test_fifo_is_left_alone(self, tmp_path: Path) -> None:
+        """A FIFO (plymouth's, or a container's) is never opened for reading."""
+        path = tmp_path / "progress"
+        os.mkfifo(path)
+        record = JobRecord()
+        log = make_logger(None, None)
+        with JobProgress(path, "j", {}, record, log, lambda: None, interval=0.01):
+            time.sleep(0.05)
+        assert record.progress is None
+
+    def test_heartbeat_says_the_job_runs(self, tmp_path: Path) -> None:
+        """With no report for the heartbeat's seconds a line still shows the job runs."""
+        console = io.StringIO()
+        log = make_logger(None, console, Mode.NORMAL)
+        with JobProgress(
+            tmp_path / "none",
+            "long",
+            {"n": 1, "of": 1},
+            JobRecord(),
+            log,
+            lambda: None,
+            interval=0.01,
+            heartbeat=0.02,
+        ):
+            deadline = time.monotonic() + 30
+            while "running" not in console.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert "job 1/1 long running (" in console.getvalue()
+
+
+class TestPullMeter:
+    """Bytes of a pull, from the blob files the podman service has open."""
+
+    def test_growing_blob_is_measured_and_the_end_reported(self, tmp_path: Path) -> None:
+        """A blob the service writes gives pull.progress events with rising byte counts; a
+        file it does not hold open is not counted; the final event has the total."""
+        blob_dir = tmp_path / "var-tmp" / "storage123"
+        blob_dir.mkdir(parents=True)
+        (tmp_path / "var-tmp" / "other").write_bytes(b"x" * 5000)
+        fds = tmp_path / "proc" / "4242" / "fd"
+        fds.mkdir(parents=True)
+        pid_file = tmp_path / "podman.pid"
+        pid_file.write_text("4242\n")
+        log_file = tmp_path / "log.jsonl"
+        meter = PullMeter(
+            pid_file,
+            "reg:5000/a/tools:1",
+            make_logger(log_file, None),
+            interval=0.01,
+            proc=tmp_path / "proc",
+        )
+        blob = blob_dir / "1"
+        with meter, blob.open("wb") as handle:
+            (fds / "7").symlink_to(blob)
+            (fds / "8").symlink_to(tmp_path / "var-tmp" / "other")
+            for _ in range(5):
+                handle.write(b"y" * 1000)
+                handle.flush()
+                time.sleep(0.05)
+        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        done = [event["done"] for event in events if not event["final"]]
+        assert done == sorted(done) and 0 < done[-1] <= 5000, done
+        final = events[-1]
+        assert final["final"] and final["done"] == final["total"] == 5000
+
+    def test_quick_pull_says_nothing(self, tmp_path: Path) -> None:
+        """A pull over before the first interval logs no progress at all; without the
+        service's pid nothing is measured."""
+        log_file = tmp_path / "log.jsonl"
+        pid_file = tmp_path / "podman.pid"
+        pid_file.write_text(f"{os.getpid()}\n")
+        meter = PullMeter(pid_file, "tools", make_logger(log_file, None), interval=60)
+        assert list(meter.follow(iter([1, 2]))) == [1, 2]
+        assert not log_file.exists() or log_file.read_text() == ""
+        gone = PullMeter(tmp_path / "none", "tools", make_logger(log_file, None), interval=0.01)
+        assert list(gone.follow(iter([3]))) == [3]
