@@ -6,8 +6,10 @@ the boot: a boot whose progress cannot be recorded must not go on as if it could
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from iguana_fsm.atomic import fsync_directory, write_atomic
 from iguana_fsm.errors import CheckpointError
 from iguana_fsm.journal import Written, apply
 from iguana_fsm.journal import encode as journal_encode
+from iguana_fsm.machine import STATES
 from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain
 
 __all__ = [
@@ -28,13 +31,16 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = SCHEMA
+"""2: the typed record (``iguana_fsm.record``); 1: details, handoff and error as free dicts."""
 
 JOURNAL_STATES = frozenset({"services", "jobs"})
 """States whose saves may go to the journal: the job loop, the part that repeats per job."""
 
 JOURNAL_MIN_BYTES = 64 * 1024
 """A journal this long is folded into a snapshot even when the snapshot is smaller."""
-"""2: the typed record (``iguana_fsm.record``); 1: details, handoff and error as free dicts."""
+
+MAX_BYTES = 64 * 1024 * 1024
+"""A checkpoint or journal larger than this is not one (a thousand-job record is far smaller)."""
 
 _ERROR_KEYS = ("state", "message", "code", "job", "exit_code", "tail", "problems")
 _WORKFLOW_TRUST_KEYS = (
@@ -67,7 +73,21 @@ def decode(data: dict[str, Any], where: str) -> BootRecord:
             f"{where}: checkpoint schema {schema!r} is not {SCHEMA_VERSION}: "
             "written by another Iguana version"
         )
-    return from_plain(BootRecord, data, where)
+    record = from_plain(BootRecord, data, where)
+    _check_states(record, where)
+    return record
+
+
+def _check_states(record: BootRecord, where: str) -> None:
+    """States the machine has, and a failed state only where one failed."""
+    if record.state not in STATES:
+        raise CheckpointError(f"{where}: state: {record.state!r} is not a state of the boot")
+    if record.failed_state is not None and record.failed_state not in STATES:
+        raise CheckpointError(
+            f"{where}: failed_state: {record.failed_state!r} is not a state of the boot"
+        )
+    if record.current_job is not None and record.current_job not in record.jobs:
+        raise CheckpointError(f"{where}: current_job: {record.current_job!r} is not a job here")
 
 
 def migrate_v1(old: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +213,12 @@ class CheckpointStore:
         line = (journal_encode(entry) + "\n").encode("utf-8")
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line)
+            before = os.fstat(fd).st_size
+            if os.write(fd, line) != len(line):
+                # a full file system took part of the line: take it back, so that a later
+                # line is not glued to it
+                os.ftruncate(fd, before)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -203,7 +228,7 @@ class CheckpointStore:
 
     def _read_json(self, path: Path) -> dict[str, Any]:
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = read_regular(path).decode("utf-8")
         except UnicodeDecodeError as error:
             raise CheckpointError(
                 f"{path}: not a checkpoint (byte {error.start} is not UTF-8)"
@@ -220,7 +245,7 @@ class CheckpointStore:
     def _journal_entries(self, generation: object, run_id: object) -> list[dict[str, Any]]:
         """The journal's entries that follow snapshot ``generation`` of run ``run_id``."""
         try:
-            raw = self.journal.read_bytes()
+            raw = read_regular(self.journal)
         except FileNotFoundError:
             return []
         except OSError as error:
@@ -236,12 +261,31 @@ class CheckpointStore:
             except json.JSONDecodeError as error:
                 at = f"{self.journal}:{number}"
                 raise CheckpointError(f"{at}: not valid JSON: {error.msg}") from None
+            except RecursionError:
+                raise CheckpointError(f"{self.journal}:{number}: nested too deeply") from None
             if not isinstance(entry, dict):
                 raise CheckpointError(f"{self.journal}:{number}: not a journal entry")
             follows = (entry.pop("generation", None), entry.pop("run_id", None))
             if follows == (generation, run_id):
                 entries.append(entry)
         return entries
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most MAX_BYTES: /iguana is shared
+    with the containers, and a FIFO or device put at the checkpoint's name must not hang or
+    flood ``iguana status``. OSError (EINVAL for anything else) otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if found.st_size > MAX_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_BYTES} bytes", str(path))
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def _parse(text: str, where: str) -> Any:

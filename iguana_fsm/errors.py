@@ -54,7 +54,10 @@ MEANINGS: dict[ExitCode, str] = {
         "mount of the new root failed, or a file the containers left for it "
         "(`/iguana/mountlist`, `kernelAction`, `machine-id`) was refused"
     ),
-    ExitCode.CHECKPOINT: "checkpoint could not be written or read",
+    ExitCode.CHECKPOINT: (
+        "checkpoint could not be written or read (also: `/iguana` full, the log not writable, "
+        "a checkpoint that cannot be understood)"
+    ),
     ExitCode.RESUME_REFUSED: "resume refused (no checkpoint, finished boot, changed workflow)",
     ExitCode.HANDOFF: "hand-off failed",
     ExitCode.RUNNING: "status: the boot still runs (also when `--wait --timeout` runs out)",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iguana_fsm import contract_files
-from iguana_fsm.atomic import write_atomic
+from iguana_fsm.atomic import remove_stale_temps, write_atomic
 from iguana_fsm.errors import HandoffError, MountError
 from iguana_fsm.mountlist import is_under
 from iguana_fsm.mounts import resolve_in_root
@@ -241,6 +241,9 @@ def copy_into(
     if dir_mode is not None:
         target.chmod(dir_mode)
     copies: list[Path] = []
+    files = list(files)
+    # what a copy killed before its rename left (a boot resumed after a kill copies again)
+    remove_stale_temps(target, [source.name for source in files])
     for source in files:
         if not source.is_file():
             continue

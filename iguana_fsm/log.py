@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,8 +28,15 @@ class TeeRenderer:
     ``console.ConsoleView`` shows it (quiet, normal) or every event in full (debug). Raises
     DropEvent as it has written everything."""
 
-    def __init__(self, json_file: IO[str] | None, console: IO[str] | None, mode: Mode) -> None:
+    def __init__(
+        self,
+        json_file: IO[str] | None,
+        console: IO[str] | None,
+        mode: Mode,
+        on_failure: Callable[[OSError], None] | None = None,
+    ) -> None:
         self._json_file = json_file
+        self._on_failure = on_failure
         self._console = console
         self._view = ConsoleView(console, mode) if console is not None else None
         self._json = structlog.processors.JSONRenderer(sort_keys=True)
@@ -45,8 +52,7 @@ class TeeRenderer:
 
     def _write(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> None:
         if self._json_file is not None:
-            self._json_file.write(str(self._json(logger, method, dict(event))) + "\n")
-            self._json_file.flush()
+            self._write_json(str(self._json(logger, method, dict(event))) + "\n")
         if self._view is not None:
             if self._view.mode is Mode.DEBUG and event.get("event") != "boot.failed":
                 # tracebacks are for the log file; the console gets the one-line event
@@ -55,15 +61,35 @@ class TeeRenderer:
             else:
                 self._view.show(event)
 
+    def _write_json(self, line: str) -> None:
+        """Append to the log file; when it cannot be written (a full /iguana) say so once on the
+        console, stop writing it and tell ``on_failure``: a log call never raises, so clean-up
+        code that logs still runs; the session stops the boot at its next checkpoint (exit 8)."""
+        assert self._json_file is not None
+        try:
+            self._json_file.write(line)
+            self._json_file.flush()
+        except OSError as error:
+            broken, self._json_file = self._json_file, None
+            with contextlib.suppress(OSError):
+                broken.close()
+            if self._view is not None:
+                name = getattr(broken, "name", "the log file")
+                self._view.write_block([f"iguana: {name}: cannot be written: {error.strerror}"])
+            if self._on_failure is not None:
+                self._on_failure(error)
+
 
 def make_logger(
     log_file: Path | None,
     console: IO[str] | None,
     console_mode: Mode = Mode.NORMAL,
+    on_failure: Callable[[OSError], None] | None = None,
     **context: Any,
 ) -> Any:
     """A bound logger writing to ``log_file`` (appended, created with its directory) and to
-    ``console``; ``context`` is bound to every event (e.g. run_id)."""
+    ``console``; ``context`` is bound to every event (e.g. run_id). ``on_failure`` hears of
+    the first write to ``log_file`` that failed (the file is not written after it)."""
     handle: IO[str] | None = None
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +98,7 @@ def make_logger(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        TeeRenderer(handle, console, console_mode),
+        TeeRenderer(handle, console, console_mode, on_failure),
     ]
     return structlog.wrap_logger(None, processors=processors).bind(**context)
 

@@ -55,6 +55,9 @@ class Ending(enum.StrEnum):
     REBOOT = "reboot"
 
 
+ENDING_STATES = frozenset(ending.value for ending in Ending)
+
+
 class RescueAction(enum.StrEnum):
     """What the rescue state did with the machine."""
 
@@ -247,8 +250,15 @@ class BootRecord:
     rescue: Rescue | None = None
     warnings: list[str] = field(default_factory=list)
     finished: float | None = None
+    """When the ending was carried out (set just before the irreversible step: the machine is
+    handed over) or the rescue reached; None while an ending is only chosen."""
     generation: int = 0
     """Snapshots of this record written so far; a journal line names the one it follows."""
+
+    @property
+    def handed_over(self) -> bool:
+        """Whether the boot is over: an ending reached and carried out, without an error."""
+        return self.state in ENDING_STATES and self.error is None and self.finished is not None
 
     def add_transition(self, step: Transition) -> None:
         """Remember ``step``; the record keeps only the last HISTORY_KEPT."""

@@ -1,7 +1,8 @@
 """Re-entry: how ``iguana resume`` continues a recorded boot. The one module that knows it.
 
 1. ``entry_state``: the state that failed or was interrupted, with a job phase re-entering at
-   its services (they were stopped) and an ending at mount; a finished boot is refused.
+   its services (they were stopped) and an ending at mount (also one that was chosen but not
+   carried out); a boot whose ending was carried out is refused.
 2. ``enter`` (run by the runner before the first state, so its errors are recorded like a
    stage's): re-read the workflow through the locate and fetch stages (fetch refuses one that
    changed), remove the old run's leftover containers, reset every stage's bookkeeping
@@ -26,7 +27,7 @@ RESETS: tuple[Callable[[BootRecord], None], ...] = (jobs.reset, services.reset, 
 
 def entry_state(record: BootRecord) -> str:
     """Where a resume of ``record`` re-enters the machine; ResumeRefused when it cannot."""
-    if record.state in ENDINGS and record.error is None:
+    if record.handed_over:
         raise ResumeRefused(f"the boot already finished: it reached {record.state}")
     state = record.failed_state if record.state in FAILURE_STATES else record.state
     if state is None:

@@ -4,6 +4,7 @@ checkpoints every transition. It never asks which stage it runs."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from transitions import EventData
 
 from iguana_fsm.errors import CheckpointError, ExitCode, IguanaError, ResumeRefused
-from iguana_fsm.machine import END, FAILURE_STATES, FINAL_STATES, build_machine
+from iguana_fsm.machine import END, FAILURE_STATES, build_machine
 from iguana_fsm.memory.budget import mem_available
 from iguana_fsm.record import BootError, Transition
 from iguana_fsm.stages.base import BootContext, Stage
@@ -80,6 +81,11 @@ class Runner:
             raise
         except IguanaError as error:
             return initial, self._failure(initial, str(error), error.exit_code, error.details)
+        except OSError as error:
+            full = no_space(error)
+            if full is None:
+                raise
+            raise full from None
 
     def _stop_engine(self, save: bool) -> None:
         """Stop the engine; a failure is a warning in the record, never the boot's result."""
@@ -102,6 +108,9 @@ class Runner:
         except IguanaError as error:
             return self._failure(state, str(error), error.exit_code, error.details)
         except Exception as error:  # a bug: the traceback goes to the log file only
+            full = no_space(error)
+            if full is not None:
+                raise full from None
             self.ctx.log.error("stage.crashed", state=state, exc_info=True)
             message = f"internal error in {state}: {type(error).__name__}: {error}"
             return self._failure(state, message, ExitCode.INTERNAL, {})
@@ -137,7 +146,8 @@ class Runner:
         record.state = dest
         available = mem_available()
         record.add_transition(Transition(source, dest, event.event.name, mem_available=available))
-        if dest in FINAL_STATES:
+        if dest == "rescue":
+            # rescue is over once entered; an ending only once carried out (stages/endings.py)
             record.finished = time.time()
         self.save()
         self.ctx.log.info(
@@ -148,3 +158,16 @@ class Runner:
             mem_available=available,
         )
         self.ctx.progress(f"Iguana: {dest}")
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(error: BaseException) -> CheckpointError | None:
+    """A full file system (``/iguana``, where the checkpoint, log, workflow copy and machine id
+    live, or the run directory) as the CheckpointError it amounts to: the boot cannot keep its
+    record, so it stops with exit 8 instead of failing over into states it cannot record."""
+    if not isinstance(error, OSError) or error.errno not in NO_SPACE:
+        return None
+    where = error.filename or "a file of the boot"
+    return CheckpointError(f"{where}: {error.strerror}: the boot cannot keep its files")

@@ -13,7 +13,6 @@ from typing import Any
 
 from iguana_fsm.console import banner_lines
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
-from iguana_fsm.machine import ENDINGS, FINAL_STATES
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import BootRecord, JobStatus, to_plain
 
@@ -21,7 +20,7 @@ from iguana_fsm.record import BootRecord, JobStatus, to_plain
 def phase(record: BootRecord, running: bool) -> str:
     """finished, running, failed or interrupted: the one reading that the exit code and the
     description both come from."""
-    if record.state in ENDINGS and record.error is None:
+    if record.handed_over:
         return "finished"
     if running:
         return "running"
@@ -211,8 +210,8 @@ def wait(
     running: Callable[[], bool],
     timeout: float | None,
 ) -> BootRecord:
-    """Block until the boot reaches an ending or rescue, or stops running; CheckpointError
-    when ``timeout`` seconds pass first."""
+    """Block until the boot has carried out its ending or reached rescue, or stops running;
+    StillRunning when ``timeout`` seconds pass first."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         record: BootRecord | None
@@ -220,7 +219,8 @@ def wait(
             record = load()
         except CheckpointError:
             record = None
-        if record is not None and (record.state in FINAL_STATES or not running()):
+        # an ending is reached once carried out (``finished``), not when it is entered
+        if record is not None and (record.finished is not None or not running()):
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise StillRunning(f"{paths.state}: the boot still runs after {timeout:g} s")

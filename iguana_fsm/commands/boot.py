@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from iguana_fsm.commands.options import paths_of
+from iguana_fsm.commands.options import check_initrd, paths_of
 from iguana_fsm.paths import Paths
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ def make_host(paths: Paths) -> Host:
 
 
 def session(args: argparse.Namespace, workflow: str | None = None) -> Session:
-    """The boot session the flags describe."""
+    """The boot session the flags describe; UsageError outside an initrd (``check_initrd``)."""
+    check_initrd(args)
     from iguana_fsm.session import Options, Session
     from iguana_fsm.stages import default_stages
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from iguana_fsm.errors import UsageError
 from iguana_fsm.paths import Paths
+
+INITRD_RELEASE = Path("/etc/initrd-release")
+"""What makes a system an initrd (systemd's and dracut's convention; Ignition's units check it)."""
 
 
 def paths_of(args: argparse.Namespace) -> Paths:
@@ -37,6 +41,26 @@ def add_boot_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not attach job containers to the console",
     )
+    parser.add_argument(
+        "--not-in-initrd",
+        action="store_true",
+        help=f"without --sandbox, boot even though {INITRD_RELEASE} does not exist: run "
+        "privileged containers on this machine's /dev, mount at /sysroot and switch root, kexec "
+        "or reboot it (refused by default outside an initrd)",
+    )
+
+
+def check_initrd(args: argparse.Namespace, release: Path = INITRD_RELEASE) -> None:
+    """A real boot (no ``--sandbox``) only in an initrd, unless ``--not-in-initrd`` says so:
+    UsageError before anything is touched."""
+    if getattr(args, "sandbox", None) or getattr(args, "not_in_initrd", False):
+        return
+    if not release.exists():
+        raise UsageError(
+            f"not in an initrd ({release} does not exist): a boot here would run privileged "
+            "containers on this machine's /dev and reboot it; use --sandbox DIR to try a "
+            "workflow, or --not-in-initrd to boot this machine anyway"
+        )
 
 
 def add_format(parser: argparse.ArgumentParser, what: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from iguana_fsm.workflow.model import Volume
+from iguana_fsm.workflow.model import Readiness, Volume
 from iguana_fsm.workflow.reference import parse_reference
 
 TAIL_LINES = 20
@@ -109,11 +109,15 @@ class Engine(Protocol):
     def remove_volume(self, name: str) -> None:
         """Remove a named volume; a missing one is not an error."""
 
-    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
-        """Start a detached container, wait until it runs (and is healthy), return its id."""
+    def start_service(
+        self, spec: ContainerSpec, ready_timeout: float, ready: Readiness | None = None
+    ) -> str:
+        """Start a detached container, wait until it is ready (``ready``'s rule, else its
+        health check, else it keeps running) within ``ready_timeout`` s, return its id."""
 
-    def stop_container(self, container_id: str) -> None:
-        """Stop and remove a container by id; a missing one is not an error."""
+    def stop_container(self, container_id: str, grace: float | None = None) -> None:
+        """Stop (SIGTERM, SIGKILL ``grace`` seconds later) and remove a container by id; a
+        missing one is not an error."""
 
     def run_job(
         self,

@@ -12,6 +12,7 @@ from iguana_fsm.engine.base import (
     OutputSink,
     RemoteImage,
 )
+from iguana_fsm.workflow.model import Readiness
 
 
 class StartOnUse:
@@ -57,13 +58,15 @@ class StartOnUse:
         """See Engine.remove_volume."""
         self._up().remove_volume(name)
 
-    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
+    def start_service(
+        self, spec: ContainerSpec, ready_timeout: float, ready: Readiness | None = None
+    ) -> str:
         """See Engine.start_service."""
-        return self._up().start_service(spec, ready_timeout)
+        return self._up().start_service(spec, ready_timeout, ready)
 
-    def stop_container(self, container_id: str) -> None:
+    def stop_container(self, container_id: str, grace: float | None = None) -> None:
         """See Engine.stop_container."""
-        self._up().stop_container(container_id)
+        self._up().stop_container(container_id, grace)
 
     def run_job(
         self, spec: ContainerSpec, *, timeout: float | None, interactive: bool, output: OutputSink

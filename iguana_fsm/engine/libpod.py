@@ -6,6 +6,8 @@ of the spec, field by field: nothing is added that the spec does not say.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from iguana_fsm.engine.base import ContainerSpec
@@ -45,3 +47,23 @@ def container_body(
     if spec.host_network:
         body["netns"] = {"nsmode": "host"}
     return body
+
+
+UNCHECKED = (
+    "the image has no health check, so the service counts as ready once it has kept running "
+    "for a moment and the job may race it (podman build drops HEALTHCHECK unless --format "
+    "docker: give the image one)"
+)
+"""Why a service without a health check is logged as ``service.unchecked`` (a warning)."""
+
+
+def has_healthcheck(attrs: Mapping[str, Any]) -> bool:
+    """Whether a container's inspect data names a health check (``NONE`` disables one)."""
+    test = (attrs.get("Config") or {}).get("Healthcheck", {}) or {}
+    command = test.get("Test") or []
+    return bool(command) and command[0] != "NONE"
+
+
+def whole_seconds(seconds: float) -> int:
+    """A grace as the stop endpoint takes it: whole seconds, at least one."""
+    return max(1, math.ceil(seconds))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import threading
 import time
@@ -26,16 +25,17 @@ import podman.errors
 import requests
 import structlog
 
-from iguana_fsm.engine import attach, base, images, refusals, remote
+from iguana_fsm.engine import attach, base, images, readiness, refusals, remote
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
-from iguana_fsm.engine.libpod import container_body
+from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.pullmeter import PullMeter
 from iguana_fsm.engine.terminal import run_on_pty
 from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.paths import Paths
+from iguana_fsm.workflow.model import Readiness
 
 
 def _explain(error: BaseException) -> str:
@@ -222,15 +222,17 @@ class PodmanEngine:
                 return
         self._log.info("volume.removed", volume=name)
 
-    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
-        """Start ``spec`` detached; wait until it runs and, when its image has a health check,
-        until it is healthy. EngineError (container removed) when it exits or is not ready in
-        ``ready_timeout`` seconds."""
+    def start_service(
+        self, spec: ContainerSpec, ready_timeout: float, ready: Readiness | None = None
+    ) -> str:
+        """Start ``spec`` detached; wait until it meets ``ready``'s rule, else until its image's
+        health check passes, else until it keeps running. EngineError (container removed) when
+        it exits or is not ready in ``ready_timeout`` seconds."""
         container = self._create(spec, terminal=False, stdin=False)
         try:
             with _engine_errors(f"start service {spec.name} ({spec.image})"):
                 container.start()
-                health = self._wait_ready(container, spec, ready_timeout)
+                health = self._wait_ready(container, spec, ready_timeout, ready or Readiness())
         except BaseException:
             with contextlib.suppress(EngineError):
                 self._discard(container.id)
@@ -240,9 +242,11 @@ class PodmanEngine:
         )
         return str(container.id)
 
-    def _wait_ready(self, container: Any, spec: ContainerSpec, ready_timeout: float) -> str:
-        """Poll the container's state (and run its health check) until ready; return the
-        health status or ``none``."""
+    def _wait_ready(
+        self, container: Any, spec: ContainerSpec, ready_timeout: float, ready: Readiness
+    ) -> str:
+        """Poll the container's state (and its rule, or its health check) until ready; return
+        the rule met, the health status or ``none``."""
         deadline = time.monotonic() + ready_timeout
         health = "none"
         running_since: float | None = None
@@ -255,11 +259,16 @@ class PodmanEngine:
                     f"service {spec.name} ({spec.image}) exited with code {code} before it was "
                     f"ready: {self._last_lines(container)}"
                 )
-            if state.get("Running") and not _has_healthcheck(container.attrs):
+            if state.get("Running") and ready.rule is not None:
+                if readiness.met(container, ready):
+                    return ready.rule
+                health = f"{ready.rule} not met"
+            elif state.get("Running") and not has_healthcheck(container.attrs):
                 # Without a health check, "up" means it kept running for a moment.
                 now = time.monotonic()
                 running_since = running_since or now
                 if now - running_since >= min(self.service_settle, ready_timeout):
+                    self._log.warning("service.unchecked", service=spec.name, why=UNCHECKED)
                     return health
             elif state.get("Running"):
                 # The service runs the check on request: no systemd timer is needed for it.
@@ -271,7 +280,7 @@ class PodmanEngine:
                     if health == "healthy":
                         return health
             if time.monotonic() > deadline:
-                what = f"health check {health}" if health != "none" else "not running"
+                what = readiness.unready(health, ready)
                 raise EngineError(
                     f"service {spec.name} ({spec.image}) not ready after {ready_timeout:g}s: {what}"
                 )
@@ -285,26 +294,21 @@ class PodmanEngine:
         text = " | ".join(line for line in raw.decode(errors="replace").splitlines() if line)
         return text or "no output"
 
-    def stop_container(self, container_id: str) -> None:
-        """Stop (SIGTERM, SIGKILL after ``stop_grace``) and remove a container by id."""
-        self._discard(container_id)
+    def stop_container(self, container_id: str, grace: float | None = None) -> None:
+        """Stop (SIGTERM, SIGKILL after ``grace``, else ``stop_grace``) and remove by id."""
+        self._discard(container_id, grace)
         self._log.info("container.removed", id=container_id)
 
-    def _discard(self, container_id: str) -> None:
+    def _discard(self, container_id: str, grace: float | None = None) -> None:
         with _engine_errors(f"remove container {container_id[:12]}"):
             try:
                 container = self.client.containers.get(container_id)
                 if container.status in ("running", "paused"):
-                    container.stop(timeout=self._grace_seconds)
+                    container.stop(timeout=whole_seconds(grace or self.stop_grace))
                 container.remove(force=True, v=True)
             except podman.errors.NotFound:
                 pass
         self._containers.discard(container_id)
-
-    @property
-    def _grace_seconds(self) -> int:
-        # The stop endpoint takes whole seconds only.
-        return max(1, math.ceil(self.stop_grace))
 
     def _create(self, spec: ContainerSpec, *, terminal: bool, stdin: bool) -> Any:
         body = container_body(spec, terminal=terminal, stdin=stdin)
@@ -418,7 +422,7 @@ class PodmanEngine:
                 if container.status not in ("created", "configured", "initialized"):
                     break
                 time.sleep(0.1)
-            container.stop(timeout=self._grace_seconds)
+            container.stop(timeout=whole_seconds(self.stop_grace))
         except (podman.errors.PodmanError, requests.RequestException) as error:
             self._log.error("job.timeout.stop_failed", id=container.id, error=_explain(error))
 
@@ -437,9 +441,3 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
-
-
-def _has_healthcheck(attrs: Mapping[str, Any]) -> bool:
-    test = (attrs.get("Config") or {}).get("Healthcheck", {}) or {}
-    command = test.get("Test") or []
-    return bool(command) and command[0] != "NONE"

@@ -25,11 +25,13 @@ def switch_root(ctx: BootContext) -> str:
     if not ctx.paths.sandbox and not ctx.host.is_mount_point(newroot):
         raise HandoffError(f"{newroot} is not mounted: there is no root to switch to")
     _leave_record(ctx)
-    _started(ctx, handoff)
     if ctx.paths.sandbox:
+        # the sandbox's hand-off is this unmount: the boot is not over while a mount is left
         ctx.host.unmount_tree(newroot, ctx.log)
+        _started(ctx, handoff)
         ctx.log.info("handoff.switch_root", newroot=str(newroot), sandbox=True)
         return END
+    _started(ctx, handoff)
     ctx.log.info("handoff.switch_root", newroot=str(newroot))
     return END
 
@@ -91,7 +93,11 @@ def _handoff(ctx: BootContext, action: Ending) -> Handoff:
 
 
 def _started(ctx: BootContext, handoff: Handoff) -> None:
+    """Only the hand-off itself is left: from here the boot counts as finished (``iguana
+    status`` 0, resume refused); a kill before this point leaves it interrupted at its ending,
+    and resume carries the ending out again from mount."""
     handoff.started_at = time.time()
+    ctx.record.finished = handoff.started_at
     ctx.save()
     leave_report(ctx)
 
@@ -130,6 +136,7 @@ def _kexec_failed(ctx: BootContext, why: str) -> str:
         kexec=ctx.record.handoff,
         decided_at=time.time(),
     )
+    ctx.record.finished = None
     ctx.log.error("handoff.kexec_failed", error=why)
     ctx.save()
     return "kexec_failed"

@@ -38,7 +38,8 @@ def run(ctx: BootContext) -> str:
         record.exit_code, record.tail = result.exit_code, list(result.tail[-TAIL_LINES:])
         pulls.note_job_memory(ctx, job.id, result.peak_memory)
         if result.timed_out:
-            record.reason = f"ran longer than timeout-minutes: {job.timeout_minutes}"
+            given = "" if job.timeout_minutes else " (the default)"
+            record.reason = f"ran longer than timeout-minutes: {job.timeout:g}{given}"
         elif result.exit_code != 0:
             record.reason = f"exited with code {result.exit_code}"
     except EngineError as error:
@@ -89,7 +90,8 @@ def _run_container(
     ctx: BootContext, job: Job, spec: ContainerSpec, record: JobRecord, place: dict[str, int]
 ) -> JobResult:
     """The job's container to its end, its reports on /iguana/progress followed meanwhile."""
-    timeout = job.timeout_minutes * 60 if job.timeout_minutes else None
+    # every job has a deadline: its own timeout-minutes, else the documented default
+    timeout = job.timeout * 60
     # attached to the console the job shows its own output; the log file keeps a copy
     show = ctx.log.debug if ctx.interactive else ctx.log.info
     follow = JobProgress(
@@ -124,10 +126,13 @@ def _clean_up_failed(ctx: BootContext, job: Job, what: str, error: IguanaError) 
 
 
 def reset(record: BootRecord) -> None:
-    """For a resume: jobs that did not succeed (or were skipped because of a failure) run
-    again; none is current."""
+    """For a resume: a job that was running or failed runs again; the skipped ones are weighed
+    again only when a job failed (they may have been skipped because of it). A boot whose jobs
+    all ended without a failure keeps their statuses: it resumes after them."""
+    failed = any(job.status == JobStatus.FAILED for job in record.jobs.values())
+    again = {JobStatus.RUNNING, JobStatus.FAILED} | ({JobStatus.SKIPPED} if failed else set())
     for job in record.jobs.values():
-        if job.status in (JobStatus.RUNNING, JobStatus.FAILED, JobStatus.SKIPPED):
+        if job.status in again:
             job.status, job.reason, job.exit_code = JobStatus.PENDING, None, None
     record.current_job = None
 

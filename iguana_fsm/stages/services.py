@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
+from pathlib import PurePosixPath
 
 from iguana_fsm import identity
-from iguana_fsm.contract import run_labels
+from iguana_fsm.contract import IGUANA_MOUNT, run_labels
 from iguana_fsm.errors import EngineError, IguanaError
 from iguana_fsm.record import BootRecord
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.workflow.model import READY_TIMEOUT_SECONDS, Readiness
 
-READY_TIMEOUT = 120.0
-"""Seconds a service has to reach running (and healthy, when its image has a health check)."""
+READY_TIMEOUT = READY_TIMEOUT_SECONDS
+"""Seconds a service has to be ready unless its ``ready: timeout-seconds`` says otherwise."""
 
 
 def run(ctx: BootContext) -> str:
@@ -43,7 +46,8 @@ def _start_services(ctx: BootContext, started: dict[str, str]) -> None:
     for service in job.services:
         spec = specs.spec_for(ctx, service.container, specs.container_name(ctx, job.id, service.id))
         ctx.progress(f"Starting service {service.id} of job {job.id}")
-        container_id = ctx.engine.start_service(spec, READY_TIMEOUT)
+        ready = _on_host(ctx, service.ready)
+        container_id = ctx.engine.start_service(spec, ready.timeout, ready)
         started[service.id] = container_id
         ctx.save()
         ctx.log.info(
@@ -54,6 +58,14 @@ def _start_services(ctx: BootContext, started: dict[str, str]) -> None:
             image=spec.image,
             env=specs.public_env(ctx, spec),
         )
+
+
+def _on_host(ctx: BootContext, ready: Readiness) -> Readiness:
+    """``ready`` with its file (a path under /iguana in the container) as the host sees it."""
+    if ready.file is None:
+        return ready
+    inside = PurePosixPath(ready.file).relative_to(IGUANA_MOUNT)
+    return replace(ready, file=str(ctx.paths.iguana / inside))
 
 
 def reset(record: BootRecord) -> None:
@@ -67,9 +79,10 @@ def stop_all(ctx: BootContext) -> None:
     job = specs.current_job(ctx)
     started = ctx.record.services
     errors: list[IguanaError] = []
+    graces = {service.id: service.stop_grace for service in job.services}
     for service_id, container_id in reversed(list(started.items())):
         try:
-            ctx.engine.stop_container(container_id)
+            ctx.engine.stop_container(container_id, graces.get(service_id))
         except IguanaError as error:
             errors.append(error)
             continue

@@ -3,12 +3,21 @@
 HTTP goes through requests with TLS verified against the system CAs plus Iguana's own bundle.
 Connection errors, timeouts and 5xx answers are retried with exponential backoff until a total
 deadline; a 4xx answer or a TLS failure is final, because waiting does not change it.
+
+An attempt's timeout is a real deadline for the whole attempt (connection, TLS, headers, body),
+not only for each read: a server that trickles a byte at a time would otherwise keep one attempt,
+and so the fetch, going for as long as it likes. A watchdog (``_Watchdog``) shuts down the
+attempt's sockets when its time is up, which ends any read that blocks, and the body is checked
+against the same monotonic deadline after every chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -17,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.adapters
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from iguana_fsm.errors import FetchError, TrustError
+from iguana_fsm.errors import FetchError, IguanaError, TrustError
 from iguana_fsm.workflow.source import MAX_BYTES, UnreadableFile, read_bounded
 
 DEFAULT_ATTEMPT_TIMEOUT = 10.0
@@ -164,33 +176,127 @@ def _fetch_http(
     reason = "first attempt"
     last_error = "no attempt made"
     number = 0
-    with requests.Session() as session:
-        while True:
-            number += 1
-            remaining = end - clock()
-            timeout = min(settings.attempt_timeout, max(remaining, 0.1))
-            log.info("fetch.attempt", number=number, url=url, reason=reason, timeout=timeout)
-            try:
-                location, data = _attempt(session, url, settings, verify, timeout, clock)
-                log.info("fetch.done", number=number, url=location, bytes=len(data))
-                return Fetched(location, data, number)
-            except _Retryable as error:
-                last_error = str(error)
-            delay = min(settings.backoff_max, settings.backoff_first * 2 ** (number - 1))
-            if clock() + delay >= end:
-                elapsed = clock() - started
-                raise FetchError(
-                    f"{url}: gave up after {number} attempt(s) in {elapsed:.1f}s "
-                    f"(deadline {settings.deadline:g}s): {last_error}; fix: check the network "
-                    "and the server, or raise the deadline: rd.iguana.fetch_timeout=ATTEMPT,TOTAL"
-                )
-            log.warning("fetch.retry", number=number, url=url, error=last_error, wait=delay)
-            reason = f"retry after: {last_error}"
-            sleep(delay)
+    while True:
+        number += 1
+        remaining = end - clock()
+        timeout = min(settings.attempt_timeout, max(remaining, 0.1))
+        log.info("fetch.attempt", number=number, url=url, reason=reason, timeout=timeout)
+        try:
+            location, data = _watched_attempt(url, settings, verify, timeout, clock)
+            log.info("fetch.done", number=number, url=location, bytes=len(data))
+            return Fetched(location, data, number)
+        except _Retryable as error:
+            last_error = str(error)
+        delay = min(settings.backoff_max, settings.backoff_first * 2 ** (number - 1))
+        if clock() + delay >= end:
+            elapsed = clock() - started
+            raise FetchError(
+                f"{url}: gave up after {number} attempt(s) in {elapsed:.1f}s "
+                f"(deadline {settings.deadline:g}s): {last_error}; fix: check the network "
+                "and the server, or raise the deadline: rd.iguana.fetch_timeout=ATTEMPT,TOTAL"
+            )
+        log.warning("fetch.retry", number=number, url=url, error=last_error, wait=delay)
+        reason = f"retry after: {last_error}"
+        sleep(delay)
 
 
 class _Retryable(Exception):
     """One attempt failed in a way that a later attempt may not."""
+
+
+class _Watchdog:
+    """Shuts down every socket of one attempt once ``seconds`` have passed, so that no read
+    (of a TLS handshake, a header or the body) outlives the attempt."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down at the deadline (at once when it has passed)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:
+                _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # the plain socket's shutdown, also under TLS: it ends a blocked read in another thread
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections hand their sockets to a watchdog."""
+
+    def __init__(self, watchdog: _Watchdog) -> None:
+        self._watchdog = watchdog  # before super().__init__, which makes the pool manager
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """The pool manager, with pools whose connections are watched."""
+        super().init_poolmanager(*args, **kwargs)
+        watchdog = self._watchdog
+
+        class Plain(HTTPConnection):
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                watchdog.watch(sock)
+                return sock
+
+        class Secure(HTTPSConnection):
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                watchdog.watch(sock)
+                return sock
+
+        class PlainPool(HTTPConnectionPool):
+            ConnectionCls = Plain
+
+        class SecurePool(HTTPSConnectionPool):
+            ConnectionCls = Secure
+
+        self.poolmanager.pool_classes_by_scheme = {"http": PlainPool, "https": SecurePool}
+
+
+def _watched_attempt(
+    url: str,
+    settings: FetchSettings,
+    verify: str | bool,
+    timeout: float,
+    clock: Callable[[], float],
+) -> tuple[str, bytes]:
+    """One attempt that ends, whatever the server does, ``timeout`` seconds after it began."""
+    with _Watchdog(timeout) as watchdog, requests.Session() as session:
+        adapter = _WatchedAdapter(watchdog)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            answer = _attempt(session, url, settings, verify, timeout, clock)
+        except (_Retryable, IguanaError, requests.exceptions.RequestException, OSError):
+            if watchdog.fired:
+                raise _Retryable(f"no complete answer within {timeout:.1f}s") from None
+            raise
+        # a connection shut down mid-header can read as a short, complete answer: not trusted
+        if watchdog.fired:
+            raise _Retryable(f"no complete answer within {timeout:.1f}s")
+        return answer
 
 
 def _attempt(

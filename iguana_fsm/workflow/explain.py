@@ -89,7 +89,7 @@ def explain(workflow: Workflow, overrides: Mapping[str, str]) -> str:
         lines.append(f"  needs: {', '.join(job.needs) or '-'}")
         lines.append(f"  if: {job.condition.value}()")
         lines.append(f"  continue-on-error: {'true' if job.continue_on_error else 'false'}")
-        timeout = f"{job.timeout_minutes:g} minutes" if job.timeout_minutes else "none"
+        timeout = f"{job.timeout:g} minutes" + ("" if job.timeout_minutes else " (the default)")
         lines.append(f"  timeout: {timeout}")
         for service in job.services:
             _container(lines, f"service {service.id}", workflow, service.container, overrides)

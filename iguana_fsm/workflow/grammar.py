@@ -25,6 +25,9 @@ class Kind(enum.Enum):
     MINUTES = "minutes"
     IMAGE = "image"
     VOLUMES = "volumes"
+    READY = "ready"
+    SECONDS = "seconds"
+    PORT = "port"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ TRUE_WORDS = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON")
 """Plain scalars that are true: YAML 1.2's core booleans and YAML 1.1's words for them."""
 MAX_MINUTES = 1_000_000.0
 """Longest ``timeout-minutes`` (about two years): anything longer is a typo."""
+MAX_SECONDS = 86_400.0
+"""Longest wait in seconds (a day): ``ready: timeout-seconds``, ``stop-grace-seconds``."""
 FALSE_WORDS = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF")
 """Plain scalars that are false, likewise."""
 CONDITIONS = ("success", "failure", "always")
@@ -103,4 +108,28 @@ CONTAINER_KEYS: tuple[Key, ...] = (
     ),
     Key("env", Kind.ENV, "Environment of this container; wins over job and workflow env."),
     Key("volumes", Kind.VOLUMES, "Volumes: name:/path, /host/path:/path or /path, +:ro or :rw."),
+)
+
+READY_RULES = ("command", "port", "file")
+"""A ``ready:`` mapping names exactly one of these."""
+
+READY_KEYS: tuple[Key, ...] = (
+    Key("command", Kind.TEXT, "Ready once this command, run in the service with sh -c, exits 0."),
+    Key("port", Kind.PORT, "Ready once this TCP port on 127.0.0.1 accepts connections."),
+    Key("file", Kind.TEXT, "Ready once this file under /iguana exists (the service writes it)."),
+    Key("timeout-seconds", Kind.SECONDS, "How long to wait for it (default 120)."),
+)
+
+SERVICE_KEYS: tuple[Key, ...] = (
+    *CONTAINER_KEYS,
+    Key(
+        "ready",
+        Kind.READY,
+        "When the service counts as ready: one of command, port or file, and timeout-seconds.",
+    ),
+    Key(
+        "stop-grace-seconds",
+        Kind.SECONDS,
+        "Seconds between SIGTERM and SIGKILL when the service stops after its job (default 10).",
+    ),
 )

@@ -43,12 +43,47 @@ class Container:
     volumes: tuple[Volume, ...] = ()
 
 
+READY_TIMEOUT_SECONDS = 120.0
+"""How long a service may take to be ready unless its ``ready: timeout-seconds`` says."""
+
+STOP_GRACE_SECONDS = 10.0
+"""Seconds between SIGTERM and SIGKILL when a service stops, unless ``stop-grace-seconds``."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """When a started service counts as ready: ``command`` (run in it with ``sh -c``) exits 0,
+    ``port`` accepts TCP connections on 127.0.0.1, or ``file`` (a path under /iguana) exists;
+    with none of them, the image's health check, else only that it keeps running."""
+
+    command: str | None = None
+    port: int | None = None
+    file: str | None = None
+    timeout: float = READY_TIMEOUT_SECONDS
+
+    @property
+    def rule(self) -> str | None:
+        """The rule in words (``port 8080``), None when there is none."""
+        for name in ("command", "port", "file"):
+            value = getattr(self, name)
+            if value is not None:
+                return f"{name} {value}"
+        return None
+
+
 @dataclass(frozen=True)
 class Service:
     """A detached side container that runs while its job runs."""
 
     id: str
     container: Container
+    ready: Readiness = Readiness()
+    stop_grace: float = STOP_GRACE_SECONDS
+
+
+DEFAULT_TIMEOUT_MINUTES = 360.0
+"""How long a job without ``timeout-minutes`` may run (six hours, GitHub Actions' default): a
+hung installer fails the boot instead of holding it forever."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +101,11 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)
     # where the job's key is in its file; not part of what the job means
     line: int = field(default=0, compare=False)
+
+    @property
+    def timeout(self) -> float:
+        """Minutes the job may run: ``timeout-minutes``, else ``DEFAULT_TIMEOUT_MINUTES``."""
+        return self.timeout_minutes or DEFAULT_TIMEOUT_MINUTES
 
 
 @dataclass(frozen=True)

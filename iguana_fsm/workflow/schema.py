@@ -69,6 +69,12 @@ def _kind(kind: Kind) -> Schema:
         words = {"type": "string", "enum": [*grammar.TRUE_WORDS[3:], *grammar.FALSE_WORDS[3:]]}
         words["description"] = "YAML 1.1's words for true and false, which YAML 1.2 reads as text."
         return {"anyOf": [{"type": "boolean"}, words]}
+    if kind is Kind.READY:
+        return {"$ref": "#/definitions/ready"}
+    if kind is Kind.SECONDS:
+        return {"type": "number", "exclusiveMinimum": 0, "maximum": grammar.MAX_SECONDS}
+    if kind is Kind.PORT:
+        return {"type": "integer", "minimum": 1, "maximum": 65535}
     if kind is Kind.MINUTES:
         return {"type": "number", "exclusiveMinimum": 0, "maximum": grammar.MAX_MINUTES}
     if kind is Kind.IMAGE:
@@ -105,7 +111,7 @@ def _collection_kind(kind: Kind) -> Schema | None:
         return {
             "type": "object",
             "propertyNames": _ids("A service id."),
-            "additionalProperties": {"$ref": "#/definitions/container"},
+            "additionalProperties": {"$ref": "#/definitions/service"},
         }
     if kind is Kind.NEEDS:
         job_id = _ids("A job id.")
@@ -156,6 +162,19 @@ def build_schema() -> Schema:
             "container": _mapping(
                 grammar.CONTAINER_KEYS, "container", "A container: image, env and volumes."
             ),
+            "service": _mapping(
+                grammar.SERVICE_KEYS,
+                "service",
+                "A side container: image, env, volumes, when it is ready and how it stops.",
+            ),
+            "ready": {
+                **_mapping(
+                    grammar.READY_KEYS,
+                    "ready",
+                    "One readiness rule (command, port or file) and how long to wait for it.",
+                ),
+                "minProperties": 1,
+            },
         },
     }
 

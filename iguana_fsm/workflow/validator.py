@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from iguana_fsm.errors import WorkflowInvalid
-from iguana_fsm.workflow import grammar
+from iguana_fsm.workflow import grammar, readiness
 from iguana_fsm.workflow.grammar import Key
 from iguana_fsm.workflow.model import Condition, Container, Job, Service, Volume, Workflow
 from iguana_fsm.workflow.plan import find_cycles
@@ -288,13 +288,18 @@ class _Walk:
         )
 
     def container(
-        self, entry: tuple[ScalarNode, Node], path: str, job_env: dict[str, str]
+        self,
+        entry: tuple[ScalarNode, Node],
+        path: str,
+        job_env: dict[str, str],
+        entries: Entries | None = None,
     ) -> Container:
         key, node = entry
-        entries = self.mapping(node, path)
         if entries is None:
-            return Container(image="")
-        self.known(entries, grammar.CONTAINER_KEYS, path, key)
+            entries = self.mapping(node, path)
+            if entries is None:
+                return Container(image="")
+            self.known(entries, grammar.CONTAINER_KEYS, path, key)
         image = ""
         if "image" in entries:
             image = self.image(entries["image"][1], _join(path, "image"))
@@ -310,7 +315,7 @@ class _Walk:
             here = _join(path, name)
             if not _JOB_ID.fullmatch(name):
                 self.problem(entry[0], here, "a service id must match [A-Za-z_][A-Za-z0-9_-]*")
-            services.append(Service(id=name, container=self.container(entry, here, job_env)))
+            services.append(readiness.service(self, name, entry, here, job_env))
         return services
 
     def image(self, node: Node, path: str) -> str:

@@ -368,6 +368,15 @@ class TestSuccessfulBoot:
         """The boot's own podman service stopped with it."""
         assert processes_mentioning(str(happy.box.top)) == []
 
+    def test_a_service_without_health_check_is_not_ready_silently(self, happy: Finished) -> None:
+        """The service's image has no health check (podman build's OCI format drops one): the
+        log and the console say it counts as ready without a check, and why."""
+        events = [json.loads(line) for line in happy.box.read("log.jsonl").splitlines()]
+        (warning,) = [event for event in events if event["event"] == "service.unchecked"]
+        assert warning["level"] == "warning" and warning["service"].endswith("web")
+        assert "--format docker" in warning["why"]
+        assert "service.unchecked" in happy.run.stderr
+
 
 # ---- failures, conditions, timeouts ------------------------------------------------------
 
@@ -911,3 +920,55 @@ class TestHostileFiles:
         assert "/etc/shadow:1:1: " in result.stderr
         outputs = result.stdout + result.stderr + sandbox.read("log.jsonl") + sandbox.read("state")
         assert not [secret for secret in shadow_secrets() if secret in outputs]
+
+
+# ---- service readiness rules ---------------------------------------------------------------
+
+SLOW_SERVICE = """\
+trap 'exit 0' TERM
+sleep 2
+mkdir -p /www && echo pong >/www/ping && touch /tmp/up
+echo up >"/iguana/$NAME-up"
+httpd -f -p "127.0.0.1:$PORT" -h /www &
+wait
+"""
+"""A service that needs two seconds before it serves: a job that starts earlier races it."""
+
+
+def test_readiness_rules_hold_the_job_until_each_service_is_ready(
+    sandbox: Sandbox, world: World
+) -> None:
+    """Three services that take 2 s to come up, one held by each rule (a file under /iguana,
+    a TCP port, a command in the service): the job finds all three up at its first look, and
+    none of them is logged as unchecked."""
+    ports = {name: str(free_port()) for name in ("byfile", "byport", "bycommand")}
+    rules = {
+        "byfile": {"file": "/iguana/byfile-up", "timeout-seconds": 60},
+        "byport": {"port": int(ports["byport"]), "timeout-seconds": 60},
+        "bycommand": {"command": "test -e /tmp/up", "timeout-seconds": 60},
+    }
+    services = {}
+    for name, rule in rules.items():
+        container = job(world.other_image, SLOW_SERVICE, env={"NAME": name, "PORT": ports[name]})
+        services[name] = {**container["container"], "ready": rule, "stop-grace-seconds": 2}
+    check = "".join(
+        f'test -e /iguana/{name}-up\nwget -q -O - "http://127.0.0.1:{port}/ping"\n'
+        for name, port in ports.items()
+    )
+    sandbox.write_workflow(
+        {"uses": {"services": services, **job(world.job_image, check + NEW_ROOT)}}
+    )
+    result = sandbox.run(timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in sandbox.read("log.jsonl").splitlines()]
+    ready = {
+        e["service"].rsplit("-", 1)[-1]: e["health"]
+        for e in events
+        if e["event"] == "service.ready"
+    }
+    assert ready == {
+        "byfile": f"file {sandbox.paths.iguana}/byfile-up",
+        "byport": f"port {ports['byport']}",
+        "bycommand": "command test -e /tmp/up",
+    }
+    assert not [e for e in events if e["event"] == "service.unchecked"]

@@ -14,7 +14,7 @@ from iguana_fsm.contract import container_spec, run_labels
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, JobResult
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
-from iguana_fsm.workflow.model import Volume
+from iguana_fsm.workflow.model import Readiness, Volume
 from tests.integration.conftest import ImageFactory
 from tests.support.podman_cli import PodmanCli
 from tests.support.registry import free_port
@@ -197,6 +197,17 @@ class TestServices:
         with pytest.raises(EngineError, match=r"not ready after 2s: health check unhealthy"):
             engine.start_service(spec(engine, image, tmp_path), 2)
         assert time.monotonic() - began < 2 + engine.stop_grace + 5
+
+    def test_a_rule_never_met_fails_with_the_rule_and_wins_over_the_health_check(
+        self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path
+    ) -> None:
+        """A service whose ready rule (a port nobody opens) never holds is an EngineError
+        naming the rule, although its image's health check passes; nothing is left."""
+        image = engine_image("localhost/it/slow:1", serving("sleep 2; touch /tmp/ready"), READY)
+        port = free_port()
+        with pytest.raises(EngineError, match=rf"not ready after 3s: port {port} not met"):
+            engine.start_service(spec(engine, image, tmp_path), 3, Readiness(port=port))
+        assert engine.client.containers.list(all=True, filters={"ancestor": image}) == []
 
     def test_service_that_exits_early_reports_code_and_output(
         self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,7 +173,8 @@ class TestFaults:
     def test_server_that_never_answers(self, https: ScriptedServer, keys: Keys) -> None:
         """A server that accepts but never answers is timed out per attempt within the deadline."""
         url = https.serve("/slow.yaml", Answer(hang=30))
-        with timed() as took, pytest.raises(FetchError, match="no answer within") as caught:
+        answered = r"no (complete )?answer within"
+        with timed() as took, pytest.raises(FetchError, match=answered) as caught:
             fetch(url, dataclasses.replace(FAST, ca_bundle=keys.ca.cert), Recorder())
         assert took[0] < FAST.deadline + 1.0
         assert "gave up after" in str(caught.value)
@@ -397,3 +401,66 @@ class TestBoot:
         assert record["failed_state"] == "fetch"
         assert f"{url}: signature does not match the content" in json.dumps(record["error"])
         assert not paths.workflow_copy.exists()
+
+
+class Trickler:
+    """A real HTTP server on 127.0.0.1 that answers 200 with a body (or its status line) one
+    byte at a time, ``pause`` seconds apart, and counts the bytes it got out before the client
+    went away."""
+
+    def __init__(self, body: bytes, pause: float, headers_too: bool = False) -> None:
+        self.body = body
+        self.pause = pause
+        self.headers_too = headers_too
+        self.sent = 0
+        self.done = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        """The URL of the trickled workflow."""
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/workflow.yaml"
+
+    def _serve(self) -> None:
+        with self.listener:
+            connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.body)}\r\n\r\n".encode()
+            if not self.headers_too:
+                connection.sendall(head)
+            payload = (head if self.headers_too else b"") + self.body
+            try:
+                for byte in payload:
+                    connection.sendall(bytes([byte]))
+                    self.sent += 1
+                    time.sleep(self.pause)
+            except OSError:
+                pass  # the client hung up: what it took is counted
+        self.done.set()
+
+
+class TestTrickle:
+    @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "status-line"])
+    def test_a_trickling_server_is_cut_at_the_deadline(self, headers_too: bool) -> None:
+        """A server that sends a byte every 0.1 s keeps each read alive, yet the fetch ends
+        at its total deadline (the attempt's sockets are shut down), long before the 40 s the
+        server would take; the error names the deadline."""
+        body = WORKFLOW + b"#" * (400 - len(WORKFLOW))
+        server = Trickler(body, pause=0.1, headers_too=headers_too)
+        settings = FetchSettings(
+            attempt_timeout=3.0, deadline=3.0, allow_http=True, backoff_first=0.1
+        )
+        log = Recorder()
+        with pytest.raises(
+            FetchError,
+            match=r"gave up after 1 attempt\(s\) in [0-9.]+s "
+            r"\(deadline 3s\): no complete answer within 3.0s",
+        ) as caught:
+            fetch(server.url, settings, log)
+        assert server.done.wait(30), "the server was not hung up on"
+        # the client hung up mid-trickle: far from the whole answer (40 s of it) got out
+        assert server.sent < len(body) // 2
+        print(f"trickle cut: {caught.value}; {server.sent} of {len(body)} bytes sent")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,9 @@ def ending(trigger: str = "choose_switch_root") -> Mapping[str, Stage]:
         return trigger
 
     def done(ctx: BootContext) -> str:
+        # a real ending marks the boot finished just before its hand-off (stages/endings.py)
+        ctx.record.finished = time.time()
+        ctx.save()
         return END
 
     return {"mount": mount, "switch_root": done, "kexec": done, "reboot": done}

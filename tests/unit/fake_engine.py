@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink, RemoteImage
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
+from iguana_fsm.workflow.model import Readiness
 
 
 @dataclass
@@ -42,6 +43,12 @@ class FakeEngine:
     originals: dict[str, str] = field(default_factory=dict)
     started: int = 0
     stopped: int = 0
+    job_timeouts: dict[str, float | None] = field(default_factory=dict)
+    """The ``timeout`` each ``run_job`` was given, by the image's original reference."""
+    readiness: dict[str, tuple[float, Readiness | None]] = field(default_factory=dict)
+    """What each ``start_service`` was given, by container name."""
+    graces: dict[str, float | None] = field(default_factory=dict)
+    """The grace each ``stop_container`` was given, by container id."""
     remote: dict[str, RemoteImage] = field(default_factory=dict)
     """What the registry says of an image (by reference), for the pull plan; any other image
     is 1 MiB to download, 2 MiB unpacked, unless in ``unsized`` (the registry cannot say)."""
@@ -100,7 +107,10 @@ class FakeEngine:
         self.calls.append(("remove_volume", name))
         self.volumes.discard(name)
 
-    def start_service(self, spec: ContainerSpec, ready_timeout: float) -> str:
+    def start_service(
+        self, spec: ContainerSpec, ready_timeout: float, ready: Readiness | None = None
+    ) -> str:
+        self.readiness[spec.name] = (ready_timeout, ready)
         self.calls.append(("start_service", spec.name))
         image = self.originals.get(spec.image, spec.image)
         if image in self.service_errors:
@@ -109,7 +119,8 @@ class FakeEngine:
         self.running[container_id] = spec
         return container_id
 
-    def stop_container(self, container_id: str) -> None:
+    def stop_container(self, container_id: str, grace: float | None = None) -> None:
+        self.graces[container_id] = grace
         self.calls.append(("stop_container", container_id))
         spec = self.running.pop(container_id, None)
         image = self.originals.get(spec.image, spec.image) if spec is not None else ""
@@ -123,6 +134,7 @@ class FakeEngine:
         if self.on_job is not None:
             self.on_job(spec)
         image = self.originals.get(spec.image, spec.image)
+        self.job_timeouts[image] = timeout
         lines = self.outputs.get(image, [])
         for line in lines:
             output(line)

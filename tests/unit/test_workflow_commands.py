@@ -231,7 +231,7 @@ class TestExplain:
             "  needs: install\n"
             "  if: always()\n"
             "  continue-on-error: false\n"
-            "  timeout: none\n"
+            "  timeout: 360 minutes (the default)\n"
             "  container: registry.example.com/tools/report:1\n"
             "    env:\n"
             "      EXTRA=***\n"
