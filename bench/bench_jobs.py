@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,28 +53,42 @@ def workflow(image: str, jobs: int) -> dict[str, Any]:
     return document
 
 
-def run_iguana(top: Path, image: str, jobs: int, env: dict[str, str]) -> tuple[float, float]:
-    """``iguana run --sandbox`` on the N-job workflow: wall seconds, and the sum of the jobs'
-    own durations as the checkpoint records them."""
+def run_iguana(
+    top: Path, image: str, jobs: int, env: dict[str, str], tree: Path | None = None
+) -> tuple[float, float, dict[str, Any]]:
+    """``iguana run --sandbox`` on the N-job workflow (Iguana from ``tree`` when given, else
+    from this one): wall seconds, the sum of the jobs' own durations as the checkpoint records
+    them, and the checkpoint's timings (empty from a tree that records none)."""
     paths = Paths.for_sandbox(top)
     source = top / "workflow.yaml"
     source.write_text(yaml.safe_dump(workflow(image, jobs), sort_keys=False))
     command = [sys.executable, "-m", "iguana_fsm"]
+    if tree is not None:
+        env = {**env, "PYTHONPATH": str(tree)}
     began = time.monotonic()
     result = subprocess.run(
         [*command, "run", "--sandbox", str(top), "--workflow", str(source), "--batch"],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tree,
         stdin=subprocess.DEVNULL,
         check=False,
     )
     took = time.monotonic() - began
     if result.returncode != 0:
         raise SystemExit(f"iguana run failed ({result.returncode}): {result.stderr[-2000:]}")
-    record = json.loads(paths.state.read_text())
+    status = subprocess.run(
+        [*command, "status", "--json", "--sandbox", str(paths.iguana.parent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tree,
+        check=False,
+    )
+    record = json.loads(status.stdout)
     inside = sum(job["finished"] - job["started"] for job in record["jobs"].values())
-    return took, inside
+    return took, inside, record.get("timings", {})
 
 
 def run_podman(podman: PodmanCli, image: str, iguana_dir: Path, jobs: int) -> float:
@@ -103,18 +118,36 @@ def sandbox(top: Path, registry: Registry, ca: Path) -> Paths:
     return paths
 
 
+@dataclass
+class Side:
+    """One way of running the jobs: its wall times, the jobs' own times, its timings."""
+
+    name: str
+    totals: list[float] = field(default_factory=list)
+    insides: list[float] = field(default_factory=list)
+    timings: list[dict[str, Any]] = field(default_factory=list)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Set up registry and image, measure both ways in alternating rounds, print medians."""
+    """Set up registry and image, measure each side in alternating rounds, print medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10, help="containers per side (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, medians shown (default 3)")
     parser.add_argument("--keep-log", type=Path, metavar="FILE", help="copy iguana's last log")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also run the iguana_fsm of another source tree (e.g. `git archive` of an older "
+        "commit) in the same rounds: the old figures beside the new",
+    )
     args = parser.parse_args(argv)
     # short: podman refuses a runroot path longer than 50 characters
     work = Path(tempfile.mkdtemp(prefix="igbench-", dir="/tmp"))
     env = {**os.environ, "CONTAINERS_CONF": str(packaged_containers_conf())}
-    iguana_totals: list[float] = []
-    iguana_insides: list[float] = []
+    sides = [Side("iguana, this tree")]
+    if args.baseline is not None:
+        sides.insert(0, Side(f"iguana, baseline {args.baseline}"))
     podman_totals: list[float] = []
     try:
         ca = CertAuthority.create(work / "ca")
@@ -128,12 +161,21 @@ def main(argv: list[str] | None = None) -> int:
             first = sandbox(work / "sb0", registry, ca.cert)
             podman = PodmanCli.for_paths(first, env)
             for number in range(args.rounds):
-                paths = first if number == 0 else sandbox(work / f"sb{number}", registry, ca.cert)
-                total, inside = run_iguana(paths.iguana.parent, image, args.jobs, env)
-                iguana_totals.append(total)
-                iguana_insides.append(inside)
-                if args.keep_log:
-                    shutil.copyfile(paths.log, args.keep_log)
+                for index, side in enumerate(sides):
+                    tree = args.baseline if side is not sides[-1] else None
+                    paths = (
+                        first
+                        if number == 0 and index == 0
+                        else sandbox(work / f"sb{number}-{index}", registry, ca.cert)
+                    )
+                    total, inside, timings = run_iguana(
+                        paths.iguana.parent, image, args.jobs, env, tree
+                    )
+                    side.totals.append(total)
+                    side.insides.append(inside)
+                    side.timings.append(timings)
+                    if args.keep_log and tree is None:
+                        shutil.copyfile(paths.log, args.keep_log)
                 if number == 0:
                     # Iguana removed the image after its last job; podman gets it back once
                     certs = work / "certs"
@@ -146,33 +188,64 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
-    report(args.jobs, args.rounds, iguana_totals, iguana_insides, podman_totals)
+    print(
+        f"bench_jobs: {args.jobs} trivial containers (busybox sh -c true) per side, same image, "
+        f"storage and containers.conf; median of {args.rounds} alternating rounds"
+    )
+    podman_total = statistics.median(podman_totals)
+    per_job = podman_total / args.jobs
+    print(f"  podman run --rm         total {podman_total:6.2f} s  {per_job:6.3f} s/job")
+    for side in sides:
+        report(side, args.jobs, podman_total)
     return 0
 
 
-def report(
-    jobs: int, rounds: int, totals: list[float], insides: list[float], baselines: list[float]
-) -> None:
-    """Print the medians: totals, per job, overhead and ratio."""
-    iguana_total, inside, podman_total = (
-        statistics.median(values) for values in (totals, insides, baselines)
-    )
-    per_iguana, per_inside, per_podman = iguana_total / jobs, inside / jobs, podman_total / jobs
+def report(side: Side, jobs: int, podman_total: float) -> None:
+    """Print one side's medians: totals, per job, ratio, and where its time went."""
+    total, inside = statistics.median(side.totals), statistics.median(side.insides)
+    print(f"  {side.name}:")
+    print(f"    iguana run --sandbox  total {total:6.2f} s  {total / jobs:6.3f} s/job")
     print(
-        f"bench_jobs: {jobs} trivial containers (busybox sh -c true) per side, same image, "
-        f"storage and containers.conf; median of {rounds} alternating rounds"
+        f"    of which the jobs   total {inside:6.2f} s  {inside / jobs:6.3f} s/job  (the rest, "
+        f"{total - inside:.2f} s once: start-up, podman service, pull, mount, hand-off)"
     )
-    print(f"  iguana run --sandbox  total {iguana_total:6.2f} s  {per_iguana:6.3f} s/job")
     print(
-        f"    of which the jobs   total {inside:6.2f} s  {per_inside:6.3f} s/job  (the rest, "
-        f"{iguana_total - inside:.2f} s once: start-up, podman service, pull, mount, hand-off)"
+        f"    ratio iguana/podman: {total / podman_total:.2f} all-in, "
+        f"{inside / podman_total:.2f} jobs alone (target all-in at most 1.15)"
     )
-    print(f"  podman run --rm       total {podman_total:6.2f} s  {per_podman:6.3f} s/job")
+    states = [timings.get("states", {}) for timings in side.timings]
+    if not all(states):
+        return  # a tree from before the timings
+    cells = ", ".join(
+        f"{name} {statistics.median(state.get(name, 0.0) for state in states):.2f}"
+        for name in states[-1]
+    )
+    print(f"    seconds by state (medians): {cells}")
+    phases: dict[str, list[float]] = {}
+    for timings in side.timings:
+        for job in timings.get("jobs", {}).values():
+            for phase, seconds in job.items():
+                phases.setdefault(phase, []).append(seconds)
+    cells = ", ".join(
+        f"{phase} {statistics.median(values):.3f}" for phase, values in phases.items()
+    )
+    print(f"    seconds per job phase (medians): {cells}")
+    engine = [timings.get("engine", {}) for timings in side.timings]
+    if all(engine):
+        start = statistics.median(each["start"] for each in engine)
+        waited = statistics.median(each["waited"] for each in engine)
+        stop = statistics.median(each.get("stop", 0.0) for each in engine)
+        print(
+            f"    podman service: start {start:.2f} s, of which a stage waited {waited:.2f} s; "
+            f"stop {stop:.2f} s"
+        )
+    outside = [
+        wall - sum(state.values()) - each.get("stop", 0.0)
+        for wall, state, each in zip(side.totals, states, engine, strict=True)
+    ]
     print(
-        f"  per-job overhead: {per_iguana - per_podman:+.3f} s all-in, "
-        f"{per_inside - per_podman:+.3f} s per job alone; "
-        f"ratio iguana/podman: {iguana_total / podman_total:.2f} all-in, "
-        f"{inside / podman_total:.2f} jobs alone"
+        f"    outside every state and the engine's stop (interpreter, imports, exit): "
+        f"{statistics.median(outside):.2f} s"
     )
 
 

@@ -306,10 +306,13 @@ def wait_for(
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    since: float | None = None,
 ) -> BlockDevice:
     """The device ``spec`` names, polling until ``deadline`` (a ``clock`` time) for one that
-    the kernel or udev has not made yet; MountError naming the device when none appears."""
-    started = clock()
+    the kernel or udev has not made yet; MountError naming the device and the seconds waited
+    since ``since`` (the moment the deadline counts from; this call's start by default) when
+    none appears."""
+    started = clock() if since is None else since
     while True:
         device = find(spec, scope)
         if device is not None:

@@ -121,26 +121,21 @@ class Progress:
             self._write(line)
 
     def _write(self, line: bytes) -> None:
-        try:
-            if stat.S_ISFIFO(os.stat(self.path).st_mode):
-                self._write_fifo(line)
-                return
-        except FileNotFoundError:
-            pass
+        # never through a symbolic link (O_NOFOLLOW) nor into a hard link: a container may point
+        # the name at a host file, which Iguana must not append to
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as handle:
-            handle.write(line)
-
-    def _write_fifo(self, line: bytes) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            fd = os.open(self.path, flags | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
         except OSError as error:
-            if error.errno == errno.ENXIO:  # no reader: the message is for nobody
+            if error.errno == errno.ENXIO:  # a FIFO with no reader: the message is for nobody
                 return
             raise
         try:
-            os.write(fd, line)
-        except BlockingIOError:
+            info = os.fstat(fd)
+            if stat.S_ISFIFO(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
+                os.write(fd, line)
+        except BlockingIOError:  # a FIFO whose reader does not keep up
             pass
         finally:
             os.close(fd)

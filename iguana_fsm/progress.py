@@ -100,6 +100,27 @@ class Plymouth:
                 subprocess.run(command, timeout=2, check=False, capture_output=True)
 
 
+def _own_file(info: os.stat_result) -> bool:
+    """A regular file with one link: nothing a container made point elsewhere."""
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+
+
+def _read_own(path: Path, offset: int, size: int) -> bytes | None:
+    """``size`` bytes of ``path`` from ``offset``, when it is still a file of its own (checked
+    on the descriptor read, so a swap after the size was taken changes nothing); else None."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, size, offset) if _own_file(os.fstat(fd)) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class JobProgress:
     """Follows ``path`` while a job runs (a thread, from ``with`` to its end): each report is
     logged as ``job.progress``, kept in ``record`` and saved at most every ``save_every``
@@ -140,12 +161,14 @@ class JobProgress:
         self._read()
 
     def _size(self) -> int | None:
-        """The file's size, or None when it is no regular file (a FIFO is someone else's)."""
+        """The file's size, or None when it is not a regular file of its own (a FIFO is someone
+        else's; a symbolic or hard link may lead to a host file, whose lines must not reach the
+        log)."""
         try:
-            info = os.stat(self.path)
+            info = os.lstat(self.path)
         except OSError:
             return 0
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
+        return info.st_size if _own_file(info) else None
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):
@@ -163,11 +186,8 @@ class JobProgress:
             self._offset, self._pending = 0, b""
         if size == self._offset:
             return
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read(size - self._offset)
-        except OSError:
+        data = _read_own(self.path, self._offset, size - self._offset)
+        if data is None:
             return
         self._offset += len(data)
         *lines, self._pending = (self._pending + data).split(b"\n")

@@ -125,7 +125,9 @@ def _resolve(plan: Plan, scope: DeviceScope, paths: Paths) -> list[Mount]:
             mounts.append(Mount(entry, str(_directory(entry.device, paths, scope, at)), "bind"))
         else:
             try:
-                device = wait_for(entry.device, scope, started + entry.device_timeout)
+                device = wait_for(
+                    entry.device, scope, started + entry.device_timeout, since=started
+                )
             except MountError as error:
                 raise MountError(f"{at}: {error}") from None
             mounts.append(

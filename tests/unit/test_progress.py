@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from iguana_fsm.console import Mode
 from iguana_fsm.engine.pullmeter import PullMeter
-from iguana_fsm.log import make_logger
+from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.progress import JobProgress, Report, parse
 from iguana_fsm.record import JobRecord
 
@@ -91,6 +92,31 @@ class TestFollow:
             time.sleep(0.05)
         assert record.progress is None
 
+    @pytest.mark.parametrize("link", ["symbolic", "hard"])
+    def test_a_link_to_another_file_is_not_read(self, tmp_path: Path, link: str) -> None:
+        """A progress name a container turned into a link (symbolic or hard) to a file elsewhere
+        is not read: none of that file's lines reach the log or the record."""
+        secret = tmp_path / "host" / "shadow"
+        secret.parent.mkdir()
+        secret.write_text("")
+        shared = tmp_path / "iguana"
+        shared.mkdir()
+        path = shared / "progress"
+        console = io.StringIO()
+        log = make_logger(tmp_path / "log.jsonl", console, Mode.DEBUG)
+        record = JobRecord()
+        with JobProgress(path, "j", {}, record, log, lambda: None, interval=0.01):
+            if link == "symbolic":
+                path.symlink_to(secret)
+            else:
+                os.link(secret, path)
+            with secret.open("a") as handle:
+                handle.write("50 root:SECRET-HASH:19000\n")
+            time.sleep(0.2)
+        assert record.progress is None
+        assert "SECRET" not in console.getvalue()
+        assert "SECRET" not in (tmp_path / "log.jsonl").read_text()
+
     def test_heartbeat_says_the_job_runs(self, tmp_path: Path) -> None:
         """With no report for the heartbeat's seconds a line still shows the job runs."""
         console = io.StringIO()
@@ -157,3 +183,35 @@ class TestPullMeter:
         assert not log_file.exists() or log_file.read_text() == ""
         gone = PullMeter(tmp_path / "none", "tools", make_logger(log_file, None), interval=0.01)
         assert list(gone.follow(iter([3]))) == [3]
+
+
+class TestWriter:
+    """Iguana's own lines to /iguana/progress (iguana_fsm.log.Progress)."""
+
+    def test_appends_to_a_file_of_its_own(self, tmp_path: Path) -> None:
+        """A plain file (or none yet) gets one line a message."""
+        path = tmp_path / "progress"
+        Progress(path)("Running job a")
+        Progress(path)("Running job\nb")
+        assert path.read_text() == "Running job a\nRunning job b\n"
+
+    @pytest.mark.parametrize("link", ["symbolic", "hard"])
+    def test_never_writes_through_a_link(self, tmp_path: Path, link: str) -> None:
+        """A progress name that links to a file elsewhere leaves that file untouched."""
+        target = tmp_path / "host-file"
+        target.write_text("host\n")
+        path = tmp_path / "iguana" / "progress"
+        path.parent.mkdir()
+        if link == "symbolic":
+            path.symlink_to(target)
+        else:
+            os.link(target, path)
+        Progress(path)("Running job a")
+        assert target.read_text() == "host\n"
+
+    def test_a_fifo_without_reader_does_not_block(self, tmp_path: Path) -> None:
+        """A FIFO nobody reads drops the message instead of stopping the boot."""
+        path = tmp_path / "progress"
+        os.mkfifo(path)
+        Progress(path)("Running job a")
+        assert stat.S_ISFIFO(os.lstat(path).st_mode)
