@@ -4,12 +4,15 @@ pull plan pulls each job's image before it and removes it after its last use.
 Guest: 768 MiB. Workflow: ``partition`` (the installer image of test_boot), four jobs on images
 of PAD_MIB (110 MiB) of random bytes each (busybox plus the padding, so no layer is shared), then
 ``mountlist``. The container storage tmpfs is the kernel's default, half the RAM (384 MiB), and
-``MemAvailable`` at verify was 423 MiB (first run). Today's boot (before the pull plan) pulls
+``MemAvailable`` at verify was 423-432 MiB (two runs). Today's boot (before the pull plan) pulls
 every image in verify: 4 x 110 MiB = 440 MiB of padding unpacked (568 MiB with the installer
-and a download under way, as the plan counts it) cannot fit the 384 MiB storage tmpfs, so verify
-fails on a pull (exit 5) before the first job. With the plan, one job needs its 110 MiB image
-unpacked plus 110 MiB while it downloads: 220 MiB, inside the 295 MiB budget (423 less the
-128 MiB reserve); the lowest MemAvailable of the boot was 178 MiB.
+and a download under way, as the plan counts it). Run with the code before the plan (main at
+b7d9f7e, this very test): 184 s after power-on, during verify's pulls, the kernel's OOM killer
+killed podman (anon 408 MiB, page cache 141,069 pages) and the boot failed in verify with an
+internal error (exit 1, "Connection broken") before the first job. With the plan, one job
+needs its 110 MiB image unpacked plus 110 MiB while it downloads: 220 MiB, inside the 295 MiB
+budget (423 less the 128 MiB reserve); container storage held 127 MB during each padded job
+and the lowest MemAvailable of the boot was 178-195 MiB.
 
 The registry store with the padded images is built once and cached (bootkit.CACHE), keyed by
 its inputs; the source disk is made from it for each run.
