@@ -54,7 +54,8 @@ class Refused(MountError):
     was left for cannot happen)."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words (for a one-line refusal)."""
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
@@ -105,7 +106,7 @@ def read_bytes(path: Path, bound: Bound) -> bytes | None:
 
 def _check(path: Path, info: os.stat_result, bound: Bound) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise Refused(f"{path}: is {_kind(info.st_mode)}, not a regular file; not read")
+        raise Refused(f"{path}: is {file_kind(info.st_mode)}, not a regular file; not read")
     if info.st_nlink > 1:
         raise Refused(f"{path}: has {info.st_nlink} hard links (a file elsewhere); not read")
     if info.st_size > bound.max_bytes:

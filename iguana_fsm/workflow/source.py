@@ -13,6 +13,7 @@ import stat
 import urllib.parse
 from pathlib import Path
 
+from iguana_fsm.contract_files import file_kind
 from iguana_fsm.workflow.model import Workflow
 from iguana_fsm.workflow.problem import Problem
 from iguana_fsm.workflow.validator import parse
@@ -20,21 +21,9 @@ from iguana_fsm.workflow.validator import parse
 MAX_BYTES = 16 * 1024 * 1024
 """A workflow is a few kilobytes; anything this large is not one."""
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 class UnreadableFile(Exception):
     """A file cannot be read as a workflow; the message says why (without the path)."""
-
-
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 def read_bounded(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
@@ -49,7 +38,7 @@ def read_bounded(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise UnreadableFile(f"is {_kind(mode)}, not a workflow file")
+        raise UnreadableFile(f"is {file_kind(mode)}, not a workflow file")
     with os.fdopen(fd, "rb", buffering=0) as handle:
         chunks: list[bytes] = []
         left = max_bytes + 1

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.images import build_image, busybox_rootfs_tar, push_image
 from tests.support.podman_cli import PodmanCli, podman_env
@@ -419,3 +420,12 @@ def _converse(
                 # again until the awaited text shows up.
                 console.sendall(b"\n")
                 nudged = time.monotonic()
+
+
+def record_figures(**figures: Any) -> None:
+    """Keep measured figures for the README in build/e2e/figures.json, beside the others."""
+    path = FIGURES_DIR / "figures.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    known.update(figures)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")

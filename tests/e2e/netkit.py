@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -176,3 +177,15 @@ class FileServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(10)
+
+
+def console_uptime(console: str, pattern: str) -> float:
+    """The uptime Iguana printed on the serial console on the line ``pattern`` matches."""
+    found = re.search(pattern + r".*?uptime ([0-9.]+) s", console)
+    assert found, f"no {pattern!r} with an uptime on the console:\n{console[-5000:]}"
+    return float(found.group(1))
+
+
+def entered_at(record: dict[str, Any], state: str) -> float:
+    """When the boot whose checkpoint is ``record`` entered ``state`` (epoch seconds)."""
+    return float(next(step["at"] for step in record["history"] if step["dest"] == state))

@@ -21,21 +21,12 @@ pytestmark = pytest.mark.e2e
 COMMON = (
     f"console=ttyS0 root=iguana panic=1 rd.shell=0 rd.iguana.images=LABEL={bootkit.SOURCE_LABEL} "
 )
-FIGURES = bootkit.FIGURES_DIR / "figures.json"
 
 
 def _uptime(console: str, pattern: str) -> float:
     found = re.search(pattern + r".*?uptime ([0-9.]+) s", console)
     assert found, f"no {pattern!r} with an uptime on the console:\n{console[-3000:]}"
     return float(found.group(1))
-
-
-def _record_figures(**figures: Any) -> None:
-    """Keep the measured figures for the README (build/e2e/figures.json)."""
-    known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known.update(figures)
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
 
 
 def test_systemd_boot_installs_and_switches_root(
@@ -79,7 +70,7 @@ def test_systemd_boot_installs_and_switches_root(
         "switch_root"
     }
     in_containers = sum(phases["run"] for phases in timings["jobs"].values())
-    _record_figures(
+    bootkit.record_figures(
         boot_seconds_to_installed_init=installed,
         boot_seconds_to_iguana=started,
         iguana_seconds=round(finished - started, 2),
@@ -212,7 +203,7 @@ def test_initrd_size_over_podman_only(
     iguana = systemd_initrd.stat().st_size
     podman_only = podman_only_initrd.stat().st_size
     added = iguana - podman_only
-    _record_figures(
+    bootkit.record_figures(
         initrd_bytes=iguana,
         podman_only_initrd_bytes=podman_only,
         iguana_added_bytes=added,

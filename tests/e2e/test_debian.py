@@ -33,15 +33,6 @@ COMMON = (
     "rd.iguana.control_url=/run/iguana/images/debian.yaml rd.iguana.env=TARGET_DISK=/dev/vdb "
     "rd.iguana.env=READY_ACTION=poweroff "
 )
-FIGURES = bootkit.FIGURES_DIR / "figures.json"
-
-
-def _record_figures(**figures: Any) -> None:
-    """Keep the measured figures for the README (build/e2e/figures.json)."""
-    known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known.update(figures)
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass(frozen=True)
@@ -177,7 +168,7 @@ def test_switch_root_into_installed_debian(
     ready = _ready_uptime(install.boot.console, "switched", releases[0])
     progress = install.boot.console
     assert "debian-install: installed Debian on /dev/vdb" in progress
-    _record_figures(
+    bootkit.record_figures(
         debian_switch_root_install_seconds=_iguana_seconds(install.boot.console),
         debian_switch_root_ready_uptime=ready,
         debian_switch_root_qemu_seconds=round(install.boot.seconds, 1),
@@ -201,7 +192,7 @@ def test_kexec_into_another_kernel_version(
     assert handoff["cmdline_source"].startswith("/boot/grub"), handoff
     assert bootkit.list_dir(install.target, "/usr/lib/modules", install.offset) == [releases[1]]
     ready = _ready_uptime(install.boot.console, "kexeced", releases[1])
-    _record_figures(
+    bootkit.record_figures(
         debian_kexec_install_seconds=_iguana_seconds(install.boot.console, KEXECED),
         debian_kexec_ready_uptime=ready,
         debian_kexec_qemu_seconds=round(install.boot.seconds, 1),
@@ -222,7 +213,7 @@ def test_installed_disk_boots_through_its_bootloader(
     assert boot.returncode == 0, f"qemu ended with {boot.returncode}:\n{boot.console[-5000:]}"
     ready = _ready_uptime(boot.console, "switched", releases[0])
     assert "iguana: starting" not in boot.console
-    _record_figures(
+    bootkit.record_figures(
         debian_standalone_ready_uptime=ready,
         debian_standalone_qemu_seconds=round(boot.seconds, 1),
         debian_standalone_memory_mb=STANDALONE_MEMORY_MB,

@@ -40,7 +40,6 @@ CMDLINE = (
     f"rd.iguana.registries={netkit.GUEST_REGISTRY} rd.iguana.report=LABEL={bootkit.REPORT_LABEL} "
     f"rd.iguana.control_url=https://{HOST}/control.yaml"
 )
-FIGURES = bootkit.FIGURES_DIR / "figures.json"
 
 
 @dataclass(frozen=True)
@@ -121,24 +120,6 @@ def servers(
         yield files, registry
 
 
-def _record_figures(**figures: Any) -> None:
-    """Keep the measured figures for the README (build/e2e/figures.json)."""
-    known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known.update(figures)
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
-
-
-def _uptime(console: str, pattern: str) -> float:
-    found = re.search(pattern + r".*?uptime ([0-9.]+) s", console)
-    assert found, f"no {pattern!r} with an uptime on the console:\n{console[-5000:]}"
-    return float(found.group(1))
-
-
-def _entered(record: dict[str, Any], state: str) -> float:
-    return float(next(step["at"] for step in record["history"] if step["dest"] == state))
-
-
 def _fs_bytes(disk: Path, offset: int) -> int:
     """The size of the ext4 at ``offset`` of ``disk``, from its superblock."""
     stats = bootkit.run(["debugfs", "-R", "stats", f"{disk}?offset={offset}"]).stdout
@@ -195,14 +176,14 @@ def test_image_deploy_over_the_network_boots_the_deployed_system(
     assert bootkit.read_file(target, "/etc/fstab", offset).split()[0] == f"UUID={uuid}"
 
     job = record["jobs"]["deploy"]
-    started = _uptime(console, "iguana: starting")
-    pulled = _entered(record, "services") - _entered(record, "verify")
-    _record_figures(
+    started = netkit.console_uptime(console, "iguana: starting")
+    pulled = netkit.entered_at(record, "services") - netkit.entered_at(record, "verify")
+    bootkit.record_figures(
         image_deploy_seconds_to_iguana=started,
         image_deploy_pull_seconds=round(pulled, 1),
         image_deploy_job_seconds=round(job["finished"] - job["started"], 1),
         image_deploy_install_seconds=round(
-            _uptime(console, "iguana: finished with exit code 0") - started, 1
+            netkit.console_uptime(console, "iguana: finished with exit code 0") - started, 1
         ),
         image_deploy_ready_uptime=float(up.group(1)),
         image_deploy_qemu_seconds=round(boot.seconds, 1),

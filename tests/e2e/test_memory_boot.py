@@ -195,9 +195,7 @@ def bootkit_figures(
     memory: dict[str, Any], record: dict[str, Any], lowest: int, seconds: float
 ) -> None:
     """Keep the boot's memory figures for the README (build/e2e/figures.json)."""
-    figures = bootkit.FIGURES_DIR / "figures.json"
-    known = json.loads(figures.read_text()) if figures.exists() else {}
-    known.update(
+    bootkit.record_figures(
         memory_boot_mem_available_at_verify_mib=round(memory["budget"]["mem_available"] / 2**20, 1),
         memory_boot_all_at_once_mib=round(memory["total"] / 2**20, 1),
         memory_boot_lowest_mem_available_mib=round(lowest / 2**20, 1),
@@ -206,5 +204,3 @@ def bootkit_figures(
         else round(memory["peak"] / 2**20, 1),
         memory_boot_qemu_seconds=round(seconds, 1),
     )
-    figures.parent.mkdir(parents=True, exist_ok=True)
-    figures.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")

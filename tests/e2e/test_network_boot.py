@@ -39,7 +39,6 @@ COMMON = (
     "console=ttyS0 root=iguana panic=1 ip=dhcp rd.neednet=1 "
     f"rd.iguana.registries={REGISTRY} rd.iguana.report=LABEL={bootkit.REPORT_LABEL} "
 )
-FIGURES = bootkit.FIGURES_DIR / "figures.json"
 
 
 @pytest.fixture(scope="module")
@@ -130,24 +129,6 @@ def _events(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _record_figures(**figures: Any) -> None:
-    """Keep the measured figures for the README (build/e2e/figures.json)."""
-    known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    known.update(figures)
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
-
-
-def _uptime(console: str, pattern: str) -> float:
-    found = re.search(pattern + r".*?uptime ([0-9.]+) s", console)
-    assert found, f"no {pattern!r} with an uptime on the console:\n{console[-3000:]}"
-    return float(found.group(1))
-
-
-def _entered(record: dict[str, Any], state: str) -> float:
-    return float(next(step["at"] for step in record["history"] if step["dest"] == state))
-
-
 def test_network_boot_installs_from_https_and_tls_registry(
     tmp_path: Path,
     kernel: bootkit.Kernel,
@@ -191,18 +172,22 @@ def test_network_boot_installs_from_https_and_tls_registry(
     (up,) = [event for event in events if event.get("event") == "network.up"]
     assert up["resolved"] == [HOST] and up["default_route"]
 
-    pulled = _entered(record, "services") - _entered(record, "verify")
+    pulled = netkit.entered_at(record, "services") - netkit.entered_at(record, "verify")
     in_jobs = sum(job["finished"] - job["started"] for job in record["jobs"].values())
-    _record_figures(
-        net_boot_seconds_to_iguana=_uptime(console, "iguana: starting"),
+    bootkit.record_figures(
+        net_boot_seconds_to_iguana=netkit.console_uptime(console, "iguana: starting"),
         net_boot_seconds_to_network_up=up["uptime"],
-        net_boot_fetch_seconds=round(_entered(record, "verify") - _entered(record, "fetch"), 2),
+        net_boot_fetch_seconds=round(
+            netkit.entered_at(record, "verify") - netkit.entered_at(record, "fetch"), 2
+        ),
         net_boot_pull_seconds=round(pulled, 2),
         net_boot_jobs_seconds=round(in_jobs, 2),
         net_boot_handoff_seconds=round(
-            _entered(record, "switch_root") - _entered(record, "mount"), 2
+            netkit.entered_at(record, "switch_root") - netkit.entered_at(record, "mount"), 2
         ),
-        net_boot_seconds_to_installed_init=_uptime(console, re.escape(bootkit.MARKER)),
+        net_boot_seconds_to_installed_init=netkit.console_uptime(
+            console, re.escape(bootkit.MARKER)
+        ),
         net_boot_qemu_wall_seconds=round(result.seconds, 1),
     )
 
