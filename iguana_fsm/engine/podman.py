@@ -13,6 +13,7 @@ job talks to the service's attach endpoint directly, opened before the job start
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -260,7 +261,7 @@ class PodmanEngine:
                     f"ready: {self._last_lines(container)}"
                 )
             if state.get("Running") and ready.rule is not None:
-                if readiness.met(container, ready):
+                if self._while_running(container, lambda: readiness.met(container, ready)):
                     return ready.rule
                 health = f"{ready.rule} not met"
             elif state.get("Running") and not has_healthcheck(container.attrs):
@@ -273,9 +274,7 @@ class PodmanEngine:
             elif state.get("Running"):
                 # The service runs the check on request: no systemd timer is needed for it.
                 response = self.client.api.get(f"/containers/{container.id}/healthcheck")
-                # 409: it stopped meanwhile; the next look reports how it ended.
-                if response.status_code != 409:
-                    response.raise_for_status()
+                if self._while_running(container, functools.partial(_answered, response)):
                     health = str(response.json().get("Status", "unknown"))
                     if health == "healthy":
                         return health
@@ -285,6 +284,19 @@ class PodmanEngine:
                     f"service {spec.name} ({spec.image}) not ready after {ready_timeout:g}s: {what}"
                 )
             time.sleep(0.25 if health != "none" else 0.05)
+
+    @staticmethod
+    def _while_running(container: Any, look: Callable[[], Any]) -> Any:
+        """``look()`` at a service; None when it failed because the service stopped meanwhile
+        (podman 4.3 answers 409 or 500 "container state improper" to a health check or exec
+        on a stopped container): the next poll then reports how it ended."""
+        try:
+            return look()
+        except (podman.errors.APIError, requests.HTTPError):
+            container.reload()
+            if container.attrs["State"].get("Running"):
+                raise
+            return None
 
     def _last_lines(self, container: Any, count: int = 3) -> str:
         try:
@@ -445,3 +457,9 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
+
+
+def _answered(response: requests.Response) -> bool:
+    """True when podman answered the request without an error status (else HTTPError)."""
+    response.raise_for_status()
+    return True
