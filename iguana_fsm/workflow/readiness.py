@@ -23,7 +23,7 @@ from iguana_fsm.workflow.model import (
 from iguana_fsm.workflow.problem import show
 
 if TYPE_CHECKING:
-    from iguana_fsm.workflow.validator import _Walk
+    from iguana_fsm.workflow.validator import Entries, _Walk
 
 _PORT = re.compile(r"[0-9]{1,5}")
 _SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -43,11 +43,15 @@ def service(
     ready = Readiness()
     if "ready" in entries:
         ready = _ready(walk, entries["ready"][1], f"{path}.ready")
-    grace = STOP_GRACE_SECONDS
-    if "stop-grace-seconds" in entries:
-        here = f"{path}.stop-grace-seconds"
-        grace = _seconds(walk, entries["stop-grace-seconds"][1], here) or grace
+    grace = _seconds_or(walk, entries, "stop-grace-seconds", path, STOP_GRACE_SECONDS)
     return Service(id=name, container=container, ready=ready, stop_grace=grace)
+
+
+def _seconds_or(walk: _Walk, entries: Entries, key: str, path: str, default: float) -> float:
+    """The seconds under ``key`` of a mapping at ``path``; ``default`` when absent or refused."""
+    if key not in entries:
+        return default
+    return _seconds(walk, entries[key][1], f"{path}.{key}") or default
 
 
 def _ready(walk: _Walk, node: Node, path: str) -> Readiness:
@@ -66,10 +70,7 @@ def _ready(walk: _Walk, node: Node, path: str) -> Readiness:
         port = _port(walk, entries["port"][1], f"{path}.port")
     if "file" in entries:
         file = _file(walk, entries["file"][1], f"{path}.file")
-    timeout = READY_TIMEOUT_SECONDS
-    if "timeout-seconds" in entries:
-        here = f"{path}.timeout-seconds"
-        timeout = _seconds(walk, entries["timeout-seconds"][1], here) or timeout
+    timeout = _seconds_or(walk, entries, "timeout-seconds", path, READY_TIMEOUT_SECONDS)
     return Readiness(command=command, port=port, file=file, timeout=timeout)
 
 
