@@ -28,25 +28,21 @@ jobs:
 """
 
 
+def dry_run(tmp_path: Path, text: str, box: Path, *extra: str) -> int:
+    """`iguana run --dry-run` (no registry lookups) of workflow ``text`` in sandbox ``box``."""
+    workflow = tmp_path / "w.yaml"
+    workflow.write_text(text)
+    argv = ["run", "--dry-run", "--no-registry", "--sandbox", str(box), "--workflow", str(workflow)]
+    return main([*argv, *extra])
+
+
 class TestDryRun:
     def test_dry_run_prints_the_plan_and_touches_nothing(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """--dry-run shows order, images and the ending, and creates nothing in the sandbox."""
-        workflow = tmp_path / "w.yaml"
-        workflow.write_text(WORKFLOW)
         box = tmp_path / "box"
-        code = main(
-            [
-                "run",
-                "--dry-run",
-                "--no-registry",
-                "--sandbox",
-                str(box),
-                "--workflow",
-                str(workflow),
-            ]
-        )
+        code = dry_run(tmp_path, WORKFLOW, box)
         out = capsys.readouterr().out
         assert code == 0
         assert "run order: one, two" in out
@@ -59,19 +55,7 @@ class TestDryRun:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """An invalid workflow fails the dry run with exit 2 and no traceback."""
-        workflow = tmp_path / "w.yaml"
-        workflow.write_text("jobs:\n  one:\n    contaner: {image: x}\n")
-        code = main(
-            [
-                "run",
-                "--dry-run",
-                "--no-registry",
-                "--sandbox",
-                str(tmp_path),
-                "--workflow",
-                str(workflow),
-            ]
-        )
+        code = dry_run(tmp_path, "jobs:\n  one:\n    contaner: {image: x}\n", tmp_path)
         err = capsys.readouterr().err
         assert code == 2
         lines = err.splitlines()
@@ -86,19 +70,8 @@ class TestDryRun:
     ) -> None:
         """The dry run prints the unknown-option warnings and each image's allow-list verdict
         that the boot would log; unknown options are warnings, not errors."""
-        workflow = tmp_path / "w.yaml"
-        workflow.write_text(WORKFLOW)
         cmdline = "rd.iguana.debgu rd.iguana.registries=registry.example"
-        argv = [
-            "run",
-            "--dry-run",
-            "--no-registry",
-            "--sandbox",
-            str(tmp_path / "box"),
-            "--workflow",
-            str(workflow),
-        ]
-        code = main([*argv, "--cmdline", cmdline])
+        code = dry_run(tmp_path, WORKFLOW, tmp_path / "box", "--cmdline", cmdline)
         out = capsys.readouterr().out
         assert code == 0
         assert (
@@ -112,18 +85,9 @@ class TestDryRun:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """An image outside the allow-list ends the dry run as it would end the boot (exit 4)."""
-        workflow = tmp_path / "w.yaml"
-        workflow.write_text(WORKFLOW)
-        argv = [
-            "run",
-            "--dry-run",
-            "--no-registry",
-            "--sandbox",
-            str(tmp_path / "box"),
-            "--workflow",
-            str(workflow),
-        ]
-        code = main([*argv, "--cmdline", "rd.iguana.registries=other.example"])
+        code = dry_run(
+            tmp_path, WORKFLOW, tmp_path / "box", "--cmdline", "rd.iguana.registries=other.example"
+        )
         err = capsys.readouterr().err
         assert code == ExitCode.TRUST, err
         assert "registry.example/one:1" in err and "not allowed" in err
