@@ -18,7 +18,7 @@ from iguana_fsm.errors import CheckpointError
 from iguana_fsm.journal import Written, apply
 from iguana_fsm.journal import encode as journal_encode
 from iguana_fsm.machine import STATES
-from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain
+from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain, known_only
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -28,10 +28,14 @@ __all__ = [
     "decode",
     "encode",
     "migrate_v1",
+    "migrate_v2",
 ]
 
 SCHEMA_VERSION = SCHEMA
-"""2: the typed record (``iguana_fsm.record``); 1: details, handoff and error as free dicts."""
+"""3: the typed record with the progress, memory and timing fields; 2: the typed record
+(``iguana_fsm.record``), some of whose fields came later without a new number; 1: details,
+handoff and error as free dicts. Older schemas are read through their migrations, one step at
+a time; a newer one is refused (``iguana status`` shows what it knows of it)."""
 
 JOURNAL_STATES = frozenset({"services", "jobs"})
 """States whose saves may go to the journal: the job loop, the part that repeats per job."""
@@ -62,20 +66,32 @@ def encode(record: BootRecord) -> str:
     return journal_encode(record)
 
 
-def decode(data: dict[str, Any], where: str) -> BootRecord:
-    """The record from its JSON form, version 1 migrated; CheckpointError naming ``where``
-    on a schema it does not know or a value that does not fit."""
+def decode(data: dict[str, Any], where: str, newer_ok: bool = False) -> BootRecord:
+    """The record from its JSON form, older schemas migrated; CheckpointError naming ``where``
+    on a schema this version does not read or a value that does not fit. ``newer_ok``: a newer
+    schema reads as far as this version knows its keys (the others are left out, and the
+    record keeps the newer number), for ``iguana status``."""
     schema = data.get("schema")
-    if schema == 1:
-        data = migrate_v1(data)
-    elif schema != SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{where}: checkpoint schema {schema!r} is not {SCHEMA_VERSION}: "
-            "written by another Iguana version"
-        )
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise CheckpointError(f"{where}: checkpoint schema {schema!r} is not one Iguana writes")
+    if schema > SCHEMA_VERSION:
+        if not newer_ok:
+            raise CheckpointError(newer_message(where, schema))
+        data = known_only(BootRecord, data)
+    while schema < SCHEMA_VERSION:
+        data = MIGRATIONS[schema](data)
+        schema = data["schema"]
     record = from_plain(BootRecord, data, where)
     _check_states(record, where)
     return record
+
+
+def newer_message(where: str, schema: int) -> str:
+    """The one line that refuses a checkpoint of a newer schema."""
+    return (
+        f"{where}: checkpoint schema {schema} was written by a newer Iguana; this one reads "
+        f"schemas 1 to {SCHEMA_VERSION} (use the Iguana that wrote it)"
+    )
 
 
 def _check_states(record: BootRecord, where: str) -> None:
@@ -95,7 +111,7 @@ def migrate_v1(old: dict[str, Any]) -> dict[str, Any]:
     history steps say source/dest, the hand-off's ``"skipped"`` mounts become ``mounted``."""
     data = {key: value for key, value in old.items() if key != "details"}
     details: dict[str, Any] = old.get("details") or {}
-    data["schema"] = SCHEMA_VERSION
+    data["schema"] = 2
     data["cmdline"] = details.get("cmdline")
     data["images_present"] = list(details.get("images_present") or [])
     data["services"] = dict(details.get("services") or {})
@@ -127,6 +143,20 @@ def migrate_v1(old: dict[str, Any]) -> dict[str, Any]:
     if old.get("handoff") is not None:
         data["handoff"] = _handoff_v1(old["handoff"])
     return data
+
+
+def migrate_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 checkpoint in the version-3 form. Version 3 only adds keys (the job's place,
+    progress and memory, ``jobs_total``, ``memory``, ``timings``, ``entered``, a transition's
+    ``mem_available``), which take their defaults, and a version-2 checkpoint written after
+    some of them came already has those. One meaning moved: version 2 set ``finished`` when an
+    ending was entered, version 3 once it is carried out; a version-2 boot at its ending with
+    ``finished`` set stays finished, as the Iguana that wrote it said."""
+    return {**old, "schema": 3}
+
+
+MIGRATIONS = {1: migrate_v1, 2: migrate_v2}
+"""Each older schema's step to the next one."""
 
 
 def _handoff_v1(old: dict[str, Any]) -> dict[str, Any]:
@@ -164,15 +194,16 @@ class CheckpointStore:
         """Whether a checkpoint has been written."""
         return self.path.exists()
 
-    def load(self) -> BootRecord:
-        """The saved record; CheckpointError naming the file when it is missing or broken."""
+    def load(self, newer_ok: bool = False) -> BootRecord:
+        """The saved record; CheckpointError naming the file when it is missing or broken, or
+        of a newer schema (unless ``newer_ok``: see ``decode``)."""
         data = self._read_json(self.path)
         for entry in self._journal_entries(data.get("generation"), data.get("run_id")):
             try:
                 apply(data, entry)
             except (AttributeError, KeyError, TypeError, ValueError):
                 raise CheckpointError(f"{self.journal}: an entry does not fit the record") from None
-        return decode(data, str(self.path))
+        return decode(data, str(self.path), newer_ok)
 
     def save(self, record: BootRecord) -> None:
         """Checkpoint ``record`` durably (root-only); CheckpointError when it cannot be."""

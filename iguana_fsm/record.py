@@ -37,11 +37,14 @@ __all__ = [
     "TrustRecord",
     "WorkflowTrust",
     "from_plain",
+    "known_only",
     "to_plain",
 ]
 
-SCHEMA = 2
-"""The version of this record's JSON form (``checkpoint.py`` migrates older ones)."""
+SCHEMA = 3
+"""The version of this record's JSON form; a change that an older Iguana would misread or refuse
+(a key added, renamed or given another meaning) takes the next number, and ``checkpoint.py``
+migrates every older one (docs/architecture.md, "The checkpoint's schema")."""
 
 HISTORY_KEPT = 64
 """Transitions the record keeps (the oldest go first); the log keeps every one
@@ -341,6 +344,32 @@ def from_plain(kind: type[T], data: Any, where: str = "checkpoint") -> T:
     """A ``kind`` built from JSON data, checked against its type hints; CheckpointError naming
     the key path (``where``) of the first value that does not fit."""
     return typing.cast(T, _decode(kind, data, where))
+
+
+def known_only(kind: Any, data: Any, where: str = "", dropped: list[str] | None = None) -> Any:
+    """``data`` without the keys ``kind``'s dataclasses do not have (at any depth), each
+    dropped key path appended to ``dropped``: what this version can read of a record a newer
+    version wrote. Values are not checked here (``from_plain`` does that)."""
+    dropped = [] if dropped is None else dropped
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        real = [option for option in typing.get_args(kind) if option is not type(None)]
+        return known_only(real[0], data, where, dropped) if data is not None else None
+    if origin is list and isinstance(data, list):
+        (item,) = typing.get_args(kind)
+        return [known_only(item, value, f"{where}[{n}]", dropped) for n, value in enumerate(data)]
+    if origin is dict and isinstance(data, dict):
+        _, item = typing.get_args(kind)
+        return {k: known_only(item, v, f"{where}.{k}", dropped) for k, v in data.items()}
+    if dataclasses.is_dataclass(kind) and isinstance(data, dict):
+        hints = _hints(kind)  # type: ignore[arg-type]
+        dropped.extend(f"{where}.{key}".lstrip(".") for key in data if key not in hints)
+        return {
+            key: known_only(hints[key], value, f"{where}.{key}", dropped)
+            for key, value in data.items()
+            if key in hints
+        }
+    return data
 
 
 def _decode(kind: Any, data: Any, where: str) -> Any:

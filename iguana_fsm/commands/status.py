@@ -18,7 +18,8 @@ def add_parser(subparsers: Any) -> None:
         description=f"Exit codes: {ExitCode.OK:d} the boot reached its ending, "
         f"{ExitCode.RUNNING:d} in progress, {ExitCode.INTERRUPTED:d} interrupted (resume it), "
         f"{ExitCode.LOCATE:d}-{ExitCode.HANDOFF:d} the failed boot's own code, "
-        f"{ExitCode.CHECKPOINT:d} no readable checkpoint.",
+        f"{ExitCode.CHECKPOINT:d} no readable checkpoint (or one of a newer Iguana: what this "
+        "one knows of it is shown).",
     )
     add_target(parser)
     add_format(parser, "the status (JSON: the checkpoint and cloud-init's status fields)")
@@ -34,19 +35,21 @@ def handle(args: argparse.Namespace) -> int:
     """Print where the boot is; the exit code that says it."""
     from iguana_fsm import status
     from iguana_fsm.bootlock import boot_running
-    from iguana_fsm.checkpoint import CheckpointStore
+    from iguana_fsm.checkpoint import SCHEMA_VERSION, CheckpointStore, newer_message
 
     paths = paths_of(args)
     store = CheckpointStore(paths.state)
     if args.wait:
-        record = status.wait(paths, store.load, lambda: boot_running(paths), args.timeout)
+        record = status.wait(
+            paths, lambda: store.load(newer_ok=True), lambda: boot_running(paths), args.timeout
+        )
     elif not store.exists():
         # before any boot: the status of nothing, in the form asked for, and no checkpoint
         print(status.not_started(paths, args.format == "json"))
         print(f"iguana: {paths.state}: no checkpoint: no boot has started here", file=sys.stderr)
         return ExitCode.CHECKPOINT
     else:
-        record = store.load()
+        record = store.load(newer_ok=True)
     running = boot_running(paths)
     if args.format == "json":  # the JSON form carries the timings already
         print(status.as_json(record, running))
@@ -56,4 +59,8 @@ def handle(args: argparse.Namespace) -> int:
             from iguana_fsm import breakdown
 
             print(breakdown.describe(record))
+    if record.schema > SCHEMA_VERSION:
+        # shown as far as this version knows it; the exit code says it was not all read
+        print(f"iguana: {newer_message(str(paths.state), record.schema)}", file=sys.stderr)
+        return ExitCode.CHECKPOINT
     return status.exit_code(record, running)
