@@ -56,7 +56,7 @@ MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.CHECKPOINT: (
         "checkpoint could not be written or read (also: `/iguana` full, the log not writable, "
-        "a checkpoint that cannot be understood)"
+        "a checkpoint that cannot be understood, or one of a newer Iguana's schema)"
     ),
     ExitCode.RESUME_REFUSED: "resume refused (no checkpoint, finished boot, changed workflow)",
     ExitCode.HANDOFF: "hand-off failed",
