@@ -82,14 +82,41 @@ def _job(event: Mapping[str, Any]) -> str:
     return f"job {place}{event.get('job', '?')}"
 
 
+HEAD = len("iguana 123.4s services ")
+"""Columns of the time and state in front of each line Iguana writes (``ConsoleView._line``)."""
+
+
+def _amount(done: float, total: float) -> str:
+    """``1.2/4.5 MB``, or ``800.0 kB/4.5 MB`` when the units differ."""
+    shown, whole = size(done), size(total)
+    unit = whole.split()[-1]
+    return f"{shown.split()[0]}/{whole}" if shown.endswith(" " + unit) else f"{shown}/{whole}"
+
+
 def _pull(event: Mapping[str, Any]) -> str:
+    """``pull tools 1.2/4.5 MB 26% 150.0 kB/s 22s left`` (the name shortened to keep the
+    figures within WIDTH), ``pull tools 1.2 MB ... (12s)`` without a total, and ``pulled``."""
     done, total, rate = event.get("done") or 0, event.get("total"), event.get("rate")
     image = short_image(event.get("image"))
     per_second = f" {size(rate)}/s" if rate else ""
     if event.get("final"):
-        return f"pulled {image} {size(done)} in {seconds(event.get('seconds'))}{per_second}"
-    amount = f"{size(done)}/{size(total)}" if total else size(done)
-    return f"pull {image} {amount}{per_second} ({seconds(event.get('seconds'))})"
+        text = f"{size(done)} in {seconds(event.get('seconds'))}{per_second}"
+        return f"pulled {_room(image, text, 'pulled ')} {text}"
+    if not total:
+        text = f"{size(done)}{per_second} ({seconds(event.get('seconds'))})"
+        return f"pull {_room(image, text, 'pull ')} {text}"
+    percent = event.get("percent")
+    shown = f" {percent:.0f}%" if isinstance(percent, int | float) else ""
+    eta = event.get("eta")
+    left = f" {seconds(eta)} left" if isinstance(eta, int | float) else ""
+    text = f"{_amount(done, total)}{shown}{per_second}{left}"
+    return f"pull {_room(image, text, 'pull ')} {text}"
+
+
+def _room(name: str, text: str, verb: str) -> str:
+    """``name`` cut so that ``verb name text`` fits a console line after its head."""
+    room = max(WIDTH - HEAD - len(verb) - len(text) - 1, 4)
+    return name if len(name) <= room else name[: room - 3] + "..."
 
 
 def _job_progress(event: Mapping[str, Any]) -> str:

@@ -60,13 +60,17 @@ class ImageInfo:
 @dataclass(frozen=True)
 class RemoteImage:
     """An image as its registry describes it (``engine/remote.py``): ``download`` the bytes of
-    its layers and config, ``unpacked`` an estimate of its size in container storage."""
+    its layers and config, ``unpacked`` an estimate of its size in container storage;
+    ``layer_sizes`` each layer's digest and size as the manifest gives them, ``config_size``
+    its config's (a pull's total: ``engine/pullmeter.py``)."""
 
     reference: str
     digest: str
     download: int
     unpacked: int
     layers: int
+    layer_sizes: tuple[tuple[str, int], ...] = ()
+    config_size: int = 0
 
 
 @dataclass(frozen=True)

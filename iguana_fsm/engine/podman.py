@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import podman
@@ -31,7 +32,7 @@ from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
 from iguana_fsm.engine.output import OutputLines, one_line
-from iguana_fsm.engine.pullmeter import PullMeter
+from iguana_fsm.engine.pullmeter import PullMeter, stored_layers, to_download
 from iguana_fsm.engine.terminal import run_on_pty
 from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
@@ -93,6 +94,9 @@ class PodmanEngine:
         )
         self._client: Any = None
         self._containers: set[str] = set()
+        self._remote: dict[str, base.RemoteImage] = {}
+        """What registries said of images, by reference as asked and by manifest digest."""
+        self._graphroot: Path | None = paths.storage
 
     @property
     def client(self) -> Any:
@@ -139,12 +143,14 @@ class PodmanEngine:
         SignatureRejected when the signature policy refused the image, else PullError with
         podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
+        total = self.pull_total(reference)  # before the pull stores a layer
         try:
             # tls_verify=None leaves TLS to registries.conf: podman-py would force it on.
             stream = self.client.images.pull(
                 reference, stream=True, decode=True, compatMode=False, tls_verify=None
             )
-            for item in PullMeter(self.api.pid_path, reference, self._log).follow(stream):
+            meter = PullMeter(self.api.pid_path, reference, self._log, total=total)
+            for item in meter.follow(stream):
                 if item.get("error"):
                     raise _pull_error(reference, one_line(item["error"]))
                 image_id = item.get("id") or image_id
@@ -156,16 +162,32 @@ class PodmanEngine:
             attrs = self.client.images.get(image_id).attrs
         digest, size = images.manifest_digest(reference, attrs), attrs.get("Size")
         info = ImageInfo(reference, image_id, digest, size if isinstance(size, int) else None)
-        self._log.info("image.pulled", image=reference, id=image_id, digest=digest, size=size)
+        self._log.info(
+            "image.pulled", image=reference, id=image_id, digest=digest, size=size, download=total
+        )
         return info
 
     def inspect_remote(self, reference: str) -> base.RemoteImage | None:
         """What the registry says of ``reference`` (as podman reaches it); None: it cannot."""
         try:
-            return remote.inspect_remote(reference, self.api.environment)
+            found = remote.inspect_remote(reference, self.api.environment)
         except remote.RemoteUnknown as error:
             self._log.info("image.size_unknown", image=reference, reason=str(error))
             return None
+        self._remote[reference] = self._remote[found.digest] = found
+        return found
+
+    def pull_total(self, reference: str) -> int | None:
+        """The bytes a pull of ``reference`` downloads, when its manifest was read."""
+        found = self._remote.get(reference) or self._remote.get(reference.rpartition("@")[2])
+        if found is None:
+            return None
+        if self._graphroot is None:
+            with contextlib.suppress(
+                podman.errors.PodmanError, requests.RequestException, KeyError, TypeError
+            ):
+                self._graphroot = Path(self.client.info()["store"]["graphRoot"])
+        return to_download(found, stored_layers(self._graphroot)) if self._graphroot else None
 
     def remove_image(self, reference: str) -> None:
         """Remove the name ``reference`` (for ``repo@sha256:...``: every name of that

@@ -5,13 +5,20 @@ podman service writes every blob it downloads into a file of its own, in a ``sto
 directory under its big-files temporary directory (``/var/tmp``), and removes it once the layer
 is stored. The files the service has open there, each at the largest size seen, summed, are what
 has arrived so far: read from ``/proc/PID/fd`` of the service, so that another podman on the
-same machine (a workstation's, beside a sandbox) is not counted. The total is not known before
-the pull ends.
+same machine (a workstation's, beside a sandbox) is not counted.
+
+The total comes from the registry's manifest, which the memory plan reads before any pull
+(``engine/remote.py``): the config and the layers that container storage does not hold yet (by
+their compressed digest, as containers/storage lists them in ``<driver>-layers/layers.json``;
+podman reuses those instead of downloading them). Without a manifest (the registry could not
+say, or a resumed boot that sized its images before) the total is unknown and the meter shows
+the bytes alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -19,18 +26,49 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from iguana_fsm.engine.base import RemoteImage
+
 T = TypeVar("T")
 
 
 STALLED = 5.0
 """Seconds after which a pull that has brought no bytes yet is shown anyway."""
 
+LAYERS_MAX = 64 * 1024 * 1024
+"""Bytes of a storage's layers.json read at most (a file larger than that is not read)."""
+
+
+def stored_layers(graphroot: Path) -> set[str]:
+    """The compressed digests of the layers in the container storage at ``graphroot``: each
+    driver's ``<driver>-layers/layers.json`` (containers/storage's own list, one object a
+    layer with ``compressed-diff-digest``); an unreadable list counts as no layers."""
+    found: set[str] = set()
+    for listing in graphroot.glob("*-layers/layers.json"):
+        with contextlib.suppress(OSError, ValueError):
+            with listing.open("rb") as handle:
+                layers = json.loads(handle.read(LAYERS_MAX))
+            for layer in layers if isinstance(layers, list) else ():
+                digest = layer.get("compressed-diff-digest") if isinstance(layer, dict) else None
+                if isinstance(digest, str):
+                    found.add(digest)
+    return found
+
+
+def to_download(image: RemoteImage, stored: set[str]) -> int | None:
+    """The bytes a pull of ``image`` downloads: its config and each distinct layer not in
+    ``stored``; None when the manifest's layers are not known."""
+    if not image.layer_sizes:
+        return None
+    layers = dict(image.layer_sizes)
+    return image.config_size + sum(size for digest, size in layers.items() if digest not in stored)
+
 
 class PullMeter:
-    """Logs ``pull.progress`` (image, bytes ``done``, ``rate`` in bytes/s, ``seconds``) every
-    ``interval`` seconds while the service whose pid is in ``pid_file`` pulls (``with``), and
-    once more, ``final``, at the end of a pull that took longer than that (a quick pull is no
-    news)."""
+    """Logs ``pull.progress`` (image, bytes ``done`` of ``total``, ``percent``, ``rate`` in
+    bytes/s, ``eta`` in seconds, ``seconds`` since the start) every ``interval`` seconds while
+    the service whose pid is in ``pid_file`` pulls (``with``), and once more, ``final``, at the
+    end of a pull that took longer than that (a quick pull is no news). ``total`` (None:
+    unknown) is the bytes the pull downloads (``to_download``)."""
 
     def __init__(
         self,
@@ -41,8 +79,9 @@ class PullMeter:
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         proc: Path = Path("/proc"),
+        total: int | None = None,
     ) -> None:
-        self.image, self.log = image, log
+        self.image, self.log, self.total = image, log, total
         self.interval, self._clock = interval, clock
         self._fds: Path | None = None
         with contextlib.suppress(OSError, ValueError):
@@ -65,6 +104,8 @@ class PullMeter:
             self._thread.join()
         done = self._sample() if kind is None and self._shown else 0
         if done:
+            # the pull succeeded: all it had to download came, also what no sample caught
+            done = max(done, self.total or 0)
             seconds = self._clock() - self._started
             rate = done / seconds if seconds > 0 else None
             self._emit(done, rate, seconds, final=True)
@@ -106,12 +147,21 @@ class PullMeter:
                 self._emit(done, rate, now - self._started, final=False)
 
     def _emit(self, done: int, rate: float | None, seconds: float, *, final: bool) -> None:
+        total = done if final else self.total
+        percent = eta = None
+        if total:
+            done = min(done, total)  # a blob file's last bytes may be podman's, not the layer's
+            percent = round(100 * done / total, 1)
+            average = done / seconds if seconds > 0 else 0
+            eta = 0.0 if final else round((total - done) / average, 1) if average else None
         self.log.info(
             "pull.progress",
             image=self.image,
             done=done,
-            total=done if final else None,
+            total=total,
+            percent=percent,
             rate=round(rate) if rate else None,
+            eta=eta,
             seconds=round(seconds, 1),
             final=final,
         )

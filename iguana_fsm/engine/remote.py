@@ -88,12 +88,16 @@ def _sizes(reference: str, digest: str, manifest: dict[str, Any]) -> RemoteImage
         raise RemoteUnknown("the manifest names no layers (schema 1?)")
     download = _size(config)
     unpacked = download
+    blobs = []
     for layer in layers:
         size = _size(layer)
         download += size
         plain = str(layer.get("mediaType", "")).endswith(".tar")
         unpacked += size if plain else int(size * EXPANSION)
-    return RemoteImage(reference, digest, download, unpacked, len(layers))
+        blobs.append((str(layer.get("digest")), size))
+    return RemoteImage(
+        reference, digest, download, unpacked, len(layers), tuple(blobs), _size(config)
+    )
 
 
 def _size(descriptor: Any) -> int:

@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
-from iguana_fsm.console import WIDTH
+from iguana_fsm.console import WIDTH, size
 from iguana_fsm.errors import JobFailed
 from tests.integration.test_boot_runs import NEW_ROOT, Sandbox, World, job, sandbox, world
+from tests.integration.test_engine_images import MANIFEST_TYPES
 from tests.support.throttle import ThrottledProxy
 
 pytestmark = pytest.mark.integration
@@ -136,12 +138,31 @@ def test_container_progress_reaches_console_and_checkpoint(sandbox: Sandbox, wor
     assert "50 halfway there" in sandbox.read("progress").splitlines()
 
 
+def manifest_sizes(world: World, reference: str) -> tuple[int, dict[str, int]]:
+    """The config's size and each layer's (by digest) as the registry's own manifest says."""
+    name, tag = reference.removeprefix(world.registry.host + "/").rsplit(":", 1)
+    response = requests.get(
+        f"{world.registry.url}/v2/{name}/manifests/{tag}",
+        headers={"Accept": MANIFEST_TYPES},
+        verify=str(world.ca),
+        timeout=10,
+    )
+    response.raise_for_status()
+    manifest = response.json()
+    return manifest["config"]["size"], {
+        layer["digest"]: layer["size"] for layer in manifest["layers"]
+    }
+
+
 def test_pull_from_a_throttled_registry_shows_bytes_and_rate(
     sandbox: Sandbox, world: World
 ) -> None:
-    """A pull through a proxy that lets 150 kB/s through shows its bytes and rate on the
-    console while it runs (a line every few seconds, the console being no terminal) and once
-    more at its end, and logs a pull.progress event a second."""
+    """A pull through a proxy that lets 150 kB/s through shows done/total, a percentage, its
+    rate and the time left on the console while it runs (a line every few seconds, within 80
+    columns, the console being no terminal) and once more at its end; its pull.progress
+    events carry the total the registry's manifest gives (config and layers, storage being
+    empty), a rising percentage and the seconds left."""
+    config, layers = manifest_sizes(world, world.other_image)
     with ThrottledProxy(world.registry.port, 150_000) as proxy:
         (sandbox.paths.config / "registries.conf").write_text(f"{proxy.host}/igt\n")
         slow = world.other_image.replace(world.registry.host, proxy.host)
@@ -149,11 +170,44 @@ def test_pull_from_a_throttled_registry_shows_bytes_and_rate(
         result = sandbox.run()
     assert result.returncode == 0, result.stderr[-3000:]
     assert proxy.sent > 500_000, "the image came through the proxy"
+    total = config + sum(layers.values())
     lines = [line for line in result.stderr.splitlines() if " pull other:1 " in line]
-    assert lines, result.stderr
-    assert re.search(r"pull other:1 [0-9.]+ [kM]B [0-9.]+ [kM]B/s \(", lines[0]), lines
+    assert lines and all(len(line) <= WIDTH for line in lines), result.stderr
+    figures = r"pull other:1 [0-9.]+( [kM]B)?/[0-9.]+ [kM]B [0-9]+% [0-9.]+ [kM]B/s [0-9.ms]+ left$"
+    assert re.search(figures, lines[0]), lines
+    assert f"/{size(total)} " in lines[0], (lines, total)
     assert re.search(r"pulled other:1 [0-9.]+ [kM]B in [0-9.]+s [0-9.]+ kB/s", result.stderr)
     events = [json.loads(line) for line in sandbox.read("log.jsonl").splitlines()]
     pulls = [event for event in events if event["event"] == "pull.progress"]
     done = [event["done"] for event in pulls]
     assert len(pulls) >= 3 and done == sorted(done) and pulls[-1]["final"], pulls
+    running = [event for event in pulls if not event["final"] and event["done"]]
+    assert running and {event["total"] for event in running} == {total}, running
+    percents = [event["percent"] for event in running]
+    # the last samples may see the whole layer while podman still unpacks it: 0 s left
+    assert percents == sorted(percents) and 0 < percents[0] < 100, percents
+    etas = [event["eta"] for event in running]
+    assert etas[0] > 0 and all(eta >= 0 for eta in etas), running
+    assert pulls[-1]["done"] == pulls[-1]["total"] == total and pulls[-1]["percent"] == 100
+    (pulled,) = [event for event in events if event["event"] == "image.pulled"]
+    assert pulled["download"] == total
+
+
+def test_a_pull_counts_only_the_layers_not_in_storage(sandbox: Sandbox, world: World) -> None:
+    """Of two images with the same layer, the second pull's total is its config alone: the
+    layer the first pull stored (containers/storage lists it by its compressed digest) is not
+    downloaded again."""
+    job_config, job_layers = manifest_sizes(world, world.job_image)
+    other_config, other_layers = manifest_sizes(world, world.other_image)
+    assert set(job_layers) == set(other_layers), "the two images share their layers"
+    sandbox.write_workflow(
+        {"first": job(world.job_image, "true"), "second": job(world.other_image, NEW_ROOT)}
+    )
+    result = sandbox.run()
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in sandbox.read("log.jsonl").splitlines()]
+    downloads = {e["image"]: e["download"] for e in events if e["event"] == "image.pulled"}
+    assert downloads == {
+        world.job_image: job_config + sum(job_layers.values()),
+        world.other_image: other_config,
+    }

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from iguana_fsm.cmdline import parse_cmdline
 from iguana_fsm.console import WIDTH, ConsoleView, Mode, banner_lines, fit, short_image, size
 from iguana_fsm.log import make_logger
@@ -187,7 +189,9 @@ class TestProgress:
             "image": "reg:5000/a/tools:1",
             "done": done,
             "total": 10_000_000,
+            "percent": done / 100_000,
             "rate": 1_000_000,
+            "eta": (10_000_000 - done) / 1_000_000,
             "final": final,
         }
 
@@ -200,7 +204,23 @@ class TestProgress:
         view.write_block(["next"])
         text = out.getvalue()
         assert text.count("\r") == 2 and text.count("\n") == 2 and text.endswith("\nnext\n")
-        assert "pull tools:1 2.0 MB/10.0 MB 1.0 MB/s" in text
+        assert "pull tools:1 2.0/10.0 MB 20% 1.0 MB/s 8.0s left" in text
+
+    @pytest.mark.parametrize(
+        "image", ["tools:1", "registry.example:5000/a/" + "long-installer-name" * 4 + ":2026.12"]
+    )
+    @pytest.mark.parametrize("total", [900, 950_000, 7_300_000_000])
+    def test_pull_line_keeps_its_figures_within_the_width(self, image: str, total: int) -> None:
+        """A pull line shows done/total, percentage, rate and time left within WIDTH columns
+        for any name and size: a long image name is cut, never the figures."""
+        event = {**self.event(0), "image": image, "done": total // 3, "total": total}
+        event.update(percent=33.3, rate=987_654, eta=3725.0)
+        out = io.StringIO()
+        ConsoleView(out, Mode.QUIET).show(event)
+        (line,) = out.getvalue().splitlines()
+        assert len(line) <= WIDTH, line
+        assert line.endswith(" 33% 987.7 kB/s 62m05s left"), line
+        assert f"/{size(total)} " in line
 
     def test_log_file_console_gets_a_line_every_few_seconds(self) -> None:
         """Not a terminal: at most one line per PROGRESS_EVERY seconds, and the final one."""

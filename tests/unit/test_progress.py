@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from iguana_fsm.console import Mode
-from iguana_fsm.engine.pullmeter import PullMeter
+from iguana_fsm.engine.base import RemoteImage
+from iguana_fsm.engine.pullmeter import PullMeter, to_download
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.progress import JobProgress, Report, parse
 from iguana_fsm.record import JobRecord
@@ -171,6 +172,54 @@ class TestPullMeter:
         assert done == sorted(done) and 0 < done[-1] <= 5000, done
         final = events[-1]
         assert final["final"] and final["done"] == final["total"] == 5000
+
+    def test_total_gives_percent_and_time_left(self, tmp_path: Path) -> None:
+        """With the bytes to download known, each event carries the total, a rising percentage
+        and the seconds left at the average rate; the final one says all of it came, also the
+        bytes no sample caught (a blob stored and closed between two samples)."""
+        blob_dir = tmp_path / "var-tmp" / "storage9"
+        blob_dir.mkdir(parents=True)
+        fds = tmp_path / "proc" / "77" / "fd"
+        fds.mkdir(parents=True)
+        pid_file = tmp_path / "podman.pid"
+        pid_file.write_text("77\n")
+        log_file = tmp_path / "log.jsonl"
+        meter = PullMeter(
+            pid_file,
+            "tools",
+            make_logger(log_file, None),
+            interval=0.01,
+            proc=tmp_path / "proc",
+            total=10_000,
+        )
+        blob = blob_dir / "1"
+        with meter, blob.open("wb") as handle:
+            (fds / "3").symlink_to(blob)
+            for _ in range(5):
+                handle.write(b"y" * 1000)
+                handle.flush()
+                time.sleep(0.05)
+        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        running = [event for event in events if not event["final"] and event["done"]]
+        assert running and all(event["total"] == 10_000 for event in running)
+        percents = [event["percent"] for event in running]
+        assert percents == sorted(percents) and 0 < percents[-1] <= 50, percents
+        assert all(event["eta"] is not None and event["eta"] > 0 for event in running)
+        last = running[-1]
+        expected = (10_000 - last["done"]) / (last["done"] / last["seconds"])
+        assert abs(last["eta"] - expected) <= max(1.0, expected * 0.2), last
+        final = events[-1]
+        assert final["final"] and final["done"] == final["total"] == 10_000
+        assert final["percent"] == 100.0 and final["eta"] == 0.0
+
+    def test_to_download_counts_each_missing_layer_once(self) -> None:
+        """The total is the config plus each distinct layer of the manifest that storage does
+        not hold; unknown without the manifest's layers."""
+        layers = (("sha256:a", 100), ("sha256:b", 20), ("sha256:a", 100), ("sha256:c", 3))
+        image = RemoteImage("r/x:1", "sha256:m", 0, 0, 4, layers, 7)
+        assert to_download(image, set()) == 7 + 100 + 20 + 3
+        assert to_download(image, {"sha256:a", "sha256:c"}) == 7 + 20
+        assert to_download(RemoteImage("r/x:1", "sha256:m", 0, 0, 0), set()) is None
 
     def test_quick_pull_says_nothing(self, tmp_path: Path) -> None:
         """A pull over before the first interval logs no progress at all; without the
