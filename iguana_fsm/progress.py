@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iguana_fsm.console import fit
 from iguana_fsm.record import JobRecord
 
 LINE = re.compile(
@@ -74,10 +75,27 @@ def parse(line: str) -> Report | None:
 
 
 class Plymouth:
-    """Passes reports on to plymouth, when its daemon answers ``plymouth --ping``."""
+    """Passes reports on to plymouth, when its daemon answers ``plymouth --ping``.
+
+    A report becomes one message, ``Iguana: JOB 42% MESSAGE`` (``plymouth display-message``):
+    the text splash centres it, the details splash prints it as a line, graphical themes show
+    it under their animation. The percentage goes into the message because no plymouth theme
+    draws ``system-update --progress`` in boot mode (the daemon answers "failed to update
+    splash"; two-step draws it only in its updates modes). Messages go out from a thread of
+    their own, the newest replacing one not yet sent, so that a daemon that hangs never holds
+    up the job's progress; one that does not answer within TIMEOUT seconds, or has quit, is not
+    asked again.
+    """
+
+    TIMEOUT = 2.0
+    """Seconds one plymouth command may take."""
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
+        self.gone = False
+        self._lock = threading.Lock()
+        self._pending: str | None = None
+        self._sender: threading.Thread | None = None
 
     @classmethod
     def find(cls) -> Plymouth | None:
@@ -85,19 +103,52 @@ class Plymouth:
         binary = shutil.which("plymouth")
         if binary is None:
             return None
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            if subprocess.run([binary, "--ping"], timeout=2, check=False).returncode == 0:
-                return cls(binary)
-        return None
+        found = cls(binary)
+        return found if found._run("--ping") else None
 
     def show(self, job: str, report: Report) -> None:
-        """The message on plymouth's screen, the percentage on its progress bar."""
-        commands = [[self.binary, "display-message", f"--text=Iguana: {job}: {report.message}"]]
-        if report.percent is not None:
-            commands.append([self.binary, "system-update", f"--progress={report.percent:.0f}"])
-        for command in commands:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(command, timeout=2, check=False, capture_output=True)
+        """Send ``report`` of ``job`` as plymouth's message (in the background)."""
+        shown = f" {report.percent:g}%" if report.percent is not None else ""
+        text = fit(f"Iguana: {job}{shown} {report.message}".rstrip())
+        with self._lock:
+            if self.gone:
+                return
+            self._pending = text
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send, name="plymouth", daemon=True)
+                self._sender.start()
+
+    def flush(self) -> None:
+        """Wait for the messages under way (at most TIMEOUT seconds each)."""
+        sender = self._sender
+        if sender is not None:
+            sender.join(self.TIMEOUT * 2 + 1)
+
+    def _send(self) -> None:
+        while True:
+            with self._lock:
+                text, self._pending = self._pending, None
+                if text is None or self.gone:
+                    self._sender = None
+                    return
+            if not self._run("display-message", f"--text={text}"):
+                with self._lock:
+                    self.gone, self._pending, self._sender = True, None, None
+                return
+
+    def _run(self, *args: str) -> bool:
+        """Whether ``plymouth ARGS`` succeeded within TIMEOUT seconds."""
+        try:
+            done = subprocess.run(
+                [self.binary, *args],
+                timeout=self.TIMEOUT,
+                check=False,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
 
 
 def _own_file(info: os.stat_result) -> bool:
@@ -159,6 +210,8 @@ class JobProgress:
         self._thread.join()
         # what the job wrote just before it ended
         self._read()
+        if self.plymouth is not None:
+            self.plymouth.flush()
 
     def _size(self) -> int | None:
         """The file's size, or None when it is not a regular file of its own (a FIFO is someone
