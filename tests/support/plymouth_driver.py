@@ -132,8 +132,10 @@ def scenario(
     if name == "blocked":
         daemon.send_signal(signal.SIGSTOP)
         seen["found_while_stopped"] = Plymouth.find() is not None
-        # as if found before it stopped answering
+        # as if found before it stopped answering; a longer wait than the default's, so that
+        # the job's reports are logged before it gives up however busy the machine is
         plymouth: Plymouth | None = Plymouth(shutil.which("plymouth") or "plymouth")
+        plymouth.TIMEOUT = WAIT / 3
     else:
         plymouth = Plymouth.find()
     assert plymouth is not None
