@@ -63,6 +63,31 @@ def to_download(image: RemoteImage, stored: set[str]) -> int | None:
     return image.config_size + sum(size for digest, size in layers.items() if digest not in stored)
 
 
+class PullTotals:
+    """What registries said of images (``remember``), by reference as asked and by manifest
+    digest, for the totals of later pulls (``total``); ``graphroot`` is container storage's
+    directory (None: asked of ``ask_graphroot`` once, when first needed)."""
+
+    def __init__(self, graphroot: Path | None, ask_graphroot: Callable[[], str | None]) -> None:
+        self.graphroot, self._ask = graphroot, ask_graphroot
+        self._known: dict[str, RemoteImage] = {}
+
+    def remember(self, reference: str, found: RemoteImage) -> None:
+        """Keep what the registry said of ``reference``."""
+        self._known[reference] = self._known[found.digest] = found
+
+    def total(self, reference: str) -> int | None:
+        """The bytes a pull of ``reference`` downloads, when its manifest was read."""
+        known = self._known
+        found = known.get(reference) or known.get(reference.rpartition("@")[2])
+        if found is None:
+            return None
+        if self.graphroot is None:
+            asked = self._ask()
+            self.graphroot = Path(asked) if asked else None
+        return to_download(found, stored_layers(self.graphroot)) if self.graphroot else None
+
+
 class PullMeter:
     """Logs ``pull.progress`` (image, bytes ``done`` of ``total``, ``percent``, ``rate`` in
     bytes/s, ``eta`` in seconds, ``seconds`` since the start) every ``interval`` seconds while
