@@ -69,12 +69,16 @@ def preview(
 
 def read_only_images(storage: Path | None, env: Mapping[str, str]) -> list[dict[str, Any]]:
     """What ``podman images`` lists from its read-only stores (as verify's podman would see
-    them: the same storage.conf); nothing when podman is missing or fails."""
+    them: the same storage.conf); nothing when storage.conf names no such store (podman is
+    not asked then), when podman is missing or fails."""
     from iguana_fsm.engine.api import image_store_options
 
+    stores = image_store_options(env)
+    if not stores:
+        return []
     argv = ["podman"]
     if storage is not None:
-        argv += ["--root", str(storage), *image_store_options(env)]
+        argv += ["--root", str(storage), *stores]
     argv += ["images", "--filter", "readonly=true", "--format", "json"]
     try:
         done = subprocess.run(

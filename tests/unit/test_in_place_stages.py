@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from iguana_fsm.engine.api import image_store_options
 from iguana_fsm.errors import ExitCode, TrustError
 from iguana_fsm.memory.plan import PER_JOB, ImageSize, make_plan
 from iguana_fsm.stages import jobs, services, verify
@@ -72,3 +73,19 @@ def test_plan_leaves_in_place_images_out() -> None:
     plan = make_plan([("one", ["big", "small"]), ("two", ["big"])], sizes, 100 * MB)
     assert plan.refusal is None and plan.total == 30 * MB
     assert plan.jobs["one"].remove == ["small"] and plan.jobs["two"].remove == []
+
+
+def test_store_options_follow_storage_conf(tmp_path: Path) -> None:
+    """A private --root loses storage.conf's additionalimagestores in podman 4.3, so the engine
+    passes them as --storage-opt; none without such stores or without a readable file."""
+    conf = tmp_path / "storage.conf"
+    env = {"CONTAINERS_STORAGE_CONF": str(conf)}
+    assert image_store_options(env) == []
+    conf.write_text('[storage]\ndriver = "overlay"\n')
+    assert image_store_options(env) == []
+    conf.write_text(
+        '[storage]\ndriver = "overlay"\n[storage.options]\nadditionalimagestores = ["/a", "/b"]\n'
+    )
+    assert image_store_options(env) == ["--storage-opt", "overlay.imagestore=/a,/b"]
+    conf.write_text("[storage\n")
+    assert image_store_options(env) == []
