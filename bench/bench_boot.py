@@ -33,7 +33,7 @@ from tests.e2e import bootkit
 
 COMMAND_LINE = (
     f"console=ttyS0 root=iguana panic=1 rd.shell=0 rd.iguana.images=LABEL={bootkit.SOURCE_LABEL} "
-    "rd.iguana.control_url=/run/iguana/images/install.yaml"
+    "rd.iguana.control_url=/run/iguana/images/bench.yaml"
 )
 """The offline boot of ``tests/e2e/test_boot.py``."""
 
@@ -61,13 +61,23 @@ def build_initrd(tree: Path, output: Path, kernel: bootkit.Kernel) -> Path:
 
 def source_disk(work: Path, kernel: bootkit.Kernel) -> Path:
     """The image source tree of the boot test (its conftest's recipe): the installer image's
-    store and the install workflow."""
-    store = bootkit.registry_store(work / "store", kernel.release)
+    registry store, its podman store when the kit makes one (images used in place), and the
+    workflow of the test's offline boot as ``bench.yaml`` (pinned when the image can be used in
+    place: a tree without that feature pulls it by digest through the registry mirror)."""
+    stores: Any = bootkit.registry_store(work / "store", kernel.release)
     tree = work / "tree"
     tree.mkdir()
-    shutil.copytree(store, tree / "registry")
+    shutil.copytree(getattr(stores, "registry", stores), tree / "registry")
+    containers = getattr(stores, "containers", None)
+    steps = ("partition", "mountlist")
+    if containers is None:
+        workflow = bootkit.workflow_yaml(*steps)
+    else:
+        shutil.copytree(containers, tree / "containers", symlinks=True)
+        pinned_workflow: Any = bootkit.workflow_yaml  # takes image= in a kit with the store
+        workflow = pinned_workflow(*steps, image=stores.pinned)
     shutil.rmtree(work / "store")
-    (tree / "install.yaml").write_text(bootkit.workflow_yaml("partition", "mountlist"))
+    (tree / "bench.yaml").write_text(workflow)
     return tree
 
 
@@ -109,6 +119,7 @@ def boot_once(tree: Tree, kernel: bootkit.Kernel, source: Path, work: Path) -> d
         - prepared
         - sum(states.values()),
         "podman service start (from its spawn)": timings.get("engine", {}).get("start", 0.0),
+        "podman service stop (after the last state)": timings.get("engine", {}).get("stop", 0.0),
         "QEMU run": result.seconds,
     }
 
