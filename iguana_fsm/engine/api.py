@@ -129,6 +129,23 @@ def api_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def image_store_options(env: Mapping[str, str]) -> list[str]:
+    """For a podman given ``--root``: the storage.conf's ``additionalimagestores`` (read-only
+    image stores, used in place) as ``--storage-opt``, because podman 4.3 drops the file's
+    storage options once ``--root`` is given (tried here). Nothing when there are none."""
+    import tomllib
+
+    conf = Path(env.get("CONTAINERS_STORAGE_CONF") or "/etc/containers/storage.conf")
+    try:
+        options = tomllib.loads(conf.read_text()).get("storage", {}).get("options", {})
+    except (OSError, ValueError):
+        return []
+    stores = options.get("additionalimagestores") if isinstance(options, dict) else None
+    if not isinstance(stores, list) or not stores:
+        return []
+    return ["--storage-opt", "overlay.imagestore=" + ",".join(str(store) for store in stores)]
+
+
 def unmount_below(top: Path, log: Any) -> None:
     """Unmount everything podman left mounted under ``top``; EngineError if it stays mounted."""
     try:
@@ -218,7 +235,8 @@ class PodmanApiProcess:
         runroot = runroot_for(self.paths)
         if self.paths.storage is None or runroot is None:
             return []
-        return ["--root", str(self.paths.storage), "--runroot", str(runroot)]
+        options = ["--root", str(self.paths.storage), "--runroot", str(runroot)]
+        return options + image_store_options(self.environment)
 
     def attach_log(self, log: Any) -> None:
         """Log to ``log`` from now on, after what a LaterLog kept."""

@@ -109,6 +109,10 @@ class StartOnUse:
         """See Engine.remove_image."""
         self._up().remove_image(reference)
 
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        """See Engine.read_only_images."""
+        return self._up().read_only_images(reference)
+
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """See Engine.create_volume."""
         self._up().create_volume(name, labels)

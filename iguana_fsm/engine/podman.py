@@ -3,7 +3,7 @@
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
 API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``). It is
-about 45 lines over the house's 450: it stays the one module that calls podman-py.
+about 70 lines over the house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
 for that one step, so the podman client does the terminal work (raw mode, resizes). Every other
@@ -230,6 +230,27 @@ class PodmanEngine:
             self.client.images.remove(image.id, force=True)
         # The stage logs the removal with its job; this line is for debugging the engine.
         self._log.debug("image.removed", image=reference, id=image.id)
+
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        """The images in podman's read-only (additional) stores named in ``reference``'s
+        repository; podman marks them ``ReadOnly`` in its image list."""
+        with _engine_errors(f"list the read-only images for {reference}"):
+            listed = self.client.images.list(filters={"readonly": "true"})
+        found: list[ImageInfo] = []
+        for image in listed:
+            attrs = image.attrs
+            names = [str(name) for name in (attrs.get("RepoTags") or [])]
+            names += [str(name) for name in (attrs.get("RepoDigests") or [])]
+            if attrs.get("ReadOnly") is not True or not any(
+                images.same_repository(name, reference) for name in names
+            ):
+                continue
+            size = attrs.get("Size")
+            digest = images.manifest_digest(reference, attrs)
+            found.append(
+                ImageInfo(reference, image.id, digest, size if isinstance(size, int) else None)
+            )
+        return found
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume with ``labels``; reuse an existing one."""
