@@ -13,7 +13,6 @@ anything else (a journal to apply, an older schema, a file that is broken) goes 
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import time
@@ -159,10 +158,10 @@ def current_job(record: Plain, now: float | None = None) -> dict[str, Any] | Non
 
 def describe(record: Plain, running: bool, checkpoint: str = "(this checkpoint)") -> str:
     """The boot in a few readable lines."""
-    when = datetime.datetime.fromtimestamp(record["started"], datetime.UTC)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record["started"]))
     lines = [
         f"status:   {extended_status(record, running)}",
-        f"run:      {record['run_id']}  started {when:%Y-%m-%d %H:%M:%S} UTC",
+        f"run:      {record['run_id']}  started {when} UTC",
         f"state:    {record['state']}{ACTIVITY[phase(record, running)]}",
         f"workflow: {record['workflow_source'] or '-'}",
     ]
