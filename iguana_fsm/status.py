@@ -6,9 +6,10 @@ cloud-init read a boot of Iguana the same way.
 Everything here reads the record's JSON form (a plain dict, as ``BootRecord.to_json`` gives it
 and the checkpoint holds it), not the record model: a look from a rescue shell, and the loop of
 ``status --wait``, must not pay for importing the model's dataclasses (issue 17). The verb
-reads the checkpoint file directly when it is a whole snapshot of this schema (``snapshot``);
-anything else (a journal to apply, an older schema, a file that is broken) goes through
-``CheckpointStore.load``, which migrates and validates, and ``to_json``.
+reads the checkpoint file directly when it is a whole snapshot that fits the record's shape
+(``snapshot``, ``data/record-shape.json``); anything else (a journal to apply, an older schema,
+a file that is broken) goes through ``CheckpointStore.load``, which migrates and validates, and
+``to_json``.
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ import json
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from iguana_fsm.console import banner_lines
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
-from iguana_fsm.machine import ENDINGS
+from iguana_fsm.machine import ENDINGS, STATES
 from iguana_fsm.paths import Paths
 from iguana_fsm.regular import read_regular
 
 Plain = dict[str, Any]
 """A boot record's JSON form."""
 
-SCHEMA = 2
-"""The record schema whose snapshots status reads directly (``record.SCHEMA``; a test holds
-the two equal)."""
+SHAPE = Path(__file__).with_name("data") / "record-shape.json"
+"""The record's JSON form as the record model decodes it (written by tools/record_shape.py from
+the model's type hints; a test holds the two equal): a snapshot status reads alone must fit it,
+as CheckpointStore.load would demand."""
 
 SUCCEEDED = "succeeded"
 RUNNING = "running"
@@ -39,20 +42,64 @@ FAILED_CONTINUED = "failed-continued"
 
 
 def snapshot(paths: Paths) -> Plain | None:
-    """The checkpoint as JSON when it is a whole snapshot of SCHEMA with no journal after it (a
-    boot that ended, failed or stopped outside its job loop); None when the checkpoint needs
-    ``CheckpointStore.load`` (a journal, another schema) or is not readable as one (load then
-    says why)."""
+    """The checkpoint as JSON when it is a whole snapshot, with no journal after it (a boot that
+    ended, failed or stopped outside its job loop), that the record model would load as it is:
+    its schema, no unknown key, every value of its type, states the machine has. None when the
+    checkpoint needs ``CheckpointStore.load`` (a journal, another schema) or does not fit (load
+    then says why, and ``status`` exits as it always did)."""
     journal = paths.state.with_name(paths.state.name + ".journal")
     if os.path.lexists(journal):
         return None
     try:
         data = json.loads(read_regular(paths.state).decode("utf-8"))
+        shape = json.loads(SHAPE.read_bytes())
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != shape["schema"]:
+        return None
+    records = shape["records"]
+    if not fits(["record", shape["top"]], data, records) or not known_states(data):
         return None
     return data
+
+
+def fits(kind: Any, data: Any, records: dict[str, Any]) -> bool:
+    """Whether ``data`` is what the record model decodes a ``kind`` from and encodes again as it
+    is (the type forms of tools/record_shape.py): ``record.from_plain``'s tests, made strict
+    where it converts (a whole number where a float belongs, a bool for an int enum) and every
+    field present, as the writer leaves them; what does not fit goes to the model."""
+    if isinstance(kind, str):
+        if kind == "any":
+            return True
+        if kind == "int":
+            return isinstance(data, int) and not isinstance(data, bool)
+        return type(data) is {"str": str, "float": float, "bool": bool}[kind]
+    form, inner = kind
+    if form == "optional":
+        return data is None or fits(inner, data, records)
+    if form == "list":
+        return isinstance(data, list) and all(fits(inner, item, records) for item in data)
+    if form == "map":
+        return isinstance(data, dict) and all(fits(inner, item, records) for item in data.values())
+    if form == "enum":
+        return any(data == value and type(data) is type(value) for value in inner)
+    fields = records[inner]
+    return (
+        isinstance(data, dict)
+        and data.keys() == fields.keys()
+        and all(fits(fields[name], value, records) for name, value in data.items())
+    )
+
+
+def known_states(data: Plain) -> bool:
+    """What ``checkpoint.decode`` checks besides the types: states the machine has, and a
+    current job among the jobs."""
+    failed, current = data.get("failed_state"), data.get("current_job")
+    return (
+        data["state"] in STATES
+        and (failed is None or failed in STATES)
+        and (current is None or current in data.get("jobs", {}))
+    )
 
 
 def handed_over(record: Plain) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from iguana_fsm.cli import main
 from iguana_fsm.errors import ExitCode
 from iguana_fsm.memory.budget import Budget
 from iguana_fsm.paths import Paths
-from iguana_fsm.record import SCHEMA, BootRecord, JobRecord, JobStatus, to_plain
+from iguana_fsm.record import BootRecord, JobRecord, JobStatus, to_plain
 from tests.unit.boot_harness import Boot
+from tools import record_shape
 
 WORKFLOW = """\
 jobs:
@@ -194,9 +196,41 @@ class TestSnapshotReading:
         paths.state.write_text("{", encoding="utf-8")
         assert status.snapshot(paths) is None
 
+    def test_shape_is_the_record_models(self) -> None:
+        """The shipped shape is what tools/record_shape.py derives from the record model now
+        (after a change to record.py: ``tools/record_shape.py --write``)."""
+        assert status.SHAPE.read_text(encoding="utf-8") == record_shape.text()
+
+    @pytest.mark.parametrize(
+        ("name", "spoil"),
+        [
+            ("unknown job field", lambda data: data["jobs"]["first"].update(colour=1)),
+            ("missing field", lambda data: data.pop("warnings")),
+            ("unknown state", lambda data: data.update(state="limbo")),
+            ("unknown failed state", lambda data: data.update(failed_state="limbo")),
+            ("current job not a job", lambda data: data.update(current_job="nobody")),
+            ("string exit code", lambda data: data["jobs"]["first"].update(exit_code="0")),
+            ("bool as int", lambda data: data["jobs"]["first"].update(exit_code=True)),
+            ("whole number as float", lambda data: data.update(started=int(data["started"]))),
+            ("job status", lambda data: data["jobs"]["first"].update(status="happy")),
+            ("no object", lambda data: data.update(memory=[])),
+        ],
+    )
+    def test_what_the_model_would_not_take_as_it_is_goes_to_the_store(
+        self, tmp_path: Path, name: str, spoil: Callable[[dict[str, Any]], object]
+    ) -> None:
+        """A snapshot with a key, a type or a state the record model would refuse or convert
+        is not read alone: CheckpointStore.load decides (and names the fault)."""
+        Boot(tmp_path, WORKFLOW).run()
+        paths = Paths.for_sandbox(tmp_path)
+        assert status.snapshot(paths) is not None
+        data = json.loads(paths.state.read_text(encoding="utf-8"))
+        spoil(data)
+        paths.state.write_text(json.dumps(data), encoding="utf-8")
+        assert status.snapshot(paths) is None, name
+
     def test_constants_follow_the_record_model(self) -> None:
-        """The schema and job statuses status compares with are the record model's."""
-        assert status.SCHEMA == SCHEMA
+        """The job statuses status compares with are the record model's."""
         assert (status.SUCCEEDED, status.RUNNING, status.FAILED_CONTINUED) == (
             JobStatus.SUCCEEDED,
             JobStatus.RUNNING,
