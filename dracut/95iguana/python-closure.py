@@ -7,8 +7,9 @@ a function of Iguana or of a dependency names (a lazy import: ``requests`` reads
 request), each imported for real so that its own imports come along, until nothing new appears.
 The standard library's own lazy imports are not followed (they lead to pydoc, doctest, pdb...):
 the ones a verb does reach are listed in RUNTIME, and tests/integration/test_closure.py fails
-when a verb loads a module this does not list. It prints ``SOURCE<TAB>DESTINATION`` for each file: the stdlib keeps its
-path, everything found on a ``--path`` directory goes to the interpreter's dist-packages.
+when a verb loads a module this does not list. It prints ``SOURCE<TAB>DESTINATION`` for each
+file: the stdlib keeps its path, everything found on a ``--path`` directory goes to the
+interpreter's dist-packages.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ast
 import importlib
 import importlib.util
 import pkgutil
+import subprocess
 import sys
 import sysconfig
 import warnings
@@ -93,9 +95,11 @@ ALWAYS = (
 RUNTIME: tuple[str, ...] = ()
 # Files of dependencies that Iguana never loads: PyYAML's optional C parser (2.7 MB).
 SKIP_FILES = ("_yaml.cpython-",)
-# Packages requests takes a character-set detector from, if one imports. None is carried: the
-# detector only guesses the encoding of a text answer without a charset (Response.text), which
-# then falls back to UTF-8; iguana.sh silences the warning requests gives without one.
+# Packages requests takes a character-set detector from, if one imports. None is carried when
+# the requests found imports without one (its newer releases): the detector only guesses the
+# encoding of a text answer without a charset (Response.text), which then falls back to UTF-8,
+# and iguana.sh silences the warning requests gives. An older requests (Debian 12's 2.28) needs
+# one: then the first found on a --path, else the first found at all, is carried alone.
 DETECTORS = ("charset_normalizer", "chardet")
 # Modules the interpreter has frozen into its own binary (os, codecs, io, site, runpy...) load
 # from there, not from their files; only os.py stays, the landmark by which the interpreter
@@ -208,10 +212,30 @@ def import_named(ours: Callable[[str], bool]) -> None:
                     import_quietly(wanted)
 
 
-def no_detectors() -> None:
-    """Keep requests' character-set detectors from importing (see DETECTORS)."""
+def choose_detector(extra: list[Path]) -> None:
+    """Keep requests' character-set detectors from importing, all of them when requests does
+    without, else all but one (see DETECTORS)."""
+    trial = (
+        f"import sys; sys.path[:0] = {[str(entry) for entry in sys.path]!r}; "
+        f"sys.modules.update(dict.fromkeys({DETECTORS!r})); import requests"
+    )
+    tolerated = subprocess.run(
+        [sys.executable, "-I", "-S", "-W", "ignore", "-c", trial],
+        capture_output=True,
+        check=False,
+    )
+    chosen = None
+    if tolerated.returncode != 0:
+        found: dict[str, Path] = {}
+        for name in DETECTORS:
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.origin:
+                found[name] = Path(spec.origin).resolve()
+        on_path = [name for name in found if any(found[name].is_relative_to(e) for e in extra)]
+        chosen = (on_path or list(found) or [None])[0]
     for name in DETECTORS:
-        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+        if name != chosen:
+            sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
 
 
 def frozen(name: str) -> bool:
@@ -267,7 +291,7 @@ def main() -> int:
     # -S left the interpreter's own packages off sys.path: after the given paths, so that a
     # packaged Iguana (its private directory as --path) finds the distribution's libraries.
     sys.path.append(str(site_dir))
-    no_detectors()
+    choose_detector(extra)
     warnings.filterwarnings("ignore", DETECTOR_WARNING)
 
     def third_party(name: str) -> bool:
