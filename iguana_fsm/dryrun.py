@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from iguana_fsm.bootstart import Options, boot_config
 from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import unknown_warnings
 from iguana_fsm.errors import MemoryRefused
@@ -22,7 +23,6 @@ from iguana_fsm.host import SandboxHost
 from iguana_fsm.log import make_logger
 from iguana_fsm.memory.preview import preview
 from iguana_fsm.paths import Paths
-from iguana_fsm.session import Options, boot_config
 from iguana_fsm.stages import fetch, locate
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.trust.policy import check_image, load_policy, prepare_engine_env

@@ -3,30 +3,25 @@ it from the start (``iguana run``) or from a checkpoint (``iguana resume``)."""
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from iguana_fsm import reentry
 from iguana_fsm.atomic import remove_stale_temps
 from iguana_fsm.bootlock import boot_lock
-from iguana_fsm.checkpoint import CheckpointStore
-from iguana_fsm.cmdline import (
-    BootConfig,
-    parse_cmdline,
-    read_cmdline_text,
-    redact_cmdline,
-    suggest,
-    unknown_warnings,
+from iguana_fsm.bootstart import (
+    Begun,
+    Options,
+    begin_resume,
+    begin_run,
 )
+from iguana_fsm.checkpoint import CheckpointStore
+from iguana_fsm.cmdline import BootConfig, suggest
 from iguana_fsm.console import Mode
 from iguana_fsm.engine.base import Engine
 from iguana_fsm.engine.lazy import StartOnUse
-from iguana_fsm.errors import CheckpointError, ResumeRefused, UsageError
+from iguana_fsm.errors import CheckpointError
 from iguana_fsm.host import Host
 from iguana_fsm.log import Progress, make_logger
 from iguana_fsm.paths import Paths
@@ -36,48 +31,6 @@ from iguana_fsm.stages.base import BootContext, Stage
 
 EngineFactory = Callable[[Paths, str, BootConfig, Any], Engine]
 HostFactory = Callable[[Paths], Host]
-
-
-@dataclass(frozen=True)
-class Options:
-    """What ``iguana run`` / ``iguana resume`` were asked for."""
-
-    paths: Paths
-    cmdline: str | None = None
-    workflow: str | None = None
-    interactive: bool = True
-    fresh: bool = False
-
-
-def boot_config(
-    options: Options,
-    stored: str | None = None,
-    errors: list[str] | None = None,
-    stored_workflow: str | None = None,
-) -> tuple[BootConfig, str]:
-    """The BootConfig and the command line it came from: ``--cmdline``, else the one stored
-    for resume, else ``/proc/cmdline`` (initrd) or nothing (sandbox). ``--workflow`` (else the
-    one stored for resume) is set as the configuration's control_url over the command line's,
-    never written into the command line's text: words after ``--`` belong to init, and a quote
-    in a path must not make other options. With ``errors`` given, bad options are collected
-    there instead of raised (see ``parse_cmdline``)."""
-    text = options.cmdline
-    if text is None:
-        text = stored
-    if text is None:
-        text = "" if options.paths.sandbox else None
-    if text is None:
-        text = read_cmdline_text(etc=Path("/etc"))
-    config = parse_cmdline(text, errors)
-    source = workflow_source(options.workflow) if options.workflow is not None else stored_workflow
-    if source is not None:
-        config = replace(config, control_url=source)
-    return config, text
-
-
-def workflow_source(option: str) -> str:
-    """``--workflow`` as rd.iguana.control_url takes it: a URL as given, a path made absolute."""
-    return option if "://" in option else str(Path(option).absolute())
 
 
 def console_mode(config: BootConfig) -> Mode:
@@ -108,53 +61,40 @@ class Session:
         self.console = console if console is not None else sys.stderr
         self.store = CheckpointStore(self.paths.state)
 
-    def run(self) -> int:
-        """A new boot from locate."""
-        with boot_lock(self.paths):
-            old = self._previous()
-            if old is not None and not old.handed_over and not self.options.fresh:
-                raise UsageError(
-                    f"{self.paths.state}: an unfinished boot (state {old.state}) is "
-                    "recorded here: continue it with `iguana resume`, or start over with "
-                    "--fresh"
-                )
-            errors: list[str] = []
-            config, text = boot_config(self.options, errors=errors)
-            workflow = workflow_source(self.options.workflow) if self.options.workflow else None
-            record = BootRecord(run_id=uuid.uuid4().hex, state="locate")
-            record.sandbox = self.paths.sandbox
-            # secrets of rd.iguana.env stay out of the checkpoint; resume reads the raw text
-            record.cmdline = redact_cmdline(text)
-            record.warnings.extend(unknown_warnings(config))
-            self._keep("cmdline", text)
-            # --workflow beside it, for resume to read the same source
-            self._keep("workflow", workflow)
-            ctx = self._context(config, record)
-            ctx.cmdline_errors = errors
+    def run(self, begun: Begun | None = None) -> int:
+        """A new boot from locate; ``begun``: its first steps taken already, under the boot
+        lock that the caller holds (``commands/boot.py``)."""
+        if begun is None:
+            with boot_lock(self.paths):
+                return self._run(begin_run(self.options, self.store))
+        return self._run(begun)
 
-            def prepare() -> str:
-                if old is not None:
-                    # --fresh: the old run's containers and volumes must not leak into this one
-                    ctx.engine.remove_leftovers(old.run_id)
-                return "locate"
+    def _run(self, begun: Begun) -> int:
+        ctx = self._context(begun.config, begun.record)
+        ctx.cmdline_errors = begun.errors
+        old = begun.old
 
-            return Runner(ctx, self.stages, self._start_engine(ctx)).run("locate", prepare)
+        def prepare() -> str:
+            if old is not None:
+                # --fresh: the old run's containers and volumes must not leak into this one
+                ctx.engine.remove_leftovers(old.run_id)
+            return "locate"
 
-    def resume(self) -> int:
-        """Continue the boot recorded in the checkpoint, refusing a changed workflow."""
-        with boot_lock(self.paths):
-            if not self.store.exists():
-                raise ResumeRefused(
-                    f"{self.paths.state}: no checkpoint, nothing to resume (use `iguana run`)"
-                )
-            record = self.store.load()
-            config, _ = boot_config(
-                self.options, self._kept("cmdline"), stored_workflow=self._kept("workflow")
-            )
-            ctx = self._context(config, record)
-            entry = reentry.entry_state(record)
-            runner = Runner(ctx, self.stages, self._start_engine(ctx))
-            return runner.run(entry, lambda: reentry.enter(ctx, self.stages))
+        return Runner(ctx, self.stages, self._start_engine(ctx)).run("locate", prepare)
+
+    def resume(self, begun: Begun | None = None) -> int:
+        """Continue the boot recorded in the checkpoint, refusing a changed workflow;
+        ``begun`` as for ``run``."""
+        if begun is None:
+            with boot_lock(self.paths):
+                return self._resume(begin_resume(self.options, self.store))
+        return self._resume(begun)
+
+    def _resume(self, begun: Begun) -> int:
+        ctx = self._context(begun.config, begun.record)
+        entry = reentry.entry_state(begun.record)
+        runner = Runner(ctx, self.stages, self._start_engine(ctx))
+        return runner.run(entry, lambda: reentry.enter(ctx, self.stages))
 
     @staticmethod
     def _start_engine(ctx: BootContext) -> Callable[[], None] | None:
@@ -162,36 +102,6 @@ class Session:
         checks run, which need no engine; verify's first pull waits for it."""
         engine = ctx.engine
         return engine.start_soon if isinstance(engine, StartOnUse) else None
-
-    def _previous(self) -> BootRecord | None:
-        """The boot recorded here before; with --fresh an unreadable one counts as none."""
-        if not self.store.exists():
-            return None
-        try:
-            return self.store.load()
-        except CheckpointError:
-            if self.options.fresh:
-                return None
-            raise
-
-    def _keep(self, name: str, text: str | None) -> None:
-        """Keep the command line as given (secrets included), or the ``--workflow`` source, for
-        resume, readable by root only, beside the podman socket rather than in the checkpoint;
-        None removes what an earlier boot kept."""
-        path = self.paths.run / name
-        if text is None:
-            path.unlink(missing_ok=True)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    def _kept(self, name: str) -> str | None:
-        try:
-            return (self.paths.run / name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
 
     def _context(self, config: BootConfig, record: BootRecord) -> BootContext:
         log_failures: list[OSError] = []

@@ -1,8 +1,13 @@
 #!/bin/sh
-# images-setup start|stop [DIR]: serve the registry store under DIR/registry (the mounted
-# rd.iguana.images= device) read-only on 127.0.0.1:5000, and write a registries.conf drop-in
-# that makes every registry found in the store pull through it. A device without a store is
-# fine: the workflow may take its images from a registry, or need none at all.
+# images-setup start|stop [DIR]: offer the images of the mounted rd.iguana.images= device DIR.
+# - DIR/containers, a containers-storage image store (overlay, as podman --root DIR/containers
+#   pull writes it): named in storage.conf's additionalimagestores, so podman runs its images
+#   from the read-only device, without a pull and without RAM for their layers (Iguana uses an
+#   image in place only when the workflow pins it by digest and the store has that digest).
+# - DIR/registry, a docker-registry store: served read-only on 127.0.0.1:5000, with a
+#   registries.conf drop-in that makes every registry found in it pull through it (each blob is
+#   verified against its digest as it is pulled into RAM).
+# A device with neither is fine: the workflow may take its images from a registry, or need none.
 set -eu
 
 RUN=/run/iguana
@@ -11,12 +16,24 @@ PIDFILE=$RUN/images-registry.pid
 MIRRORS=/etc/containers/registries.conf.d/90-iguana-images.conf
 ADDR=127.0.0.1:5000
 UNIT=iguana-images-registry.service
+STORAGE_CONF=${IGUANA_STORAGE_CONF:-/etc/containers/storage.conf}
 
 say() {
     echo "iguana: $*" >&2
 }
 
+# use_store DIR: name DIR/containers as podman's additional (read-only) image store.
+use_store() {
+    store=$1/containers
+    [ -f "$store/overlay-images/images.json" ] || return 0
+    if ! grep -q '^additionalimagestores' "$STORAGE_CONF"; then
+        printf '\n[storage.options]\nadditionalimagestores = ["%s"]\n' "$store" >> "$STORAGE_CONF"
+    fi
+    say "images stored on $1 are used in place (read-only, pinned by digest)"
+}
+
 start() {
+    use_store "$1"
     store=$1/registry
     repos=$store/docker/registry/v2/repositories
     [ -d "$repos" ] || return 0

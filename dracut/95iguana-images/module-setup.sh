@@ -17,7 +17,7 @@ depends() {
 }
 
 install() {
-    inst_multiple docker-registry ip setsid
+    inst_multiple docker-registry ip setsid grep
     inst_multiple -o systemd-run systemctl
     inst_simple "$moddir/iguana-images.sh" /usr/lib/iguana/images-setup
 }

@@ -19,6 +19,6 @@ def add_parser(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Resume the boot; its exit code."""
-    from iguana_fsm.commands.boot import session
+    from iguana_fsm.commands.boot import resume
 
-    return int(session(args).resume())
+    return resume(args)

@@ -38,6 +38,6 @@ def handle(args: argparse.Namespace) -> int:
             sys.stdout,
             registry=not args.no_registry,
         )
-    from iguana_fsm.commands.boot import session
+    from iguana_fsm.commands.boot import run
 
-    return int(session(args, args.workflow).run())
+    return run(args, args.workflow)

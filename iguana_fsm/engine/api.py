@@ -4,6 +4,13 @@ and stops. (A workflow's *services* are side containers of a job: ``stages/servi
 Iguana never uses a system-wide podman socket: it starts its own service on a socket under
 ``Paths.run`` (and, in a sandbox, with storage under ``Paths.storage``), so a boot sees only the
 containers it made and leaves nothing behind when it stops.
+
+The socket is Iguana's: it is bound and listening before podman is spawned, and handed to the
+service by systemd's socket activation protocol (``LISTEN_FDS``). A client may connect at once;
+its request waits in the socket's queue until the service is up, so that waiting for the
+service is waiting for its first answer, not polling for a socket file. The module is light
+(no podman-py, requests or structlog): ``iguana run`` spawns the service from here before it
+imports the rest of the boot.
 """
 
 from __future__ import annotations
@@ -17,12 +24,10 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
-
-import structlog
 
 from iguana_fsm.errors import EngineError, MountError
 from iguana_fsm.mounts import unmount_tree
@@ -41,6 +46,15 @@ SOCKET_MAX = 100
 
 SHORT_PARENT = Path("/tmp")
 """Where the short stand-ins for too long paths go."""
+
+SOCKET_MARK = "IGUANA_PODMAN_SOCKET"
+"""Set in the service's environment to its socket: how a later Iguana finds a service that a
+killed one left running (its command line names no socket under socket activation)."""
+
+ACTIVATE = 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@" 3<&0 0</dev/null'
+"""The shell step between Iguana and the service: it gets the listening socket as its stdin
+and hands it on as file descriptor 3 (the protocol's first), and sets LISTEN_PID to the
+service's own process id, which only the process that execs podman knows."""
 
 
 def _short_path(long: Path, kind: str) -> Path:
@@ -115,6 +129,23 @@ def api_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def image_store_options(env: Mapping[str, str]) -> list[str]:
+    """For a podman given ``--root``: the storage.conf's ``additionalimagestores`` (read-only
+    image stores, used in place) as ``--storage-opt``, because podman 4.3 drops the file's
+    storage options once ``--root`` is given (tried here). Nothing when there are none."""
+    import tomllib
+
+    conf = Path(env.get("CONTAINERS_STORAGE_CONF") or "/etc/containers/storage.conf")
+    try:
+        options = tomllib.loads(conf.read_text()).get("storage", {}).get("options", {})
+    except (OSError, ValueError):
+        return []
+    stores = options.get("additionalimagestores") if isinstance(options, dict) else None
+    if not isinstance(stores, list) or not stores:
+        return []
+    return ["--storage-opt", "overlay.imagestore=" + ",".join(str(store) for store in stores)]
+
+
 def unmount_below(top: Path, log: Any) -> None:
     """Unmount everything podman left mounted under ``top``; EngineError if it stays mounted."""
     try:
@@ -123,11 +154,40 @@ def unmount_below(top: Path, log: Any) -> None:
         raise EngineError(f"podman storage: {error}") from error
 
 
+class LaterLog:
+    """A logger that keeps what it is told until the boot's own logger exists (``replay``):
+    the service is spawned before Iguana has imported its logging."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        def keep(event: str, **fields: Any) -> None:
+            self.events.append((level, event, fields))
+
+        return keep
+
+    def replay(self, log: Any) -> None:
+        """Tell ``log`` what was kept, in order."""
+        for level, event, fields in self.events:
+            getattr(log, level)(event, **fields)
+        self.events.clear()
+
+
+def default_log() -> Any:
+    """The engine's structlog logger, imported only when no logger is given."""
+    import structlog
+
+    return structlog.get_logger("iguana.engine")
+
+
 class PodmanApiProcess:
     """``podman system service --time=0`` as a child process on a private unix socket.
 
-    ``start`` waits (at most ``ready_timeout`` seconds) until the socket answers a ping;
-    ``stop`` sends SIGTERM to the service's process group, then SIGKILL, and may be called twice.
+    ``spawn`` binds the socket and starts the process without waiting; ``start`` spawns when
+    that was not done and waits (at most ``ready_timeout`` seconds) until the service answers
+    a ping; ``stop`` sends SIGTERM to the service's process group, then SIGKILL, and may be
+    called twice.
     """
 
     def __init__(
@@ -140,13 +200,15 @@ class PodmanApiProcess:
         log: Any = None,
     ) -> None:
         self.paths = paths
-        self._log = log if log is not None else structlog.get_logger("iguana.engine")
+        self._log = log if log is not None else default_log()
         self.environment = api_environment(env)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
         self._stand_ins: list[Path] = []
+        self.spawned_at: float | None = None
+        """``time.monotonic()`` when the service process was started (None: not yet)."""
 
     @property
     def socket_path(self) -> Path:
@@ -173,17 +235,27 @@ class PodmanApiProcess:
         runroot = runroot_for(self.paths)
         if self.paths.storage is None or runroot is None:
             return []
-        return ["--root", str(self.paths.storage), "--runroot", str(runroot)]
+        options = ["--root", str(self.paths.storage), "--runroot", str(runroot)]
+        return options + image_store_options(self.environment)
+
+    def attach_log(self, log: Any) -> None:
+        """Log to ``log`` from now on, after what a LaterLog kept."""
+        if isinstance(self._log, LaterLog):
+            self._log.replay(log)
+        self._log = log
 
     def command(self) -> list[str]:
-        """The full command line of the service."""
+        """The full command line of the service, through the activation step (``ACTIVATE``)
+        that hands podman the listening socket given as its stdin."""
         return [
+            "/bin/sh",
+            "-c",
+            ACTIVATE,
             self.podman_binary(),
             *self.global_options(),
             "system",
             "service",
             "--time=0",
-            self.url,
         ]
 
     def podman_binary(self) -> str:
@@ -202,33 +274,71 @@ class PodmanApiProcess:
         return found
 
     def start(self) -> None:
-        """Start the service and wait until its socket answers; EngineError when it does not."""
+        """Spawn the service (unless ``spawn`` did) and wait until it answers; EngineError when
+        it does not."""
+        if self._process is None:
+            self.spawn()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def spawn(self) -> None:
+        """Bind the socket, start the service on it and return at once; ``start`` waits."""
         if self.running:
             return
-        command = self.command()
+        self.podman_binary()  # podman and runc are there, before anything is made
         self.paths.run.mkdir(parents=True, exist_ok=True)
         try:
             for directory in stand_ins(self.paths):
                 private_directory(directory)
                 self._stand_ins.append(directory)
             self._reclaim_orphan()
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()
             self._log_handle = self.log_path.open("ab")
-            # A session of its own: a Ctrl-C on the console must not take the engine down.
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_handle,
-                stderr=self._log_handle,
-                env=self.environment,
-                start_new_session=True,
-            )
+            with self._listening() as listener:
+                # A session of its own: a Ctrl-C on the console must not take the engine down.
+                self._process = subprocess.Popen(
+                    self.command(),
+                    stdin=listener.fileno(),
+                    stdout=self._log_handle,
+                    stderr=self._log_handle,
+                    env={**self.environment, SOCKET_MARK: str(self.socket_path)},
+                    start_new_session=True,
+                )
+            self.spawned_at = time.monotonic()
             self.pid_path.write_text(f"{self._process.pid}\n")
-            self._wait_ready()
         except BaseException:
             self.stop()
             raise
+
+    @contextlib.contextmanager
+    def _listening(self) -> Iterator[socket.socket]:
+        """The service's socket, listening, readable by root only; closed on leaving (the
+        service keeps its own copy). Bound under a temporary name and renamed, so that the
+        socket's path never names one that others could use."""
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        # no longer than the socket's own name: the path must fit in sun_path (SOCKET_MAX)
+        temporary = self.socket_path.with_name(f".s{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(temporary))
+            os.chmod(temporary, 0o600)
+            listener.listen(128)
+            os.rename(temporary, self.socket_path)
+            try:
+                yield listener
+            except BaseException:
+                # no service got it
+                self.socket_path.unlink(missing_ok=True)
+                raise
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
 
     @property
     def pid_path(self) -> Path:
@@ -247,42 +357,52 @@ class PodmanApiProcess:
             unmount_below(self.paths.storage, self._log)
 
     def _orphans(self) -> list[int]:
-        """Processes whose command line is a ``podman ... system service ... URL`` on our URL."""
+        """Processes whose command line is a ``podman ... system service ...`` serving our
+        socket: marked so in their environment (``SOCKET_MARK``), or naming our URL."""
         url = self.url.encode()
+        mark = f"{SOCKET_MARK}={self.socket_path}".encode()
         found: list[int] = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"system" not in cmdline or b"service" not in cmdline:
+                    continue
+                ours = url in cmdline or mark in (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if url in cmdline and b"system" in cmdline and b"service" in cmdline:
+            if ours:
                 found.append(int(entry.name))
         return found
 
     def _wait_ready(self) -> None:
+        """Wait for the service's answer to a ping: the request waits in the socket's queue
+        until podman serves it, or fails when podman ends (the socket then has no listener)."""
         deadline = time.monotonic() + self.ready_timeout
         while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
+            process = self._process
+            assert process is not None
+            if self._answers(max(0.1, deadline - time.monotonic())):
+                return
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                # a refused or cut request: podman ended, or is about to
+                process.wait(timeout=0.05)
+            if process.poll() is not None:
                 raise EngineError(
-                    f"podman system service exited with code {self._process.returncode}: "
+                    f"podman system service exited with code {process.returncode}: "
                     f"{self._last_log_line()} (log: {self.log_path})"
                 )
-            if self._answers():
-                return
             if time.monotonic() > deadline:
                 raise EngineError(
                     f"podman system service did not answer on {self.socket_path} within "
                     f"{self.ready_timeout:g}s (log: {self.log_path})"
                 )
-            time.sleep(0.02)
 
-    def _answers(self) -> bool:
+    def _answers(self, timeout: float) -> bool:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(2.0)
+                sock.settimeout(timeout)
                 sock.connect(str(self.socket_path))
                 sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
                 return sock.recv(64).split(b" ")[1:2] == [b"200"]

@@ -105,6 +105,11 @@ class Engine(Protocol):
     def remove_image(self, reference: str) -> None:
         """Remove an image to give its RAM back; a missing image is not an error."""
 
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        """The images of ``reference``'s repository in the engine's read-only stores (the
+        image device's store, used in place), each with its manifest digest: the pin of
+        ``reference`` when the image has it."""
+
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create a named volume with exactly ``labels`` (an existing one is reused)."""
 

@@ -1,6 +1,6 @@
 """An engine that starts on first use, or in the background while the boot does what needs no
-engine (locate, fetch, the checks of verify): the first call that needs it waits for the start
-to finish and raises its error, if any."""
+engine (locate, fetch, the checks of verify, the registry's answers about image sizes): the
+first call that needs it waits for the start to finish and raises its error, if any."""
 
 from __future__ import annotations
 
@@ -47,7 +47,13 @@ class StartOnUse:
             self._engine.start()
         except BaseException as error:  # handed to the thread that needs the engine
             self._failure = error
-        self._took = time.monotonic() - began
+        self._took = self._start_seconds(time.monotonic() - began)
+
+    def _start_seconds(self, measured: float) -> float:
+        """The start's seconds as the engine counts them (from its service's spawn, which may
+        have come before this wrapper began it), else as measured here."""
+        counted = getattr(self._engine, "start_seconds", None)
+        return counted if isinstance(counted, float) else measured
 
     def _join(self) -> None:
         """Wait for a background start; its error, raised here (the engine cleaned up)."""
@@ -70,9 +76,9 @@ class StartOnUse:
             began = time.monotonic()
             self._engine.start()
             self.started = True
-            took = time.monotonic() - began
+            waited = time.monotonic() - began
             if self._on_started is not None:
-                self._on_started(took, took)
+                self._on_started(self._start_seconds(waited), waited)
         return self._engine
 
     def start(self) -> None:
@@ -95,12 +101,17 @@ class StartOnUse:
         return self._up().pull(reference)
 
     def inspect_remote(self, reference: str) -> RemoteImage | None:
-        """See Engine.inspect_remote."""
-        return self._up().inspect_remote(reference)
+        """See Engine.inspect_remote: it asks the registry, not the engine's service, so it
+        runs while the start is still under way instead of waiting for it."""
+        return self._engine.inspect_remote(reference)
 
     def remove_image(self, reference: str) -> None:
         """See Engine.remove_image."""
         self._up().remove_image(reference)
+
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        """See Engine.read_only_images."""
+        return self._up().read_only_images(reference)
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """See Engine.create_volume."""

@@ -2,8 +2,8 @@
 
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
-API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``). It is a
-few lines over the house's 450: it stays the one module that calls podman-py.
+API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``). It is
+about 50 lines over the house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
 for that one step, so the podman client does the terminal work (raw mode, resizes). Every other
@@ -70,7 +70,9 @@ class PodmanEngine:
     ``api_ready_timeout``: how long the API process may take to answer;
     ``stop_grace``: seconds between SIGTERM and SIGKILL when a container is stopped;
     ``service_settle``: how long a service without a health check must keep running to count
-    as started (one that dies at once is an error, not a running service)."""
+    as started (one that dies at once is an error, not a running service);
+    ``api``: a service spawned already for this boot (``bootstart.head_start``), whose start
+    ``start`` then only waits for."""
 
     def __init__(
         self,
@@ -82,17 +84,24 @@ class PodmanEngine:
         stop_grace: float = 10.0,
         api_ready_timeout: float = 30.0,
         service_settle: float = 0.3,
+        api: PodmanApiProcess | None = None,
     ) -> None:
         self.paths = paths
         self.run_id = run_id
         self.stop_grace = stop_grace
         self.service_settle = service_settle
         self._log = log if log is not None else structlog.get_logger("iguana.engine")
-        self.api = PodmanApiProcess(
-            paths, env=env_overlay, ready_timeout=api_ready_timeout, log=self._log
-        )
+        if api is None:
+            api = PodmanApiProcess(
+                paths, env=env_overlay, ready_timeout=api_ready_timeout, log=self._log
+            )
+        else:
+            api.attach_log(self._log)
+        self.api = api
         self._client: Any = None
         self._containers: set[str] = set()
+        self.start_seconds: float | None = None
+        """Seconds from the service's spawn until it answered us, once started."""
 
     @property
     def client(self) -> Any:
@@ -112,12 +121,14 @@ class PodmanEngine:
         except BaseException:
             self.stop()
             raise
+        # from the spawn, which may have come long before (bootstart.head_start)
+        self.start_seconds = time.monotonic() - min(began, self.api.spawned_at or began)
         self._log.info(
             "engine.started",
             run=self.run_id,
             socket=str(self.api.socket_path),
             podman=version,
-            seconds=round(time.monotonic() - began, 3),
+            seconds=round(self.start_seconds, 3),
         )
 
     def stop(self) -> None:
@@ -204,6 +215,27 @@ class PodmanEngine:
             self.client.images.remove(image.id, force=True)
         # The stage logs the removal with its job; this line is for debugging the engine.
         self._log.debug("image.removed", image=reference, id=image.id)
+
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        """The images in podman's read-only (additional) stores named in ``reference``'s
+        repository; podman marks them ``ReadOnly`` in its image list."""
+        with _engine_errors(f"list the read-only images for {reference}"):
+            listed = self.client.images.list(filters={"readonly": "true"})
+        found: list[ImageInfo] = []
+        for image in listed:
+            attrs = image.attrs
+            names = [str(name) for name in (attrs.get("RepoTags") or [])]
+            names += [str(name) for name in (attrs.get("RepoDigests") or [])]
+            if attrs.get("ReadOnly") is not True or not any(
+                images.same_repository(name, reference) for name in names
+            ):
+                continue
+            size = attrs.get("Size")
+            digest = images.manifest_digest(reference, attrs)
+            found.append(
+                ImageInfo(reference, image.id, digest, size if isinstance(size, int) else None)
+            )
+        return found
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume with ``labels``; reuse an existing one."""
@@ -311,13 +343,16 @@ class PodmanEngine:
         self._discard(container_id, grace)
         self._log.info("container.removed", id=container_id)
 
-    def _discard(self, container_id: str, grace: float | None = None) -> None:
+    def _discard(self, container_id: str, grace: float | None = None, exited: bool = False) -> None:
+        """Remove a container, stopped first when it runs; ``exited``: it is known to have
+        ended, and goes in one request."""
         with _engine_errors(f"remove container {container_id[:12]}"):
             try:
-                container = self.client.containers.get(container_id)
-                if container.status in ("running", "paused"):
-                    container.stop(timeout=whole_seconds(grace or self.stop_grace))
-                container.remove(force=True, v=True)
+                if not exited:
+                    container = self.client.containers.get(container_id)
+                    if container.status in ("running", "paused"):
+                        container.stop(timeout=whole_seconds(grace or self.stop_grace))
+                self.client.containers.remove(container_id, force=True, v=True)
             except podman.errors.NotFound:
                 pass
         self._containers.discard(container_id)
@@ -333,7 +368,8 @@ class PodmanEngine:
             response.raise_for_status()
             container_id = str(response.json()["Id"])
             self._containers.add(container_id)
-            container = self.client.containers.get(container_id)
+            # its state is read when needed (reload): no inspection of a container just made
+            container = self.client.containers.prepare_model({"Id": container_id})
         self._log.info("container.created", name=spec.name, image=spec.image, id=container_id)
         return container
 
@@ -358,6 +394,7 @@ class PodmanEngine:
         sampler.start(container.id)
         what = f"run job {spec.name} ({spec.image})"
         began = time.monotonic()
+        exited = False
         try:
             with _engine_errors(what):
                 if use_tty:
@@ -367,13 +404,14 @@ class PodmanEngine:
                 # podman polls the state every 250 ms unless told otherwise: a job's end is
                 # noticed at once instead.
                 exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
+                exited = True
         finally:
             ended = time.monotonic()
             timer.cancel()
             peak = sampler.stop()
             lines.close()
             with contextlib.suppress(EngineError):
-                self._discard(container.id)
+                self._discard(container.id, exited=exited)
             removed = time.monotonic()
         timings = {"create": began - created, "run": ended - began, "remove": removed - ended}
         self._log.info(

@@ -11,6 +11,10 @@ A job's need: the unpacked images in storage while it runs, plus the download of
 image pulled for it (a pull keeps the layers it downloaded until they are unpacked). A job whose
 need exceeds the budget cannot run at all: the plan names it (``refusal``) and verify refuses
 the boot before any container runs.
+
+An image used in place (``ImageSize.in_place``: from the read-only store on the image device,
+see ``stages/inplace.py``) needs no pull and no RAM for its layers: the plan leaves it out of
+every need, pull, prefetch and removal.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class ImageSize:
     unpacked: int
     measured: bool = False
     digest: str | None = None
+    in_place: bool = False
+    """Used from the image device's read-only store: never pulled, never removed, no RAM."""
 
 
 @dataclass
@@ -67,14 +73,24 @@ def _largest_download(images: set[str] | list[str], sizes: Mapping[str, ImageSiz
     return max((sizes[image].download for image in images if image in sizes), default=0)
 
 
+def _pulled(jobs: JobImages, sizes: Mapping[str, ImageSize]) -> JobImages:
+    """``jobs`` without the images used in place (they are never in container storage)."""
+    return [
+        (job, [image for image in images if not (image in sizes and sizes[image].in_place)])
+        for job, images in jobs
+    ]
+
+
 def total_need(jobs: JobImages, sizes: Mapping[str, ImageSize]) -> int:
     """Bytes with every image in storage at once (and the largest download under way)."""
+    jobs = _pulled(jobs, sizes)
     every = {image for _, images in jobs for image in images}
     return _unpacked(every, sizes) + _largest_download(every, sizes)
 
 
 def make_plan(jobs: JobImages, sizes: Mapping[str, ImageSize], budget: int | None) -> PullPlan:
     """The plan for ``jobs`` within ``budget`` bytes (None: unknown, today's boot)."""
+    jobs = _pulled(jobs, sizes)
     total = total_need(jobs, sizes)
     if budget is None or total <= budget:
         return _all_at_once(jobs, sizes, total)
@@ -149,6 +165,12 @@ def describe(plan: PullPlan, budget: Budget, sizes: Mapping[str, ImageSize]) -> 
     """The plan as lines for the dry run and ``iguana verify``."""
     lines = [f"memory: {budget.describe()}"]
     for image, size in sizes.items():
+        if size.in_place:
+            lines.append(
+                f"  image {image}: used in place from the image device (read-only store, "
+                f"{human(size.unpacked)}): no pull, no RAM for its layers"
+            )
+            continue
         how = "measured" if size.measured else "estimated"
         lines.append(
             f"  image {image}: download {human(size.download)}, unpacked {human(size.unpacked)} "
@@ -176,4 +198,5 @@ def describe(plan: PullPlan, budget: Budget, sizes: Mapping[str, ImageSize]) -> 
 
 def per_job_plan(jobs: JobImages, sizes: Mapping[str, ImageSize], budget: int) -> PullPlan:
     """The per-job plan even when everything would fit (verify already dropped images)."""
+    jobs = _pulled(jobs, sizes)
     return _per_job(jobs, sizes, budget, total_need(jobs, sizes))

@@ -1,13 +1,18 @@
 """The pull plan ahead of a boot, for ``iguana run --dry-run`` and ``iguana verify``: the
 registries' sizes of a workflow's images and the budget of the machine it runs on now (with the
 command line's ``rd.iguana.memory_reserve`` / ``memory_limit``), as the verify stage weighs them.
+A pinned image that podman's read-only stores (the image device's) hold under its pin is shown
+as used in place, as verify will use it (``stages/inplace.py``).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.memory.budget import read_budget
@@ -41,7 +46,15 @@ def preview(
 
     sizes: dict[str, ImageSize] = {}
     unknown: list[str] = []
+    stored = read_only_images(storage, env)
     for reference in workflow.images():
+        found_in_place = in_place(reference, stored)
+        if isinstance(found_in_place, str):
+            unknown.append(f"  REFUSED: {found_in_place}")
+            continue
+        if found_in_place is not None:
+            sizes[reference] = found_in_place
+            continue
         try:
             found = inspect_remote(reference, env)
         except RemoteUnknown as error:
@@ -52,3 +65,50 @@ def preview(
     plan = make_plan(job_images(workflow), sizes, budget.bytes)
     lines = describe(plan, budget, sizes)
     return Preview(plan, lines[:1] + unknown + lines[1:])
+
+
+def read_only_images(storage: Path | None, env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """What ``podman images`` lists from its read-only stores (as verify's podman would see
+    them: the same storage.conf); nothing when storage.conf names no such store (podman is
+    not asked then), when podman is missing or fails."""
+    from iguana_fsm.engine.api import image_store_options
+
+    stores = image_store_options(env)
+    if not stores:
+        return []
+    argv = ["podman"]
+    if storage is not None:
+        argv += ["--root", str(storage), *stores]
+    argv += ["images", "--filter", "readonly=true", "--format", "json"]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=dict(env), timeout=60, check=False
+        )
+        listed = json.loads(done.stdout) if done.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    return [item for item in listed if isinstance(item, dict) and item.get("ReadOnly") is True]
+
+
+def in_place(reference: str, stored: list[dict[str, Any]]) -> ImageSize | str | None:
+    """``reference``'s size when it would be used in place, the refusal (a line) when the
+    stores hold its repository only under other digests, None when it would be pulled."""
+    from iguana_fsm.engine.images import is_digest_reference, manifest_digest, same_repository
+
+    if not is_digest_reference(reference):
+        return None
+    pin = reference.split("@", 1)[1]
+    ours = [
+        item
+        for item in stored
+        if any(same_repository(str(name), reference) for name in item.get("RepoDigests") or [])
+    ]
+    if not ours:
+        return None
+    for item in ours:
+        if manifest_digest(reference, item) == pin:
+            size = item.get("Size")
+            size = size if isinstance(size, int) else 0
+            return ImageSize(size, size, True, pin, True)
+    held = ", ".join(sorted({str(manifest_digest(reference, item)) for item in ours}))
+    return f"image {reference}: the image device's store holds {held}, not the pinned {pin}"

@@ -42,7 +42,10 @@ def plan_before_pulling(ctx: BootContext, references: Iterable[str]) -> PullPlan
     budget = read_budget(ctx.config.memory_reserve, ctx.config.memory_limit, ctx.paths.storage)
     memory.budget = budget
     jobs = job_images(ctx)
-    floor = {ref: ImageSize(size.download, size.download) for ref, size in memory.images.items()}
+    floor = {
+        ref: ImageSize(size.download, size.download, in_place=size.in_place)
+        for ref, size in memory.images.items()
+    }
     smallest = make_plan(jobs, floor, budget.bytes)
     if smallest.refusal is not None:
         _refuse(ctx, smallest, "before any download")

@@ -68,13 +68,19 @@ def current_job(ctx: BootContext) -> Job:
 
 def ensure_images(ctx: BootContext, job: Job) -> None:
     """Pull the pinned images of ``job`` that are not known to be present (after a resume, or
-    when an earlier job's clean-up removed them)."""
+    when an earlier job's clean-up removed them); an image used in place is never pulled."""
     present = ctx.record.images_present
     for container in containers_of(job):
         reference = pinned(ctx, container.image)
-        if reference not in present:
+        if reference not in present and not _in_place(ctx, container.image):
             ctx.engine.pull(reference)
             present.append(reference)
+
+
+def _in_place(ctx: BootContext, image: str) -> bool:
+    """Whether ``image`` (as written) is used from the image device's store (stages/inplace)."""
+    size = ctx.record.memory.images.get(image)
+    return size is not None and size.in_place
 
 
 def reset(record: BootRecord) -> None:
@@ -129,6 +135,8 @@ def release_images(ctx: BootContext, job: Job) -> list[str]:
     planned = {pinned(ctx, image) for image in step.remove} if step is not None else set()
     for container in containers_of(job):
         reference = pinned(ctx, container.image)
+        if _in_place(ctx, container.image):
+            continue  # on the read-only device: removing it would free nothing (and fail)
         if reference in removed or (
             reference not in planned
             and any(

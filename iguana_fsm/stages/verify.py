@@ -12,6 +12,9 @@ Before the first pull the images' sizes and the memory budget make the pull plan
 passes the same checks, is measured, and goes again (the first job's stay); the jobs pull them
 back by their pinned digest. A job that cannot fit at all is refused here, before any
 container runs.
+
+Images the ``rd.iguana.images=`` device's read-only store holds under their pinned digest are
+used in place (``stages/inplace.py``): not pulled, not counted against memory, never removed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from iguana_fsm.engine.base import ImageInfo
 from iguana_fsm.errors import SignatureRejected, TrustError
 from iguana_fsm.record import ImageTrust, to_plain
-from iguana_fsm.stages import pulls, specs
+from iguana_fsm.stages import inplace, pulls, specs
 from iguana_fsm.stages.base import BootContext
 from iguana_fsm.stages.order import next_job
 from iguana_fsm.trust.policy import (
@@ -38,7 +41,7 @@ def run(ctx: BootContext) -> str:
     """Check, pull and pin every image; fire ``next_job`` or ``jobs_done``."""
     workflow = ctx.need_workflow()
     policy = load_policy(ctx.config, ctx.paths)
-    verdicts = check_all(policy, workflow.images(), ctx.log)
+    verdicts = inplace.use_in_place(ctx, check_all(policy, workflow.images(), ctx.log))
     plan = pulls.plan_before_pulling(ctx, workflow.images())
     keep = pulls.kept_in_verify(ctx, plan)
     # the images that stay are pulled last, so that the others leave room for them

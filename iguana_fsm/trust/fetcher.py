@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
@@ -31,18 +30,13 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from iguana_fsm.errors import FetchError, IguanaError, TrustError
+from iguana_fsm.trust.cabundle import system_ca_bundle
 from iguana_fsm.workflow.source import MAX_BYTES, UnreadableFile, read_bounded
 
 DEFAULT_ATTEMPT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 60.0
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
-
-SYSTEM_BUNDLES = (
-    Path("/etc/ssl/certs/ca-certificates.crt"),  # Debian, Ubuntu, Arch
-    Path("/etc/ssl/ca-bundle.pem"),  # SUSE
-    Path("/etc/pki/tls/certs/ca-bundle.crt"),  # Fedora, RHEL
-)
 
 
 class HTTPStatusError(FetchError):
@@ -73,40 +67,6 @@ class Fetched:
     location: str
     data: bytes
     attempts: int = 1
-
-
-def system_ca_bundle() -> Path | None:
-    """The distribution's CA bundle, or None when this system has none of the known ones."""
-    default = ssl.get_default_verify_paths().cafile
-    candidates = [Path(default)] if default else []
-    candidates.extend(SYSTEM_BUNDLES)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_ca_bundle(path: Path) -> bytes:
-    """The PEM text of a CA bundle; TrustError naming the file when it is unreadable or not PEM."""
-    try:
-        pem = path.read_bytes()
-    except OSError as error:
-        raise TrustError(f"{path}: cannot read the CA bundle: {error.strerror}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in pem:
-        raise TrustError(f"{path}: not a PEM CA bundle (no BEGIN CERTIFICATE line)")
-    return pem
-
-
-def combined_ca_bundle(extra: Path, workdir: Path) -> Path:
-    """A bundle file holding the system CAs and ``extra``, so that neither replaces the other."""
-    extra_pem = read_ca_bundle(extra)
-    system = system_ca_bundle()
-    parts = [system.read_bytes()] if system is not None else []
-    parts.append(extra_pem)
-    workdir.mkdir(parents=True, exist_ok=True)
-    bundle = workdir / "ca-bundle.pem"
-    bundle.write_bytes(b"\n".join(parts))
-    return bundle
 
 
 def is_http(location: str) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.errors import TrustError
 from iguana_fsm.paths import Paths
-from iguana_fsm.trust.fetcher import combined_ca_bundle, read_ca_bundle
+from iguana_fsm.trust.cabundle import combined_ca_bundle, read_ca_bundle
 from iguana_fsm.workflow.reference import ReferenceError, parse_reference
 
 FLAGS = ("require-digest", "unsigned")

@@ -22,7 +22,7 @@ from typing import Any
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.engine import refusals
 from iguana_fsm.errors import EngineError, FetchError, MemoryRefused, TrustError, UsageError
-from iguana_fsm.memory.preview import Preview, preview
+from iguana_fsm.memory.preview import Preview, in_place, preview, read_only_images
 from iguana_fsm.paths import Paths
 from iguana_fsm.tools import run_tool, said
 from iguana_fsm.trust.fetcher import is_http, local_path
@@ -128,8 +128,9 @@ def precheck(path: str, config: BootConfig, paths: Paths, *, online: bool = True
         if data is not None:
             workflow = load_workflow(data, path)
             env = {**os.environ, **prepare_engine_env(config, private)} if online else {}
+            stored = read_only_images(paths.storage, env) if online else []
             reports = [
-                _image_report(reference, policy, env, Path(scratch), online)
+                _image_report(reference, policy, env, Path(scratch), online, stored)
                 for reference in workflow.images()
             ]
             if online:
@@ -163,7 +164,12 @@ def _workflow_verdict(path: str, config: BootConfig, paths: Paths) -> tuple[str,
 
 
 def _image_report(
-    reference: str, policy: TrustPolicy, env: dict[str, str], scratch: Path, online: bool
+    reference: str,
+    policy: TrustPolicy,
+    env: dict[str, str],
+    scratch: Path,
+    online: bool,
+    stored: list[dict[str, Any]],
 ) -> ImageReport:
     report = ImageReport(reference)
     try:
@@ -178,6 +184,15 @@ def _image_report(
         report.digest = verdict.digest or "not resolved (offline)"
         if verdict.signature_required:
             report.signature, report.outcome = "required, not checked (offline)", UNCHECKED
+        return report
+    found = in_place(reference, stored)
+    if found is not None:
+        # the image device's read-only store decides, as in verify (stages/inplace.py)
+        if isinstance(found, str):
+            report.digest, report.outcome = found, REFUSED
+        else:
+            report.digest = f"{found.digest} (pinned; used in place from the image device)"
+            report.signature = "not checked for an image used in place (docs/trust.md)"
         return report
     try:
         digest = _resolve_digest(reference, env)

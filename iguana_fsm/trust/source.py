@@ -18,7 +18,7 @@ from typing import Any
 from iguana_fsm.cmdline import BootConfig
 from iguana_fsm.errors import TrustError
 from iguana_fsm.paths import Paths
-from iguana_fsm.trust import fetcher
+from iguana_fsm.trust import cabundle, fetcher
 from iguana_fsm.trust.fetcher import FetchSettings, HTTPStatusError
 from iguana_fsm.trust.policy import ca_bundle, trusted_keyring
 from iguana_fsm.trust.signature import check_pin, sha256_hex, verify_detached
@@ -56,7 +56,7 @@ def fetch_settings(config: BootConfig, paths: Paths) -> FetchSettings:
         settings = replace(settings, deadline=config.fetch_deadline)
     extra = ca_bundle(config, paths)
     if extra is not None:
-        bundle = fetcher.combined_ca_bundle(extra, paths.run / "trust")
+        bundle = cabundle.combined_ca_bundle(extra, paths.run / "trust")
         settings = replace(settings, ca_bundle=bundle)
     return settings
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.images import build_image, busybox_rootfs_tar, push_image
+from tests.support.images import build_image, busybox_rootfs_tar, image_store
 from tests.support.podman_cli import PodmanCli, podman_env
 from tests.support.registry import Registry
 
@@ -254,34 +254,59 @@ def installer_rootfs_tar(directory: Path, busybox_tar: Path, release: str) -> Pa
     return tar_path
 
 
-def registry_store(directory: Path, release: str) -> Path:
-    """A registry store (what ``docker-registry`` keeps on disk) holding ``IMAGE``: built with
-    podman in a private storage and pushed through a registry on 127.0.0.1. Returns the store
-    directory; it goes onto the image source disk as ``registry/``."""
+@dataclass(frozen=True)
+class OfflineStores:
+    """What the image source disk carries: ``registry`` (a docker-registry store, served as a
+    mirror) and ``containers`` (a podman image store, used in place), both holding ``IMAGE``;
+    ``pinned`` is IMAGE by its manifest digest (``repo@sha256:...``)."""
+
+    registry: Path
+    containers: Path
+    pinned: str
+
+
+def registry_store(directory: Path, release: str) -> OfflineStores:
+    """Both offline stores holding ``IMAGE``: built with podman in a private storage and pushed
+    through a registry on 127.0.0.1 (whose directory is the registry store); the podman store
+    is made with the operator's commands (``tests.support.images.image_store``), pulling the
+    pinned IMAGE through a registries.conf that mirrors its registry to that registry."""
     work = directory / "build"
     work.mkdir(parents=True)
     busybox = busybox_rootfs_tar(work)
     rootfs = installer_rootfs_tar(work, busybox, release)
-    podman = PodmanCli(work / "storage", work / "runroot", podman_env(work / "conf"))
+    env = podman_env(work / "conf")
+    podman = PodmanCli(work / "storage", work / "runroot", env)
     try:
         name = build_image(podman, "localhost/e2e/installer:1", "exec /install.sh", rootfs)
         with Registry(directory / "registry") as registry:
-            push_image(podman, name, f"{registry.host}/{IMAGE}", tls_verify=False)
+            digest = work / "digest"
+            destination = f"docker://{registry.host}/{IMAGE}"
+            podman.run("push", "--tls-verify=false", "--digestfile", str(digest), name, destination)
+            pinned = f"{IMAGE.rsplit(':', 1)[0]}@{digest.read_text().strip()}"
+            mirror = work / "registries.conf"
+            host = IMAGE.split("/", 1)[0]
+            mirror.write_text(
+                f'[[registry]]\nprefix = "{host}"\nlocation = "{host}"\n'
+                f'[[registry.mirror]]\nlocation = "{registry.host}/{host}"\ninsecure = true\n'
+            )
+            store = image_store(
+                directory / "podman", [pinned], {**env, "CONTAINERS_REGISTRIES_CONF": str(mirror)}
+            )
     finally:
         podman.run("rmi", "--all", "--force", check=False)
         podman.remove_runroot()
     shutil.rmtree(work, ignore_errors=True)
-    return directory / "registry" / "data"
+    return OfflineStores(directory / "registry" / "data", store, pinned)
 
 
-def workflow_yaml(*steps: str) -> str:
-    """A workflow with one job per step, each the installer image with ``STEP=step``."""
+def workflow_yaml(*steps: str, image: str = IMAGE) -> str:
+    """A workflow with one job per step, each the installer ``image`` with ``STEP=step``."""
     lines = ["name: iguana-e2e", "jobs:"]
     for step in steps:
         lines += [
             f"  {step}:",
             "    container:",
-            f"      image: {IMAGE}",
+            f"      image: {image}",
             "      env:",
             f"        STEP: {step}",
             "        TARGET: /dev/vdb",

@@ -21,14 +21,20 @@ def kernel() -> bootkit.Kernel:
 
 @pytest.fixture(scope="session")
 def source_tree(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel) -> Path:
-    """What the image source disk holds: the registry store and the test workflows."""
+    """What the image source disk holds: the registry store (the mirror, for the workflows
+    that name the image by tag), the podman store (in place, for inplace.yaml, which pins it)
+    and the test workflows."""
     top = tmp_path_factory.mktemp("source")
-    store = bootkit.registry_store(top / "store", kernel.release)
+    stores = bootkit.registry_store(top / "store", kernel.release)
     tree = top / "tree"
     tree.mkdir()
-    shutil.copytree(store, tree / "registry")
+    shutil.copytree(stores.registry, tree / "registry")
+    shutil.copytree(stores.containers, tree / "containers", symlinks=True)
     shutil.rmtree(top / "store")
     (tree / "install.yaml").write_text(bootkit.workflow_yaml("partition", "mountlist"))
+    (tree / "inplace.yaml").write_text(
+        bootkit.workflow_yaml("partition", "mountlist", image=stores.pinned)
+    )
     (tree / "fail.yaml").write_text(bootkit.workflow_yaml("fail"))
     (tree / "flaky.yaml").write_text(bootkit.workflow_yaml("flaky", "partition", "mountlist"))
     return tree

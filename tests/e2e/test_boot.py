@@ -34,10 +34,13 @@ def test_systemd_boot_installs_and_switches_root(
     tmp_path: Path, kernel: bootkit.Kernel, systemd_initrd: Path, source_tree: Path
 ) -> None:
     """Two jobs partition vdb, unpack a root and write the mountlist; Iguana mounts it, the
-    initrd switches into it, and the installed disk keeps a checkpoint with every state passed."""
+    initrd switches into it, and the installed disk keeps a checkpoint with every state passed.
+    The workflow pins the image by digest and the source disk's podman store holds it: it runs
+    in place, from the read-only disk, with no pull (the other boots pull by tag through the
+    disk's registry mirror)."""
     source = bootkit.ext4_image(tmp_path / "source.img", 64, bootkit.SOURCE_LABEL, source_tree)
     target = bootkit.blank_image(tmp_path / "target.img", 64)
-    cmdline = COMMON + "rd.iguana.control_url=/run/iguana/images/install.yaml"
+    cmdline = COMMON + "rd.iguana.control_url=/run/iguana/images/inplace.yaml"
 
     result = bootkit.boot(
         kernel, systemd_initrd, [source, target], cmdline, tmp_path / "serial.log"
@@ -58,6 +61,9 @@ def test_systemd_boot_installs_and_switches_root(
         "mountlist": "succeeded",
     }
     assert record["handoff"]["action"] == "switch_root"
+    (image,) = record["memory"]["images"]
+    assert record["memory"]["images"][image]["in_place"], record["memory"]
+    assert record["timings"]["pulls"] == {} and record["memory"]["total"] == 0
 
     installed = _uptime(result.console, re.escape(bootkit.MARKER))
     started = _uptime(result.console, "iguana: starting")
@@ -84,6 +90,7 @@ def test_systemd_boot_installs_and_switches_root(
         iguana_pull_seconds=timings["pulls"],
         qemu_wall_seconds=round(result.seconds, 1),
         boot_memory_mode=record["memory"]["mode"],
+        boot_images_in_place=sorted(record["memory"]["images"]),
         boot_lowest_mem_available_mib=round(
             min(step["mem_available"] or 2**50 for step in record["history"]) / 2**20, 1
         ),

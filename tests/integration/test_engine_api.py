@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -251,3 +252,35 @@ class TestLeftBehind:
             engine.stop()
         assert podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
         assert mounted_under(service_paths.storage or service_paths.run) == []
+
+
+class TestHeadStart:
+    def test_a_boot_whose_service_cannot_be_spawned_fails_in_verify(self, tmp_path: Path) -> None:
+        """When ``iguana run`` cannot spawn the podman service before its imports (podman is
+        not on PATH), the boot still records its start and fails in verify with the reason,
+        exit 5, as a failed start always did."""
+        top = tmp_path / "box"
+        workflow = tmp_path / "w.yaml"
+        workflow.write_text("jobs:\n  a: {container: {image: registry.example/a:1}}\n")
+        env = {**os.environ, "PATH": str(tmp_path / "nothing")}
+        argv = [sys.executable, "-m", "iguana_fsm"]
+        result = subprocess.run(
+            [*argv, "run", "--sandbox", str(top), "--workflow", str(workflow), "--batch"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            check=False,
+        )
+        assert result.returncode == 5, result.stderr
+        status = subprocess.run(
+            [*argv, "status", "--json", "--sandbox", str(top)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+            check=False,
+        )
+        record = json.loads(status.stdout)
+        assert record["error"]["state"] == "verify"
+        assert "podman is not installed" in record["error"]["message"]
+        assert not (Paths.for_sandbox(top).run / "podman.sock").exists()

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.support.podman_cli import PodmanCli
@@ -87,3 +88,18 @@ def save_oci_archive(podman: PodmanCli, name: str, archive: Path) -> Path:
     """Write ``name`` as an OCI archive (``podman run oci-archive:FILE`` runs it offline)."""
     podman.run("save", "--format", "oci-archive", "--output", str(archive), name)
     return archive
+
+
+def image_store(store: Path, references: Sequence[str], env: Mapping[str, str]) -> Path:
+    """The operator's commands of docs/containers.md ("Images used in place"): pull each
+    pinned reference with ``podman --root STORE/containers --runroot STORE/run pull``, then
+    drop the runroot; ``STORE/containers`` is what goes onto the image device as
+    ``containers/``. ``env`` reaches podman (registries.conf, certificates). Returns it."""
+    podman = PodmanCli(store / "containers", store / "run", env)
+    try:
+        for reference in references:
+            podman.run("pull", "--quiet", reference)
+    finally:
+        podman.remove_runroot()
+        shutil.rmtree(store / "run", ignore_errors=True)
+    return store / "containers"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from iguana_fsm.engine.base import ContainerSpec, ImageInfo, JobResult, OutputSink, RemoteImage
+from iguana_fsm.engine.images import same_repository
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
 from iguana_fsm.workflow.model import Readiness
 
@@ -55,6 +56,8 @@ class FakeEngine:
     unsized: set[str] = field(default_factory=set)
     sizes: dict[str, int] = field(default_factory=dict)
     """The size a pull measures (by the reference as written)."""
+    read_only: dict[str, int] = field(default_factory=dict)
+    """Images in a read-only store (the image device's), ``repo@sha256:...`` -> size."""
 
     def start(self) -> None:
         self.started += 1
@@ -98,6 +101,14 @@ class FakeEngine:
     def remove_image(self, reference: str) -> None:
         self.calls.append(("remove_image", reference))
         self.images.discard(reference)
+
+    def read_only_images(self, reference: str) -> list[ImageInfo]:
+        self.calls.append(("read_only_images", reference))
+        return [
+            ImageInfo(reference, "id-" + name, name.split("@", 1)[1], size)
+            for name, size in self.read_only.items()
+            if same_repository(name, reference)
+        ]
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self.calls.append(("create_volume", name))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from iguana_fsm.bootstart import Options, boot_config
 from iguana_fsm.paths import Paths
-from iguana_fsm.session import Options, boot_config
 from iguana_fsm.workflow.model import DEFAULT_TIMEOUT_MINUTES
 from tests.unit.boot_harness import Boot
 from tests.unit.test_runner import TWO_JOBS

@@ -55,6 +55,22 @@ def test_start_soon_returns_while_the_start_runs_in_another_thread() -> None:
     assert engine.stopped == 1
 
 
+def test_a_registry_question_does_not_wait_for_the_start() -> None:
+    """inspect_remote (the registry's answer about an image) is asked while the start is still
+    blocked, without joining it; a pull then waits for the start."""
+    engine = GatedEngine()
+    lazy = StartOnUse(engine)
+    lazy.start_soon()
+    assert engine.entered.wait(WAIT)
+    found = lazy.inspect_remote("registry.example/a:1")
+    assert found is not None and found.reference == "registry.example/a:1"
+    assert engine.started == 0
+    engine.gate.set()
+    lazy.pull("registry.example/a:1")
+    assert engine.started == 1
+    lazy.stop()
+
+
 def test_a_failed_background_start_is_raised_by_the_first_use() -> None:
     """The start's error reaches the stage that needs the engine; stopping then raises nothing
     and still lets the engine clean up."""

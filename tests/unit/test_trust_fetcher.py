@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from iguana_fsm.errors import FetchError, TrustError
-from iguana_fsm.trust.fetcher import FetchSettings, combined_ca_bundle, fetch, local_path
+from iguana_fsm.trust.cabundle import combined_ca_bundle
+from iguana_fsm.trust.fetcher import FetchSettings, fetch, local_path
 
 
 class Clock:

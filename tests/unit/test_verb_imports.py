@@ -84,12 +84,12 @@ def boot(top: Path, workflow: str) -> Path:
 
 
 def test_the_probe_sees_what_a_boot_loads(tmp_path: Path) -> None:
-    """The probe is able to fail: a dry run of ``iguana run`` loads the session and requests."""
+    """The probe is able to fail: a dry run of ``iguana run`` loads the engine and requests."""
     workflow = tmp_path / "w.yaml"
     workflow.write_text(GOOD, encoding="utf-8")
     modules = loaded("run", "--dry-run", "--workflow", str(workflow), "--sandbox", str(tmp_path))
     found = offenders(modules, FORBIDDEN)
-    assert "iguana_fsm.session" in found and "requests" in found
+    assert "iguana_fsm.engine.remote" in found and "requests" in found
 
 
 @pytest.mark.parametrize("workflow", [GOOD, BAD], ids=["finished", "failed"])
@@ -150,3 +150,58 @@ def test_logs_loads_no_boot(tmp_path: Path, flags: tuple[str, ...]) -> None:
     modules = loaded("logs", *flags, "--sandbox", str(top))
     assert "iguana_fsm.commands.logs" in modules
     assert offenders(modules, FORBIDDEN_FOR_SNAPSHOT) == []
+
+
+AT_SPAWN = """
+import json, os, sys
+from pathlib import Path
+from iguana_fsm import cli
+from iguana_fsm.engine.api import PodmanApiProcess
+
+def spawn(self):
+    saved = Path(sys.argv[-1], "iguana", "state").exists()
+    sys.__stderr__.write("\\nSPAWN " + json.dumps([saved, sorted(sys.modules)]) + "\\n")
+    sys.__stderr__.flush()
+    os._exit(0)
+
+PodmanApiProcess.spawn = spawn
+cli.main(sys.argv[1:])
+"""
+
+BEFORE_SPAWN = (
+    *(name for name in FORBIDDEN_FOR_STATUS if name != "iguana_fsm.engine"),
+    "iguana_fsm.engine.podman",
+    "iguana_fsm.engine.lazy",
+    "iguana_fsm.trust.fetcher",
+    "iguana_fsm.log",
+)
+"""What ``iguana run`` must not have loaded when it spawns the podman service: the service
+starts while Python imports the rest of the boot (``commands/boot.py``)."""
+
+
+@pytest.mark.parametrize("verb", ["run", "resume"])
+def test_the_service_is_spawned_before_the_heavy_imports(tmp_path: Path, verb: str) -> None:
+    """``iguana run`` and ``iguana resume`` spawn the podman service with the first checkpoint
+    saved and before loading the session, stages, machine, podman-py, requests, the logger or
+    the YAML parser."""
+    workflow = tmp_path / "w.yaml"
+    workflow.write_text(GOOD, encoding="utf-8")
+    top = tmp_path / "box"
+    argv = ["run", "--workflow", str(workflow)]
+    if verb == "resume":
+        # a boot interrupted after its first checkpoint, the way a kill leaves one
+        subprocess.run([sys.executable, "-c", AT_SPAWN, *argv, "--sandbox", str(top)], cwd=ROOT)
+        argv = ["resume"]
+    result = subprocess.run(
+        [sys.executable, "-c", AT_SPAWN, *argv, "--batch", "--sandbox", str(top)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    marker = result.stderr.rpartition("\nSPAWN ")[2]
+    assert marker, result.stderr
+    saved, modules = json.loads(marker)
+    assert saved
+    assert "iguana_fsm.engine.api" in modules
+    assert offenders(set(modules), BEFORE_SPAWN) == []
