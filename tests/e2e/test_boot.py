@@ -153,10 +153,17 @@ def test_hook_boot_failure_is_reported(
     assert any(event.get("event") == "state.failed" for event in events)
 
 
-OFFLINE_REGISTRY = ("usr/bin/docker-registry", "usr/bin/ip", "usr/sbin/ip", "usr/bin/setsid")
-"""What dracut/95iguana-images adds for the offline registry (besides its small script), when
-the podman-only initrd lacks it, with the libraries only these need (ip's libbpf, libelf...):
-the issue measures Iguana's share without it."""
+OFFLINE_REGISTRY = (
+    "usr/bin/docker-registry",
+    "usr/bin/ip",
+    "usr/sbin/ip",
+    "usr/bin/setsid",
+    "usr/bin/grep",
+    "usr/lib/iguana/images-setup",
+)
+"""What dracut/95iguana-images adds for offline images (the registry, its script and what the
+script runs), when the podman-only initrd lacks it, with the libraries only these need (ip's
+libbpf, libelf...): the issue measures Iguana's share without it."""
 
 
 def _needed(root: Path, name: str) -> set[str]:
