@@ -199,7 +199,8 @@ class TestSnapshotReading:
     def test_shape_is_the_record_models(self) -> None:
         """The shipped shape is what tools/record_shape.py derives from the record model now
         (after a change to record.py: ``tools/record_shape.py --write``)."""
-        assert status.SHAPE.read_text(encoding="utf-8") == record_shape.text()
+        shipped = status.SHAPE.read_text(encoding="utf-8")
+        assert shipped == record_shape.text(), "record.py changed: tools/record_shape.py --write"
 
     @pytest.mark.parametrize(
         ("name", "spoil"),
