@@ -15,7 +15,7 @@ APT_PACKAGES := podman runc conmon skopeo docker-registry busybox-static gnupg o
 	e2fsprogs dosfstools kexec-tools util-linux mount shellcheck zstd iproute2 systemd \
 	debhelper dh-python dpkg-dev rpm man-db python3-yaml python3-requests python3-structlog \
 	python3-transitions binutils sbsigntool systemd-boot-efi ovmf mtools nodejs mmdebstrap \
-	dracut-network isc-dhcp-client iputils-arping socat
+	dracut-network isc-dhcp-client iputils-arping socat strace
 
 .PHONY: deps apt venv demo test lint unit integration e2e bench diagrams install initrd \
 	boot-test clean generated exit-codes dist

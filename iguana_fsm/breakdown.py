@@ -35,7 +35,7 @@ def describe(record: BootRecord) -> str:
             cells = "".join(f" {_seconds(phases.get(phase)):>8}" for phase in JOB_PHASES)
             lines.append(f"  {job_id:<28}{cells}")
     if timings.engine:
-        lines.append("seconds of the podman service (its start begun with the boot):")
+        lines.append("seconds of the podman service (counted from its spawn):")
         lines.append(f"  {'start':<28} {timings.engine.get('start', 0.0):>8.2f}")
         lines.append(f"  {'waited for by a stage':<28} {timings.engine.get('waited', 0.0):>8.2f}")
         if "stop" in timings.engine:

@@ -20,6 +20,7 @@ export PATH="/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 # boot's ending (`iguana status` exits 0) leaves nothing to do; any other checkpoint is resumed.
 if [ -e "$IGUANA_DIR/state" ] && iguana status > /dev/null 2>&1; then
     iguana_say "the boot already reached its ending (iguana status); continuing the boot"
+    iguana_drain_console /dev/console
     exit "$IGUANA_EXIT_OK"
 fi
 
@@ -85,4 +86,5 @@ if [ "$rc" -ne "$IGUANA_EXIT_OK" ]; then
         echo "iguana: 'iguana resume' continues the boot from the failed state."
     } > /dev/console 2>&1
 fi
+iguana_drain_console /dev/console
 exit "$rc"

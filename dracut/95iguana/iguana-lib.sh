@@ -31,6 +31,22 @@ iguana_say() {
     echo "iguana: $*" > /dev/console 2>/dev/null || echo "iguana: $*" >&2
 }
 
+# iguana_drain_console [DEVICE]: wait, at most 5 s, until DEVICE (default /dev/console) has sent
+# what was written to it. When a unit with TTYReset= ends, systemd resets its terminal, and the
+# reset flushes output a slow serial line has not sent yet: Iguana's last lines (the failure
+# banner, "finished with exit code") were lost that way on a loaded QEMU guest. stty applies the
+# terminal's own settings again, which it does only after the output has drained (TCSADRAIN).
+iguana_drain_console() {
+    _console=${1:-/dev/console}
+    command -v stty > /dev/null 2>&1 || return 0
+    _settings=$(stty -g < "$_console" 2> /dev/null) || return 0
+    if command -v timeout > /dev/null 2>&1; then
+        timeout 5 stty "$_settings" < "$_console" > /dev/null 2>&1 || true
+    else
+        stty "$_settings" < "$_console" > /dev/null 2>&1 || true
+    fi
+}
+
 # iguana_quote VALUE: print VALUE as one single-quoted sh word that reads back as exactly VALUE
 # (each ' becomes '\''): kernel command line values must never become code when sourced.
 iguana_quote() {
