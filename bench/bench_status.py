@@ -8,6 +8,12 @@ command, wall time and CPU time (the ratios by CPU time hold best on a busy mach
 baseline (``git archive`` of an older commit unpacked in TREE) its verbs run in the same rounds,
 each tree reading a boot its own code wrote. The issue's target is ``iguana status`` at most 2x
 ``python -c pass``.
+
+``--isolated`` runs every command, ``python -c pass`` too, as ``python -I -S`` with the tree and
+this environment's site-packages put on the path by the command itself: no site hooks (a venv's
+editable-install finder alone imports pathlib, re and urllib.parse into ``python -c pass``, which
+the initrd's interpreter, with no .pth files to read, does not); the nearer figure for a rescue
+shell. ``--python PATH`` times another interpreter (the initrd's ``/usr/bin/python3``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -39,10 +46,11 @@ BOOT = (
 """A sandbox boot by a tree's own unit harness: its checkpoint is in that tree's format."""
 
 IGUANA = (
-    "import sys; sys.path.insert(0, {tree!r}); sys.argv[0] = 'iguana'; "
+    "import sys; sys.path[:0] = [{tree!r}, *{extra!r}]; sys.argv[0] = 'iguana'; "
     "from iguana_fsm import cli; raise SystemExit(cli.main(sys.argv[1:]))"
 )
-"""A tree's ``iguana``: its package first on the path."""
+"""A tree's ``iguana``: its package first on the path (then ``extra``: site-packages when the
+interpreter reads no site)."""
 
 
 def median_seconds(command: list[str], rounds: int) -> tuple[float, float]:
@@ -59,12 +67,14 @@ def median_seconds(command: list[str], rounds: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def verbs(tree: str, top: str, label: str) -> dict[str, list[str]]:
-    """The commands to time for ``tree``, whose sandbox boot is made under ``top`` now."""
+def verbs(tree: str, top: str, label: str, python: list[str]) -> dict[str, list[str]]:
+    """The commands to time for ``tree``, whose sandbox boot is made under ``top`` now;
+    ``python``: the interpreter and its flags."""
     Path(top).mkdir()
     boot = BOOT.format(tree=tree, top=top, workflow=WORKFLOW)
     subprocess.run([sys.executable, "-c", boot], check=True, cwd=tree)
-    iguana = [sys.executable, "-c", IGUANA.format(tree=tree)]
+    extra = [sysconfig.get_paths()["purelib"]] if "-S" in python else []
+    iguana = [*python, "-c", IGUANA.format(tree=tree, extra=extra)]
     return {
         f"iguana status{label}": [*iguana, "status", "--sandbox", top],
         f"iguana status --json{label}": [*iguana, "status", "--json", "--sandbox", top],
@@ -77,13 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--baseline", type=Path, metavar="TREE", help="an older source tree")
+    parser.add_argument("--isolated", action="store_true", help="python -I -S, no site hooks")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to time")
     args = parser.parse_args(argv)
+    python = [args.python, *(["-I", "-S"] if args.isolated else [])]
     with tempfile.TemporaryDirectory(prefix="iguana-bench-") as top:
-        commands = {"python -c pass": [sys.executable, "-c", "pass"]}
+        commands = {"python -c pass": [*python, "-c", "pass"]}
         if args.baseline is not None:
             baseline = str(args.baseline.resolve())
-            commands.update(verbs(baseline, str(Path(top) / "old"), " (baseline)"))
-        commands.update(verbs(ROOT, str(Path(top) / "new"), ""))
+            commands.update(verbs(baseline, str(Path(top) / "old"), " (baseline)", python))
+        commands.update(verbs(ROOT, str(Path(top) / "new"), "", python))
         took = {name: median_seconds(command, args.rounds) for name, command in commands.items()}
     wall_base, cpu_base = took["python -c pass"]
     print(f"{'command':<35} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,10 @@ from iguana_fsm.journal import Written, apply
 from iguana_fsm.journal import encode as journal_encode
 from iguana_fsm.machine import STATES
 from iguana_fsm.record import HISTORY_KEPT, SCHEMA, BootRecord, JobRecord, from_plain
+from iguana_fsm.regular import MAX_BYTES, read_regular
 
 __all__ = [
+    "MAX_BYTES",
     "SCHEMA_VERSION",
     "BootRecord",
     "CheckpointStore",
@@ -28,6 +29,7 @@ __all__ = [
     "decode",
     "encode",
     "migrate_v1",
+    "read_regular",
 ]
 
 SCHEMA_VERSION = SCHEMA
@@ -38,9 +40,6 @@ JOURNAL_STATES = frozenset({"services", "jobs"})
 
 JOURNAL_MIN_BYTES = 64 * 1024
 """A journal this long is folded into a snapshot even when the snapshot is smaller."""
-
-MAX_BYTES = 64 * 1024 * 1024
-"""A checkpoint or journal larger than this is not one (a thousand-job record is far smaller)."""
 
 _ERROR_KEYS = ("state", "message", "code", "job", "exit_code", "tail", "problems")
 _WORKFLOW_TRUST_KEYS = (
@@ -269,23 +268,6 @@ class CheckpointStore:
             if follows == (generation, run_id):
                 entries.append(entry)
         return entries
-
-
-def read_regular(path: Path) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most MAX_BYTES: /iguana is shared
-    with the containers, and a FIFO or device put at the checkpoint's name must not hang or
-    flood ``iguana status``. OSError (EINVAL for anything else) otherwise."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if found.st_size > MAX_BYTES:
-            raise OSError(errno.EFBIG, f"larger than {MAX_BYTES} bytes", str(path))
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(MAX_BYTES + 1)
-    finally:
-        os.close(fd)
 
 
 def _parse(text: str, where: str) -> Any:

@@ -10,7 +10,6 @@ command line's memory options), and a job that could not fit (exit code 5).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -51,7 +50,7 @@ def dry_run(
     config, _ = boot_config(Options(paths=paths, cmdline=cmdline, workflow=workflow))
     with tempfile.TemporaryDirectory(prefix="iguana-dry-run.") as scratch:
         top = Path(scratch)
-        scratch_paths = dataclasses.replace(paths, iguana=top / "iguana", run=top / "run")
+        scratch_paths = paths._replace(iguana=top / "iguana", run=top / "run")
         ctx = BootContext(
             config=config,
             paths=scratch_paths,

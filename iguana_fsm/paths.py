@@ -1,13 +1,16 @@
-"""Where Iguana keeps things. A Paths value is passed in, never read from a global."""
+"""Where Iguana keeps things. A Paths value is passed in, never read from a global.
+
+A NamedTuple, not a dataclass: every verb loads this module, and ``iguana status`` must not pay
+for importing dataclasses (and inspect with it) to learn where the checkpoint is (issue 17).
+``paths._replace(run=...)`` gives a changed copy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """The file system locations of one boot.
 
     ``iguana`` is the directory shared with every container (``/iguana``), ``newroot`` where the

@@ -1,44 +1,134 @@
 """``iguana status``: where a boot is, how each job went, and the last error; in JSON also the
 fields of ``cloud-init status --long --format json`` (``status``, ``extended_status``,
 ``errors``, ``recoverable_errors``, ``last_update``, ``detail``), so that tools written for
-cloud-init read a boot of Iguana the same way."""
+cloud-init read a boot of Iguana the same way.
+
+Everything here reads the record's JSON form (a plain dict, as ``BootRecord.to_json`` gives it
+and the checkpoint holds it), not the record model: a look from a rescue shell, and the loop of
+``status --wait``, must not pay for importing the model's dataclasses (issue 17). The verb
+reads the checkpoint file directly when it is a whole snapshot that fits the record's shape
+(``snapshot``, ``data/record-shape.json``); anything else (a journal to apply, an older schema,
+a file that is broken) goes through ``CheckpointStore.load``, which migrates and validates, and
+``to_json``.
+"""
 
 from __future__ import annotations
 
-import datetime
 import json
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from iguana_fsm.console import banner_lines
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
+from iguana_fsm.machine import ENDINGS, STATES
 from iguana_fsm.paths import Paths
-from iguana_fsm.record import BootRecord, JobStatus, to_plain
+from iguana_fsm.regular import read_regular
+
+Plain = dict[str, Any]
+"""A boot record's JSON form."""
+
+SHAPE = Path(__file__).with_name("data") / "record-shape.json"
+"""The record's JSON form as the record model decodes it (written by tools/record_shape.py from
+the model's type hints; a test holds the two equal): a snapshot status reads alone must fit it,
+as CheckpointStore.load would demand."""
+
+SUCCEEDED = "succeeded"
+RUNNING = "running"
+FAILED_CONTINUED = "failed-continued"
+"""The job statuses status looks for (``JobStatus`` values; a test holds them equal)."""
 
 
-def phase(record: BootRecord, running: bool) -> str:
+def snapshot(paths: Paths) -> Plain | None:
+    """The checkpoint as JSON when it is a whole snapshot, with no journal after it (a boot that
+    ended, failed or stopped outside its job loop), that the record model would load as it is:
+    its schema, no unknown key, every value of its type, states the machine has. None when the
+    checkpoint needs ``CheckpointStore.load`` (a journal, another schema) or does not fit (load
+    then says why, and ``status`` exits as it always did)."""
+    journal = paths.state.with_name(paths.state.name + ".journal")
+    if os.path.lexists(journal):
+        return None
+    try:
+        data = json.loads(read_regular(paths.state).decode("utf-8"))
+        shape = json.loads(SHAPE.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != shape["schema"]:
+        return None
+    records = shape["records"]
+    if not fits(["record", shape["top"]], data, records) or not known_states(data):
+        return None
+    return data
+
+
+def fits(kind: Any, data: Any, records: dict[str, Any]) -> bool:
+    """Whether ``data`` is what the record model decodes a ``kind`` from and encodes again as it
+    is (the type forms of tools/record_shape.py): ``record.from_plain``'s tests, made strict
+    where it converts (a whole number where a float belongs, a bool for an int enum) and every
+    field present, as the writer leaves them; what does not fit goes to the model."""
+    if isinstance(kind, str):
+        if kind == "any":
+            return True
+        if kind == "int":
+            return isinstance(data, int) and not isinstance(data, bool)
+        return type(data) is {"str": str, "float": float, "bool": bool}[kind]
+    form, inner = kind
+    if form == "optional":
+        return data is None or fits(inner, data, records)
+    if form == "list":
+        return isinstance(data, list) and all(fits(inner, item, records) for item in data)
+    if form == "map":
+        return isinstance(data, dict) and all(fits(inner, item, records) for item in data.values())
+    if form == "enum":
+        return any(data == value and type(data) is type(value) for value in inner)
+    fields = records[inner]
+    return (
+        isinstance(data, dict)
+        and data.keys() == fields.keys()
+        and all(fits(fields[name], value, records) for name, value in data.items())
+    )
+
+
+def known_states(data: Plain) -> bool:
+    """What ``checkpoint.decode`` checks besides the types: states the machine has, and a
+    current job among the jobs."""
+    failed, current = data.get("failed_state"), data.get("current_job")
+    return (
+        data["state"] in STATES
+        and (failed is None or failed in STATES)
+        and (current is None or current in data.get("jobs", {}))
+    )
+
+
+def handed_over(record: Plain) -> bool:
+    """Whether the boot is over: an ending reached and carried out, without an error."""
+    return record["state"] in ENDINGS and record["error"] is None and record["finished"] is not None
+
+
+def phase(record: Plain, running: bool) -> str:
     """finished, running, failed or interrupted: the one reading that the exit code and the
     description both come from."""
-    if record.handed_over:
+    if handed_over(record):
         return "finished"
     if running:
         return "running"
-    if record.error is not None:
+    if record["error"] is not None:
         return "failed"
     return "interrupted"
 
 
-def exit_code(record: BootRecord, running: bool) -> ExitCode:
+def exit_code(record: Plain, running: bool) -> ExitCode:
     """OK: the boot reached its ending; RUNNING; INTERRUPTED (nothing holds the lock);
     otherwise the failed boot's own code (see ``iguana --help``)."""
     now = phase(record, running)
-    if now == "failed" and record.error is not None:
-        return record.error.code
+    if now == "failed" and record["error"] is not None:
+        return ExitCode(record["error"]["code"])
     return {"finished": ExitCode.OK, "running": ExitCode.RUNNING}.get(now, ExitCode.INTERRUPTED)
 
 
-def status_word(record: BootRecord, running: bool) -> str:
+def status_word(record: Plain, running: bool) -> str:
     """cloud-init's word for the boot: running, done, degraded (done, with recoverable errors:
     a failed ``continue-on-error`` job, a warning), or error (failed, or interrupted)."""
     now = phase(record, running)
@@ -49,7 +139,7 @@ def status_word(record: BootRecord, running: bool) -> str:
     return "error"
 
 
-def extended_status(record: BootRecord, running: bool) -> str:
+def extended_status(record: Plain, running: bool) -> str:
     """cloud-init's ``extended_status``: the status word made precise (``degraded running``,
     ``interrupted``)."""
     word = status_word(record, running)
@@ -60,35 +150,36 @@ def extended_status(record: BootRecord, running: bool) -> str:
     return {"degraded": "degraded done"}.get(word, word)
 
 
-def errors(record: BootRecord, running: bool) -> list[str]:
+def errors(record: Plain, running: bool) -> list[str]:
     """What stopped the boot: its error (and each workflow problem), or the interruption."""
-    if record.error is not None:
-        found = [f"{record.error.state}: {record.error.message}"]
-        return found + [str(problem) for problem in record.error.problems]
+    error = record["error"]
+    if error is not None:
+        found = [f"{error['state']}: {error['message']}"]
+        return found + [str(problem) for problem in error["problems"]]
     if phase(record, running) == "interrupted":
-        return [f"interrupted in state {record.state}: `iguana resume` continues it"]
+        return [f"interrupted in state {record['state']}: `iguana resume` continues it"]
     return []
 
 
-def recoverable_errors(record: BootRecord) -> dict[str, list[str]]:
+def recoverable_errors(record: Plain) -> dict[str, list[str]]:
     """Problems the boot went on after, by level as cloud-init files them: the record's
     warnings (unknown ``rd.iguana.`` options among them) and failed continue-on-error jobs."""
     found = [
-        f"job {job_id} failed (continue-on-error): {job.reason}"
-        for job_id, job in record.jobs.items()
-        if job.status == JobStatus.FAILED_CONTINUED
+        f"job {job_id} failed (continue-on-error): {job['reason']}"
+        for job_id, job in record["jobs"].items()
+        if job["status"] == FAILED_CONTINUED
     ]
-    found.extend(record.warnings)
+    found.extend(record["warnings"])
     return {"WARNING": found} if found else {}
 
 
-def last_update(record: BootRecord) -> float:
+def last_update(record: Plain) -> float:
     """When the record last changed, as far as its own times tell."""
-    times = [record.started, record.finished or 0.0]
-    times.extend(step.at for step in record.history[-1:])
-    for job in record.jobs.values():
-        times.extend(t for t in (job.started, job.finished) if t is not None)
-    return max(times)
+    times = [record["started"], record["finished"] or 0.0]
+    times.extend(step["at"] for step in record["history"][-1:])
+    for job in record["jobs"].values():
+        times.extend(t for t in (job["started"], job["finished"]) if t is not None)
+    return float(max(times))
 
 
 def rfc2822(when: float) -> str:
@@ -96,56 +187,60 @@ def rfc2822(when: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when))
 
 
-def current_job(record: BootRecord, now: float | None = None) -> dict[str, Any] | None:
+def current_job(record: Plain, now: float | None = None) -> dict[str, Any] | None:
     """The running job: its id, ``n`` of ``of`` and seconds so far."""
-    job_id = record.current_job
-    job = record.jobs.get(job_id) if job_id else None
-    if job_id is None or job is None or job.status != JobStatus.RUNNING or job.started is None:
+    job_id = record["current_job"]
+    job = record["jobs"].get(job_id) if job_id else None
+    if job_id is None or job is None or job["status"] != RUNNING or job["started"] is None:
         return None
-    elapsed = (time.time() if now is None else now) - job.started
+    elapsed = (time.time() if now is None else now) - job["started"]
     return {
         "id": job_id,
-        "n": job.place,
-        "of": record.jobs_total,
+        "n": job["place"],
+        "of": record["jobs_total"],
         "elapsed": round(elapsed, 1),
-        "progress": job.progress,
+        "progress": job["progress"],
     }
 
 
-def describe(record: BootRecord, running: bool, checkpoint: str = "(this checkpoint)") -> str:
+def describe(record: Plain, running: bool, checkpoint: str = "(this checkpoint)") -> str:
     """The boot in a few readable lines."""
-    when = datetime.datetime.fromtimestamp(record.started, datetime.UTC)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record["started"]))
     lines = [
         f"status:   {extended_status(record, running)}",
-        f"run:      {record.run_id}  started {when:%Y-%m-%d %H:%M:%S} UTC",
-        f"state:    {record.state}{ACTIVITY[phase(record, running)]}",
-        f"workflow: {record.workflow_source or '-'}",
+        f"run:      {record['run_id']}  started {when} UTC",
+        f"state:    {record['state']}{ACTIVITY[phase(record, running)]}",
+        f"workflow: {record['workflow_source'] or '-'}",
     ]
     now = current_job(record) if running else None
     if now is not None:
         place = f" (job {now['n']} of {now['of']})" if now["n"] and now["of"] else ""
         said = f": {now['progress']}" if now["progress"] else ""
         lines.append(f"running:  {now['id']}{place} for {now['elapsed']:.0f} s{said}")
-    if record.workflow_sha256:
-        lines.append(f"sha256:   {record.workflow_sha256}")
-    if record.jobs:
+    if record["workflow_sha256"]:
+        lines.append(f"sha256:   {record['workflow_sha256']}")
+    if record["jobs"]:
         lines.append("jobs:")
-        for job_id, job in record.jobs.items():
-            took = f"{job.duration:.1f}s" if job.duration is not None else "-"
-            code = f"exit {job.exit_code}" if job.exit_code is not None else ""
-            reason = f"  ({job.reason})" if job.reason and job.status != JobStatus.SUCCEEDED else ""
-            peak = f"peak {mib(job.peak_memory)}" if job.peak_memory is not None else ""
-            line = f"  {job_id:<20} {job.status:<16} {code:<8} {took:>8} {peak:<15}{reason}"
-            lines.append(line.rstrip())
-    if record.memory.mode is not None:
+        lines.extend(job_line(job_id, job) for job_id, job in record["jobs"].items())
+    if record["memory"]["mode"] is not None:
         lines.append(memory_line(record))
-    if record.handoff:
-        lines.append(f"hand-off: {record.handoff.action}: {record.handoff.reason}")
-    for warning in record.warnings:
+    if record["handoff"]:
+        lines.append(f"hand-off: {record['handoff']['action']}: {record['handoff']['reason']}")
+    for warning in record["warnings"]:
         lines.append(f"warning:  {warning}")
-    if record.error:
-        lines.extend(banner_lines({**to_plain(record.error), "checkpoint": checkpoint}))
+    if record["error"]:
+        lines.extend(banner_lines({**record["error"], "checkpoint": checkpoint}))
     return "\n".join(lines)
+
+
+def job_line(job_id: str, job: Plain) -> str:
+    """One job: status, exit code, seconds, memory peak and, unless it succeeded, why."""
+    started, finished = job["started"], job["finished"]
+    took = f"{finished - started:.1f}s" if started is not None and finished is not None else "-"
+    code = f"exit {job['exit_code']}" if job["exit_code"] is not None else ""
+    reason = f"  ({job['reason']})" if job["reason"] and job["status"] != SUCCEEDED else ""
+    peak = f"peak {mib(job['peak_memory'])}" if job["peak_memory"] is not None else ""
+    return f"  {job_id:<20} {job['status']:<16} {code:<8} {took:>8} {peak:<15}{reason}".rstrip()
 
 
 def mib(size: int) -> str:
@@ -153,13 +248,23 @@ def mib(size: int) -> str:
     return f"{size / 1024**2:.1f} MiB"
 
 
-def memory_line(record: BootRecord) -> str:
+def budget_bytes(budget: Plain | None) -> int | None:
+    """What ``Budget.bytes`` says of a budget in its JSON form (a test holds the two equal)."""
+    if budget is None:
+        return None
+    known = [budget[name] for name in ("limit", "storage_free") if budget[name] is not None]
+    if budget["mem_available"] is not None:
+        known.append(max(0, budget["mem_available"] - budget["reserve"]))
+    return min(known) if known else None
+
+
+def memory_line(record: Plain) -> str:
     """The boot's peak job memory, the plan's mode and the budget it was made for."""
-    memory = record.memory
-    budget = memory.budget.bytes if memory.budget is not None else None
-    peak = mib(memory.peak) if memory.peak is not None else "-"
+    memory = record["memory"]
+    budget = budget_bytes(memory["budget"])
+    peak = mib(memory["peak"]) if memory["peak"] is not None else "-"
     limit = mib(budget) if budget is not None else "unknown"
-    return f"memory:   peak {peak} (largest job); images pulled {memory.mode}; budget {limit}"
+    return f"memory:   peak {peak} (largest job); images pulled {memory['mode']}; budget {limit}"
 
 
 ACTIVITY = {
@@ -170,10 +275,10 @@ ACTIVITY = {
 }
 
 
-def as_json(record: BootRecord, running: bool) -> str:
+def as_json(record: Plain, running: bool) -> str:
     """The checkpoint plus ``running``, the status exit code, the running job and cloud-init's
     status fields, as JSON."""
-    data: dict[str, Any] = record.to_json()
+    data: dict[str, Any] = dict(record)
     data["running"] = running
     data["status_code"] = exit_code(record, running)
     data["status"] = status_word(record, running)
@@ -181,7 +286,7 @@ def as_json(record: BootRecord, running: bool) -> str:
     data["errors"] = errors(record, running)
     data["recoverable_errors"] = recoverable_errors(record)
     data["last_update"] = rfc2822(last_update(record))
-    data["detail"] = f"state {record.state}{ACTIVITY[phase(record, running)]}"
+    data["detail"] = f"state {record['state']}{ACTIVITY[phase(record, running)]}"
     data["running_job"] = current_job(record) if running else None
     return json.dumps(data, indent=2)
 
@@ -206,21 +311,21 @@ def not_started(paths: Paths, as_json: bool) -> str:
 
 def wait(
     paths: Paths,
-    load: Callable[[], BootRecord],
+    load: Callable[[], Plain],
     running: Callable[[], bool],
     timeout: float | None,
-) -> BootRecord:
+) -> Plain:
     """Block until the boot has carried out its ending or reached rescue, or stops running;
     StillRunning when ``timeout`` seconds pass first."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        record: BootRecord | None
+        record: Plain | None
         try:
             record = load()
         except CheckpointError:
             record = None
         # an ending is reached once carried out (``finished``), not when it is entered
-        if record is not None and (record.finished is not None or not running()):
+        if record is not None and (record["finished"] is not None or not running()):
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise StillRunning(f"{paths.state}: the boot still runs after {timeout:g} s")

@@ -1,21 +1,29 @@
 """List the Python files the initrd needs: Iguana, its dependencies and the stdlib they import.
 
 Run at initrd build time by module-setup.sh with the interpreter the initrd will carry, as
-``python3 -I -S python-closure.py [--path DIR]...``. It imports every module of ``iguana_fsm``
-and every submodule of each package that gets imported (lazy imports inside a package are then
-covered too), and prints ``SOURCE<TAB>DESTINATION`` for each file: the stdlib keeps its path,
-everything found on a ``--path`` directory goes to the interpreter's dist-packages. Nothing of
-Python that Iguana does not import reaches the initrd (no tests, ensurepip, tkinter or idle).
+``python3 -I -S python-closure.py [--path DIR]...``. It carries what runs, not whole packages:
+every module of ``iguana_fsm``, what importing them imports, and what an import statement inside
+a function of Iguana or of a dependency names (a lazy import: ``requests`` reads ``netrc`` per
+request), each imported for real so that its own imports come along, until nothing new appears.
+The standard library's own lazy imports are not followed (they lead to pydoc, doctest, pdb...):
+the ones a verb does reach are listed in RUNTIME, and tests/integration/test_closure.py fails
+when a verb loads a module this does not list. It prints ``SOURCE<TAB>DESTINATION`` for each
+file: the stdlib keeps its path, everything found on a ``--path`` directory goes to the
+interpreter's dist-packages.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
 import pkgutil
+import subprocess
 import sys
 import sysconfig
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT_PACKAGE = "iguana_fsm"
@@ -53,6 +61,13 @@ NEVER = {
     "unittest",
     "venv",
     "__phello__",
+    # what dependencies import only where this interpreter is not (structlog: typing_extensions
+    # before Python 3.11; podman-py: tomli or toml without tomllib) or only with what the
+    # initrd does not carry (requests: cryptography for urllib3.contrib's pyOpenSSL)
+    "typing_extensions",
+    "tomli",
+    "toml",
+    "cryptography",
 }
 # Always needed by the interpreter itself, and the codecs a console, JSON or HTTP may ask for
 # (not all of ``encodings``: the CJK codecs alone are 1 MB).
@@ -74,13 +89,24 @@ ALWAYS = (
     "encodings.utf_32",
     "encodings.cp437",
 )
+# Modules imported at run time that no import statement of Iguana or a dependency names: by the
+# interpreter's C code (time.strptime: _strptime) or by the standard library's own lazy imports
+# on a path a verb takes. tests/integration/test_closure.py finds any that is missing.
+RUNTIME: tuple[str, ...] = ()
 # Files of dependencies that Iguana never loads: PyYAML's optional C parser (2.7 MB).
 SKIP_FILES = ("_yaml.cpython-",)
-# Packages of which a dependency needs any one (requests: a character-set detector). Only one
-# is carried: the first found on a --path, else the first found at all; the others are kept
-# from importing, so a package the interpreter's own dist-packages happen to hold (Debian's
-# chardet beside a venv's charset_normalizer) is not carried as well.
-ALTERNATIVES = (("charset_normalizer", "chardet"),)
+# Packages requests takes a character-set detector from, if one imports. None is carried when
+# the requests found imports without one (its newer releases): the detector only guesses the
+# encoding of a text answer without a charset (Response.text), which then falls back to UTF-8,
+# and iguana.sh silences the warning requests gives. An older requests (Debian 12's 2.28) needs
+# one: then the first found on a --path, else the first found at all, is carried alone.
+DETECTORS = ("charset_normalizer", "chardet")
+# Modules the interpreter has frozen into its own binary (os, codecs, io, site, runpy...) load
+# from there, not from their files; only os.py stays, the landmark by which the interpreter
+# finds its standard library.
+LANDMARK = "os"
+DETECTOR_WARNING = "Unable to find acceptable character detection"
+"""The start of requests' warning without a detector (iguana.sh silences it with -W too)."""
 # What a dependency package carries besides its modules: data files (certifi's CA bundle,
 # Iguana's data/), not the modules nothing imported.
 CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so")
@@ -113,19 +139,110 @@ def walk(package: str) -> None:
         import_quietly(info.name)
 
 
-def choose_alternatives(extra: list[Path]) -> None:
-    """Keep all but one package of each ALTERNATIVES group from importing (see there)."""
-    for group in ALTERNATIVES:
+class _Imports(ast.NodeVisitor):
+    """The modules the import statements of one module name, wherever they are (a function's
+    too), but not those only a type checker reads (``if TYPE_CHECKING:``)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self.names: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        """Skip the body of ``if TYPE_CHECKING:``."""
+        test = node.test
+        name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", "")
+        if name != "TYPE_CHECKING":
+            self.visit(node.test)
+            for child in node.body:
+                self.visit(child)
+        for child in node.orelse:
+            self.visit(child)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        """``import a.b``: a.b."""
+        self.names.update(alias.name for alias in node.names)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        """``from a import b``: a, and a.b where that is a module."""
+        base = node.module or ""
+        if node.level:
+            parts = self.package.split(".")
+            parent = ".".join(parts[: len(parts) - node.level + 1])
+            base = f"{parent}.{base}" if base else parent
+        self.names.add(base)
+        self.names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+
+
+def named_imports(name: str) -> set[str]:
+    """The modules that module ``name``'s import statements name (see _Imports)."""
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None) or ""
+    if not origin.endswith(".py"):
+        return set()
+    package = name if hasattr(module, "__path__") else name.rpartition(".")[0]
+    visitor = _Imports(package)
+    visitor.visit(ast.parse(Path(origin).read_bytes()))
+    return visitor.names
+
+
+def is_module(name: str) -> bool:
+    """Whether ``name`` can be imported as a module (``from a import b``: b may be a name)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def import_named(ours: Callable[[str], bool]) -> None:
+    """Import what the import statements of every module ``ours`` says yes to name, until no
+    new module appears: a lazy import inside a function is carried like any other."""
+    scanned: set[str] = set()
+
+    def pending(name: str) -> bool:
+        # requests.packages.urllib3 is urllib3 under a second name: scanned as urllib3 only
+        module = sys.modules[name]
+        return name not in scanned and getattr(module, "__name__", None) == name and ours(name)
+
+    while todo := sorted(name for name in list(sys.modules) if pending(name)):
+        for name in todo:
+            scanned.add(name)
+            for wanted in sorted(named_imports(name)):
+                fresh = wanted and wanted not in sys.modules and not skipped(wanted)
+                if fresh and is_module(wanted):
+                    import_quietly(wanted)
+
+
+def choose_detector(extra: list[Path]) -> None:
+    """Keep requests' character-set detectors from importing, all of them when requests does
+    without, else all but one (see DETECTORS)."""
+    trial = (
+        f"import sys; sys.path[:0] = {[str(entry) for entry in sys.path]!r}; "
+        f"sys.modules.update(dict.fromkeys({DETECTORS!r})); import requests"
+    )
+    tolerated = subprocess.run(
+        [sys.executable, "-I", "-S", "-W", "ignore", "-c", trial],
+        capture_output=True,
+        check=False,
+    )
+    chosen = None
+    if tolerated.returncode != 0:
         found: dict[str, Path] = {}
-        for name in group:
+        for name in DETECTORS:
             spec = importlib.util.find_spec(name)
             if spec is not None and spec.origin:
                 found[name] = Path(spec.origin).resolve()
         on_path = [name for name in found if any(found[name].is_relative_to(e) for e in extra)]
         chosen = (on_path or list(found) or [None])[0]
-        for name in group:
-            if name != chosen:
-                sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+    for name in DETECTORS:
+        if name != chosen:
+            sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+
+
+def frozen(name: str) -> bool:
+    """Whether the interpreter loads module ``name`` from its own binary (see LANDMARK)."""
+    import _imp
+
+    return name != LANDMARK and _imp.is_frozen(name)
 
 
 def package_files(top: Path, modules: set[Path]) -> list[Path]:
@@ -174,14 +291,15 @@ def main() -> int:
     # -S left the interpreter's own packages off sys.path: after the given paths, so that a
     # packaged Iguana (its private directory as --path) finds the distribution's libraries.
     sys.path.append(str(site_dir))
-    choose_alternatives(extra)
+    choose_detector(extra)
+    warnings.filterwarnings("ignore", DETECTOR_WARNING)
 
     def third_party(name: str) -> bool:
         origin = getattr(sys.modules.get(name), "__file__", None) or ""
         path = Path(origin).resolve()
         return bool(origin) and not (path.is_relative_to(stdlib) or path.is_relative_to(dynload))
 
-    for name in ALWAYS:
+    for name in (*ALWAYS, *RUNTIME):
         import_quietly(name)
     walk(ROOT_PACKAGE)
     if f"{ROOT_PACKAGE}.cli" not in sys.modules:
@@ -191,20 +309,8 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    # Each dependency's submodules are imported too: their imports of other modules count.
-    for top in sorted({name.split(".", 1)[0] for name in sys.modules if third_party(name)}):
-        walk(top)
-    # Then every stdlib package in use is walked until nothing new appears: a package's
-    # submodules are often imported lazily, inside functions.
-    walked: set[str] = set()
-    while True:
-        tops = {name.split(".", 1)[0] for name in sys.modules if not third_party(name)}
-        tops -= walked | NEVER | {"__main__", "__mp_main__", "encodings"}
-        if not tops:
-            break
-        for top in sorted(tops):
-            walked.add(top)
-            walk(top)
+    # Iguana's and its dependencies' lazy imports; not the standard library's (see RUNTIME).
+    import_named(third_party)
 
     files: dict[Path, Path] = {}
     # every module imported, the skipped ones too when something imported them for real
@@ -214,7 +320,7 @@ def main() -> int:
         if module is not None and (origin := getattr(module, "__file__", None))
     }
     for name, module in sorted(sys.modules.items(), key=lambda item: item[0]):
-        if module is None or skipped(name) or name in ("__main__", "__mp_main__"):
+        if module is None or skipped(name) or frozen(name) or name in ("__main__", "__mp_main__"):
             continue
         origin = getattr(module, "__file__", None)
         if not origin:

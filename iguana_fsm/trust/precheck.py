@@ -115,7 +115,7 @@ def precheck(path: str, config: BootConfig, paths: Paths, *, online: bool = True
     """Check the workflow at ``path`` (a file or URL) and every image it names, as a boot
     would. UsageError for a missing file; WorkflowInvalid propagates."""
     with tempfile.TemporaryDirectory(prefix="iguana-verify-") as scratch:
-        private = dataclasses.replace(paths, run=Path(scratch) / "run")
+        private = paths._replace(run=Path(scratch) / "run")
         if not is_http(path) and not local_path(path).is_file():
             raise UsageError(f"{path}: no such workflow file")
         outcome, line, data = _workflow_verdict(path, config, private)

@@ -4,7 +4,6 @@ service reading the policy.json that ``prepare_engine_env`` wrote."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import subprocess
@@ -123,7 +122,7 @@ def sandbox(
     registries: str | None = None,
 ) -> Paths:
     """Sandbox paths (run dir short for podman) with the test trust configuration."""
-    paths = dataclasses.replace(Paths.for_sandbox(tmp_path / "sandbox"), run=run_dir)
+    paths = Paths.for_sandbox(tmp_path / "sandbox")._replace(run=run_dir)
     configure(paths, world, ca=ca, keyring=keyring, registries=registries)
     return paths
 

@@ -3,7 +3,6 @@ checkpoint saved to the sandbox's state file."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ def stage_context(
     ``top`` but makes the stages behave as in an initrd."""
     paths = Paths.for_sandbox(top)
     if not sandbox:
-        paths = dataclasses.replace(paths, sandbox=False)
+        paths = paths._replace(sandbox=False)
     paths.iguana.mkdir(parents=True, exist_ok=True)
     record = BootRecord(run_id="0123456789abcdef", state=state, sandbox=sandbox)
     store = CheckpointStore(paths.state)

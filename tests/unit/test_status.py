@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from iguana_fsm import status
 from iguana_fsm.checkpoint import CheckpointStore
 from iguana_fsm.cli import main
 from iguana_fsm.errors import ExitCode
+from iguana_fsm.memory.budget import Budget
 from iguana_fsm.paths import Paths
-from iguana_fsm.record import BootRecord, JobRecord, JobStatus
+from iguana_fsm.record import BootRecord, JobRecord, JobStatus, to_plain
 from tests.unit.boot_harness import Boot
+from tools import record_shape
 
 WORKFLOW = """\
 jobs:
@@ -116,7 +119,10 @@ class TestFields:
         """last_update reads as cloud-init writes it and follows the record's latest time."""
         record = BootRecord(run_id="r", state="jobs", started=0.0)
         record.jobs["a"] = JobRecord(started=86400.0, finished=86401.0)
-        assert status.rfc2822(status.last_update(record)) == "Fri, 02 Jan 1970 00:00:01 +0000"
+        assert (
+            status.rfc2822(status.last_update(record.to_json()))
+            == "Fri, 02 Jan 1970 00:00:01 +0000"
+        )
         assert re.fullmatch(
             r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000", status.rfc2822(time.time())
         )
@@ -126,7 +132,7 @@ class TestFields:
         record = BootRecord(run_id="r" * 32, state="jobs", jobs_total=4)
         record.current_job = "install"
         record.jobs["install"] = JobRecord(status=JobStatus.RUNNING, started=100.0, place=2)
-        assert status.current_job(record, now=112.0) == {
+        assert status.current_job(record.to_json(), now=112.0) == {
             "id": "install",
             "n": 2,
             "of": 4,
@@ -135,9 +141,9 @@ class TestFields:
         }
         record.jobs["install"].progress = "40% copying"
         record.jobs["install"].started = time.time() - 12
-        text = status.describe(record, running=True)
+        text = status.describe(record.to_json(), running=True)
         assert re.search(r"running:  install \(job 2 of 4\) for 1[23] s: 40% copying", text), text
-        assert json.loads(status.as_json(record, True))["running_job"]["n"] == 2
+        assert json.loads(status.as_json(record.to_json(), True))["running_job"]["n"] == 2
 
     def test_jobs_record_their_place(self, tmp_path: Path) -> None:
         """Each job that ran records its place in run order, the record the number of jobs."""
@@ -146,3 +152,103 @@ class TestFields:
         record = boot.record()
         assert record.jobs_total == 3
         assert [job.place for job in record.jobs.values()] == [1, 2, 3]
+
+
+class TestSnapshotReading:
+    """``status`` reads a whole snapshot as JSON alone; what it says must be what the record
+    model (migration, validation, the journal) would have made of the same checkpoint."""
+
+    @pytest.mark.parametrize(
+        ("continued", "exit_code", "cmdline"),
+        [(False, 0, ""), (True, 5, ""), (False, 5, ""), (False, 0, "rd.iguana.debgu=1")],
+        ids=["done", "degraded", "failed", "warned"],
+    )
+    def test_snapshot_says_what_the_record_says(
+        self, tmp_path: Path, continued: bool, exit_code: int, cmdline: str
+    ) -> None:
+        """Text and JSON from the snapshot's JSON equal those from the loaded record, for a
+        finished, a degraded, a failed and a warned boot."""
+        workflow = WORKFLOW if continued else WORKFLOW.replace("    continue-on-error: true\n", "")
+        boot = Boot(tmp_path, workflow, cmdline)
+        boot.engine.exit_codes["registry.example/broken:1"] = exit_code
+        boot.run()
+        paths = Paths.for_sandbox(tmp_path)
+        plain = status.snapshot(paths)
+        assert plain is not None
+        model = CheckpointStore(paths.state).load().to_json()
+        for running in (False, True):
+            assert status.describe(plain, running) == status.describe(model, running)
+            assert status.as_json(plain, running) == status.as_json(model, running)
+            assert status.exit_code(plain, running) == status.exit_code(model, running)
+
+    def test_journal_or_other_schema_goes_to_the_store(self, tmp_path: Path) -> None:
+        """A journal after the snapshot, another schema, or a file that is not JSON: no snapshot
+        reading (CheckpointStore.load applies, migrates or says what is wrong)."""
+        Boot(tmp_path, WORKFLOW).run()
+        paths = Paths.for_sandbox(tmp_path)
+        journal = paths.state.with_name("state.journal")
+        journal.write_text("", encoding="utf-8")
+        assert status.snapshot(paths) is None
+        journal.unlink()
+        data = json.loads(paths.state.read_text(encoding="utf-8"))
+        paths.state.write_text(json.dumps({**data, "schema": 1}), encoding="utf-8")
+        assert status.snapshot(paths) is None
+        paths.state.write_text("{", encoding="utf-8")
+        assert status.snapshot(paths) is None
+
+    def test_shape_is_the_record_models(self) -> None:
+        """The shipped shape is what tools/record_shape.py derives from the record model now
+        (after a change to record.py: ``tools/record_shape.py --write``)."""
+        shipped = status.SHAPE.read_text(encoding="utf-8")
+        assert shipped == record_shape.text(), "record.py changed: tools/record_shape.py --write"
+
+    @pytest.mark.parametrize(
+        ("name", "spoil"),
+        [
+            ("unknown job field", lambda data: data["jobs"]["first"].update(colour=1)),
+            ("missing field", lambda data: data.pop("warnings")),
+            ("unknown state", lambda data: data.update(state="limbo")),
+            ("unknown failed state", lambda data: data.update(failed_state="limbo")),
+            ("current job not a job", lambda data: data.update(current_job="nobody")),
+            ("string exit code", lambda data: data["jobs"]["first"].update(exit_code="0")),
+            ("bool as int", lambda data: data["jobs"]["first"].update(exit_code=True)),
+            ("whole number as float", lambda data: data.update(started=int(data["started"]))),
+            ("job status", lambda data: data["jobs"]["first"].update(status="happy")),
+            ("no object", lambda data: data.update(memory=[])),
+        ],
+    )
+    def test_what_the_model_would_not_take_as_it_is_goes_to_the_store(
+        self, tmp_path: Path, name: str, spoil: Callable[[dict[str, Any]], object]
+    ) -> None:
+        """A snapshot with a key, a type or a state the record model would refuse or convert
+        is not read alone: CheckpointStore.load decides (and names the fault)."""
+        Boot(tmp_path, WORKFLOW).run()
+        paths = Paths.for_sandbox(tmp_path)
+        assert status.snapshot(paths) is not None
+        data = json.loads(paths.state.read_text(encoding="utf-8"))
+        spoil(data)
+        paths.state.write_text(json.dumps(data), encoding="utf-8")
+        assert status.snapshot(paths) is None, name
+
+    def test_constants_follow_the_record_model(self) -> None:
+        """The job statuses status compares with are the record model's."""
+        assert (status.SUCCEEDED, status.RUNNING, status.FAILED_CONTINUED) == (
+            JobStatus.SUCCEEDED,
+            JobStatus.RUNNING,
+            JobStatus.FAILED_CONTINUED,
+        )
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"mem_available": None, "reserve": 0},
+            {"mem_available": 100, "reserve": 128},
+            {"mem_available": 1000, "reserve": 128, "limit": 500},
+            {"mem_available": 1000, "reserve": 128, "limit": 5000, "storage_free": 700},
+            {"mem_available": None, "reserve": 128, "storage_free": 700, "tmp_free": 1},
+        ],
+    )
+    def test_budget_bytes_is_the_models(self, fields: dict[str, Any]) -> None:
+        """budget_bytes of a budget's JSON form is Budget.bytes of the budget."""
+        budget = Budget(**fields)
+        assert status.budget_bytes(to_plain(budget)) == budget.bytes

@@ -32,6 +32,18 @@ FORBIDDEN_FOR_STATUS = (
 """``status`` reads a JSON checkpoint and tests a lock: no stage, machine library, logger or
 YAML parser."""
 
+FORBIDDEN_FOR_SNAPSHOT = (
+    *FORBIDDEN_FOR_STATUS,
+    "iguana_fsm.record",
+    "iguana_fsm.checkpoint",
+    "iguana_fsm.journal",
+    "dataclasses",
+    "inspect",
+)
+"""``status`` of a boot whose checkpoint is a whole snapshot (one that ended, failed or stopped
+outside the job loop) reads its JSON alone: not the record model, whose dataclasses (and the
+inspect module they import) cost more than the rest of the verb (issue 17)."""
+
 PROBE = """
 import json, sys
 from iguana_fsm import cli
@@ -86,7 +98,18 @@ def test_status_loads_no_boot(tmp_path: Path, workflow: str, flags: tuple[str, .
     """``iguana status`` of a finished or failed boot loads no engine, stage, machine or YAML."""
     top = boot(tmp_path, workflow)
     modules = loaded("status", *flags, "--sandbox", str(top))
-    assert "iguana_fsm.checkpoint" in modules
+    assert "iguana_fsm.status" in modules
+    assert offenders(modules, FORBIDDEN_FOR_SNAPSHOT) == []
+
+
+def test_status_of_a_journalled_checkpoint_loads_the_record(tmp_path: Path) -> None:
+    """A checkpoint with a journal after its snapshot (a boot stopped in its job loop) is read
+    through the record model, which applies the journal: the probe sees it loaded."""
+    top = boot(tmp_path, GOOD)
+    state = tmp_path / "iguana" / "state"
+    state.with_name("state.journal").write_text("", encoding="utf-8")
+    modules = loaded("status", "--sandbox", str(top))
+    assert "iguana_fsm.checkpoint" in modules and "iguana_fsm.record" in modules
     assert offenders(modules, FORBIDDEN_FOR_STATUS) == []
 
 
@@ -126,7 +149,7 @@ def test_logs_loads_no_boot(tmp_path: Path, flags: tuple[str, ...]) -> None:
     top = boot(tmp_path, BAD)
     modules = loaded("logs", *flags, "--sandbox", str(top))
     assert "iguana_fsm.commands.logs" in modules
-    assert offenders(modules, FORBIDDEN_FOR_STATUS) == []
+    assert offenders(modules, FORBIDDEN_FOR_SNAPSHOT) == []
 
 
 AT_SPAWN = """
