@@ -29,7 +29,9 @@ def source_tree(tmp_path_factory: pytest.TempPathFactory, kernel: bootkit.Kernel
     tree = top / "tree"
     tree.mkdir()
     shutil.copytree(stores.registry, tree / "registry")
-    shutil.copytree(stores.containers, tree / "containers", symlinks=True)
+    # cp -a as docs/containers.md says: a layer's device nodes (an image's /dev/zero) must stay
+    # nodes; shutil.copytree would read them
+    bootkit.run(["cp", "-a", str(stores.containers), str(tree / "containers")])
     shutil.rmtree(top / "store")
     (tree / "install.yaml").write_text(bootkit.workflow_yaml("partition", "mountlist"))
     (tree / "inplace.yaml").write_text(

@@ -48,7 +48,11 @@ def test_samples_a_cgroup_that_appears_later(tmp_path: Path) -> None:
     peak = tmp_path / "libpod_parent" / f"libpod-{CID}" / "memory.peak"
     time.sleep(0.05)
     peak.parent.mkdir(parents=True)
-    peak.write_text("8192\n")
+    # as the kernel shows a cgroup file: whole at once (a plain write_text could be read empty
+    # between its truncation and its write, which the sampler takes for the cgroup gone)
+    staged = peak.with_name("memory.peak.new")
+    staged.write_text("8192\n")
+    staged.rename(peak)
     while sampler.bytes is None:
         time.sleep(0.01)
     peak.write_text("4096\n")
