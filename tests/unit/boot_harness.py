@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -94,6 +95,17 @@ class Boot:
 
     def wrap(self, state: str, make: Callable[[Stage], Stage]) -> None:
         self.stages[state] = make(self.stages[state])
+
+
+def boot_holding(top: Path, workflow: Path, checkpoint: Path) -> Boot:
+    """A sandbox holding ``checkpoint`` (as an older Iguana left it), ``workflow`` and the
+    command line a boot keeps, ready for ``resume``."""
+    boot = Boot(top, workflow.read_text(encoding="utf-8"))
+    boot.paths.state.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, boot.paths.state)
+    boot.paths.run.mkdir(parents=True, exist_ok=True)
+    (boot.paths.run / "cmdline").write_text(f'"rd.iguana.control_url={boot.workflow_file}"')
+    return boot
 
 
 def ending(trigger: str = "choose_switch_root") -> Mapping[str, Stage]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from iguana_fsm.record import (
     RescueAction,
     Transition,
 )
-from tests.unit.boot_harness import Boot
+from tests.unit.boot_harness import Boot, boot_holding
 
 DATA = Path(__file__).parent / "data"
 V1_FAILED_JOB = DATA / "checkpoint-v1-failed-job.json"
@@ -34,12 +33,7 @@ V1_WORKFLOW = DATA / "checkpoint-v1-workflow.yaml"
 
 def v1_boot(top: Path) -> Boot:
     """A sandbox holding the version-1 checkpoint, its workflow and its kept command line."""
-    boot = Boot(top, V1_WORKFLOW.read_text(encoding="utf-8"))
-    boot.paths.state.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(V1_FAILED_JOB, boot.paths.state)
-    boot.paths.run.mkdir(parents=True, exist_ok=True)
-    (boot.paths.run / "cmdline").write_text(f'"rd.iguana.control_url={boot.workflow_file}"')
-    return boot
+    return boot_holding(top, V1_WORKFLOW, V1_FAILED_JOB)
 
 
 class TestVersion1:

@@ -5,7 +5,6 @@ and both numbers (exit 8), while ``iguana status`` shows what it knows of it."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from iguana_fsm.cli import main
 from iguana_fsm.errors import CheckpointError, ExitCode
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import JobStatus
-from tests.unit.boot_harness import Boot
+from tests.unit.boot_harness import Boot, boot_holding
 
 DATA = Path(__file__).parent / "data"
 WORKFLOW = DATA / "checkpoint-v1-workflow.yaml"
@@ -31,12 +30,7 @@ WRITTEN_BY_OLDER = {
 
 def boot_with(top: Path, checkpoint: Path) -> Boot:
     """A sandbox holding ``checkpoint``, its workflow and the kept command line."""
-    boot = Boot(top, WORKFLOW.read_text(encoding="utf-8"))
-    boot.paths.state.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, boot.paths.state)
-    boot.paths.run.mkdir(parents=True, exist_ok=True)
-    (boot.paths.run / "cmdline").write_text(f'"rd.iguana.control_url={boot.workflow_file}"')
-    return boot
+    return boot_holding(top, WORKFLOW, checkpoint)
 
 
 def newer(tmp_path: Path) -> Path:
