@@ -92,7 +92,11 @@ ALWAYS = (
 # Modules imported at run time that no import statement of Iguana or a dependency names: by the
 # interpreter's C code (time.strptime: _strptime) or by the standard library's own lazy imports
 # on a path a verb takes. tests/integration/test_closure.py finds any that is missing.
-RUNTIME: tuple[str, ...] = ()
+RUNTIME: tuple[str, ...] = (
+    # the reader of importlib.resources.files() for a package on disk (Iguana's data files):
+    # imported by the frozen importlib._bootstrap_external on first use
+    "importlib.readers",
+)
 # Files of dependencies that Iguana never loads: PyYAML's optional C parser (2.7 MB).
 SKIP_FILES = ("_yaml.cpython-",)
 # Packages requests takes a character-set detector from, if one imports. None is carried when

@@ -53,10 +53,12 @@ imports) with the directories named first on its path, and appends the modules l
 end, with their files, to the file named second."""
 
 
-def carried_modules() -> set[str]:
-    """The module names of the files the closure lists for the initrd (its destinations)."""
+def carried_modules(deps: str | None = None) -> set[str]:
+    """The module names of the files the closure lists for the initrd (its destinations), with
+    the dependencies taken from ``deps`` (default: this environment's site-packages)."""
+    deps = deps or site_packages()
     listed = subprocess.run(
-        [INITRD_PYTHON, "-I", "-S", str(CLOSURE), "--path", str(ROOT), "--path", site_packages()],
+        [INITRD_PYTHON, "-I", "-S", str(CLOSURE), "--path", str(ROOT), "--path", deps],
         capture_output=True,
         text=True,
         check=True,
@@ -205,3 +207,38 @@ def test_the_closure_leaves_out_what_no_verb_loads(probed: ProbedSandbox) -> Non
     loaded = {name for name, file in probed.modules().items() if file}
     assert set(LEFT_OUT) & loaded == set()
     assert set(LEFT_OUT) & carried_modules() == set()
+
+
+DEBIAN_DEPS = "/usr/lib/python3/dist-packages"
+"""Where Debian's packages put the dependencies (python3-requests, python3-yaml...): what the
+Debian package's initrd carries, with other versions than a virtualenv's."""
+
+DATA_FILES = """
+import json, sys
+sys.path[:0] = sys.argv[1:]
+from iguana_fsm.engine.api import packaged_containers_conf
+from iguana_fsm.workflow.schema import shipped_schema
+packaged_containers_conf(); shipped_schema()
+# by each module's own name, those with a file (typing.io is a name typing registers itself)
+print(json.dumps(sorted({module.__name__ for module in list(sys.modules.values())
+                         if getattr(module, "__file__", None)})))
+"""
+
+
+def test_reading_iguanas_data_files_loads_only_what_is_carried() -> None:
+    """Iguana's data files (the engine's containers.conf, the shipped schema) are read through
+    importlib.resources, whose reader the frozen import machinery imports lazily on first use
+    (importlib.readers): with Debian's packaged dependencies, which import none of it themselves,
+    every module that loads is still carried (a package-built initrd crashed in locate without)."""
+    loaded = set(
+        json.loads(
+            subprocess.run(
+                [INITRD_PYTHON, "-I", "-S", "-c", DATA_FILES, str(ROOT), DEBIAN_DEPS],
+                capture_output=True, text=True, check=True,
+            ).stdout
+        )
+    )  # fmt: skip
+    carried = carried_modules(DEBIAN_DEPS)
+    missing = loaded - carried - in_binary(loaded) - {"__main__"}
+    assert "importlib.readers" in loaded
+    assert not missing, sorted(missing)
