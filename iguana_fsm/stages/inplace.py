@@ -20,6 +20,7 @@ from iguana_fsm.memory.plan import ImageSize
 from iguana_fsm.record import ImageTrust
 from iguana_fsm.stages import specs
 from iguana_fsm.stages.base import BootContext
+from iguana_fsm.stages.pulls import job_images
 from iguana_fsm.trust.policy import ImageVerdict
 
 TRUST = "not checked: used in place from the image device's read-only store (digest pin)"
@@ -27,11 +28,7 @@ TRUST = "not checked: used in place from the image device's read-only store (dig
 
 
 def _jobs_using(ctx: BootContext, reference: str) -> str:
-    jobs = [
-        job.id
-        for job in ctx.run_order()
-        if any(container.image == reference for container in specs.containers_of(job))
-    ]
+    jobs = [job_id for job_id, images in job_images(ctx) if reference in images]
     return ", ".join(jobs) or "none"
 
 
