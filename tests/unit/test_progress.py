@@ -9,6 +9,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,12 +142,15 @@ class TestFollow:
 class TestPullMeter:
     """Bytes of a pull, from the blob files the podman service has open."""
 
-    def test_growing_blob_is_measured_and_the_end_reported(self, tmp_path: Path) -> None:
-        """A blob the service writes gives pull.progress events with rising byte counts; a
-        file it does not hold open is not counted; the final event has the total."""
+    @staticmethod
+    def _pull_of_five_kb(
+        tmp_path: Path, image: str, total: int | None = None, other: Path | None = None
+    ) -> list[dict[str, Any]]:
+        """The events of a meter on a podman service (a fake /proc, pid 4242) that writes a
+        blob of 5,000 bytes in five steps, holding ``other`` open beside it; ``total``: the
+        bytes the plan expects."""
         blob_dir = tmp_path / "var-tmp" / "storage123"
         blob_dir.mkdir(parents=True)
-        (tmp_path / "var-tmp" / "other").write_bytes(b"x" * 5000)
         fds = tmp_path / "proc" / "4242" / "fd"
         fds.mkdir(parents=True)
         pid_file = tmp_path / "podman.pid"
@@ -154,20 +158,30 @@ class TestPullMeter:
         log_file = tmp_path / "log.jsonl"
         meter = PullMeter(
             pid_file,
-            "reg:5000/a/tools:1",
+            image,
             make_logger(log_file, None),
             interval=0.01,
             proc=tmp_path / "proc",
+            total=total,
         )
         blob = blob_dir / "1"
         with meter, blob.open("wb") as handle:
             (fds / "7").symlink_to(blob)
-            (fds / "8").symlink_to(tmp_path / "var-tmp" / "other")
+            if other is not None:
+                (fds / "8").symlink_to(other)
             for _ in range(5):
                 handle.write(b"y" * 1000)
                 handle.flush()
                 time.sleep(0.05)
-        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        return [json.loads(line) for line in log_file.read_text().splitlines()]
+
+    def test_growing_blob_is_measured_and_the_end_reported(self, tmp_path: Path) -> None:
+        """A blob the service writes gives pull.progress events with rising byte counts; a
+        file it does not hold open is not counted; the final event has the total."""
+        other = tmp_path / "var-tmp" / "other"
+        other.parent.mkdir(parents=True)
+        other.write_bytes(b"x" * 5000)
+        events = self._pull_of_five_kb(tmp_path, "reg:5000/a/tools:1", other=other)
         done = [event["done"] for event in events if not event["final"]]
         assert done == sorted(done) and 0 < done[-1] <= 5000, done
         final = events[-1]
@@ -177,29 +191,7 @@ class TestPullMeter:
         """With the bytes to download known, each event carries the total, a rising percentage
         and the seconds left at the average rate; the final one says all of it came, also the
         bytes no sample caught (a blob stored and closed between two samples)."""
-        blob_dir = tmp_path / "var-tmp" / "storage9"
-        blob_dir.mkdir(parents=True)
-        fds = tmp_path / "proc" / "77" / "fd"
-        fds.mkdir(parents=True)
-        pid_file = tmp_path / "podman.pid"
-        pid_file.write_text("77\n")
-        log_file = tmp_path / "log.jsonl"
-        meter = PullMeter(
-            pid_file,
-            "tools",
-            make_logger(log_file, None),
-            interval=0.01,
-            proc=tmp_path / "proc",
-            total=10_000,
-        )
-        blob = blob_dir / "1"
-        with meter, blob.open("wb") as handle:
-            (fds / "3").symlink_to(blob)
-            for _ in range(5):
-                handle.write(b"y" * 1000)
-                handle.flush()
-                time.sleep(0.05)
-        events = [json.loads(line) for line in log_file.read_text().splitlines()]
+        events = self._pull_of_five_kb(tmp_path, "tools", total=10_000)
         running = [event for event in events if not event["final"] and event["done"]]
         assert running and all(event["total"] == 10_000 for event in running)
         percents = [event["percent"] for event in running]
