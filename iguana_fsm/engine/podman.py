@@ -118,7 +118,8 @@ class PodmanEngine:
         try:
             with _engine_errors(f"podman service at {self.api.url}"):
                 self._client = podman.PodmanClient(base_url=self.api.url)
-                version = self._client.version().get("Version", "?")
+                # from the ping's answer: a /version request would survey the host (api.py)
+                version = self.api.version
         except BaseException:
             self.stop()
             raise
