@@ -40,7 +40,7 @@ REPORT_LABEL = "IGUANA-REPORT"
 ROOT_LABEL = "IGUANA-ROOT"
 IMAGE = "registry.iguana.test/e2e/installer:1"
 """The workflow's image: a registry that does not exist, reached through the store mirror."""
-HOST_TOOLS = ("/usr/sbin/sfdisk", "/usr/sbin/mke2fs", "/usr/sbin/blockdev")
+HOST_TOOLS = ("/usr/sbin/sfdisk", "/usr/sbin/mke2fs", "/usr/sbin/blockdev", "/usr/bin/flock")
 EMULATION_OPTIONS = "no_timer_check"
 """Added to every directly booted kernel's command line: under software emulation on a busy
 host the kernel's IO-APIC timer check can miss its window and panic the guest."""
@@ -146,9 +146,15 @@ INSTALL_SCRIPT = """\
 # an ext4 root unpacked from /rootfs.tar; STEP=mountlist names that root; STEP=fail fails;
 # STEP=flaky fails the first time only (its mark is in /iguana, which survives a resume).
 set -eu
-export PATH=/bin:/usr/sbin:/sbin
+export PATH=/bin:/usr/bin:/usr/sbin:/sbin
 case "$STEP" in
 partition)
+    # The whole disk stays locked (a BSD lock, systemd's block device locking) while it is
+    # partitioned, formatted and filled: udev then does not re-read its partition table after
+    # sfdisk's close, which removes and re-adds the partition's node under mkfs; it handles the
+    # disk's events once the lock is gone.
+    exec 9<"$TARGET"
+    flock 9
     printf 'label: gpt\\n,,L\\n' | sfdisk --quiet "$TARGET"
     part=${TARGET}1
     name=${part##*/}
@@ -169,6 +175,7 @@ partition)
     mount -t ext4 "$part" /mnt/root
     tar -C /mnt/root -xf /rootfs.tar
     umount /mnt/root
+    exec 9<&-
     echo "e2e: installed the root on $part"
     ;;
 mountlist)
@@ -231,8 +238,8 @@ def installed_root_tar(directory: Path, busybox_tar: Path, release: str) -> Path
 
 
 def installer_rootfs_tar(directory: Path, busybox_tar: Path, release: str) -> Path:
-    """The installer image's file system: busybox, sfdisk and mke2fs from the host with their
-    libraries, /rootfs.tar (the root it installs) and /install.sh."""
+    """The installer image's file system: busybox, sfdisk, mke2fs and flock from the host with
+    their libraries, /rootfs.tar (the root it installs) and /install.sh."""
     root = directory / "installer-root"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

@@ -239,6 +239,12 @@ main() {
     [ "$disk_mib" -ge "$need" ] ||
         die 3 "$TARGET_DISK has $disk_mib MiB; the layout needs at least $need MiB"
 
+    # The whole disk stays locked (a BSD lock: systemd's block device locking) until its file
+    # systems are made. Otherwise udev re-reads the partition table when sfdisk closes the disk,
+    # and a partition's node disappears and comes back while mkfs opens it. udev handles the
+    # disk's events once the lock is gone.
+    exec 9< "$TARGET_DISK"
+    flock 9
     if [ "$(layout_on_disk)" = "$(layout_wanted)" ]; then
         progress "$TARGET_DISK already has this layout: partitions kept"
     else
@@ -257,6 +263,7 @@ main() {
         make_fs "$node" "$fs" "$label"
     done < /tmp/partition-entries
     rm -f /tmp/partition-entries
+    exec 9<&-
     progress "$TARGET_DISK is partitioned"
 }
 
