@@ -21,8 +21,15 @@ VERBS = (run, status, logs, resume, validate, verify, schema, diagram)
 """The verbs in the order ``iguana --help`` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line of ``iguana``."""
+VERB_NAMES = frozenset(verb.__name__.rpartition(".")[2] for verb in VERBS)
+"""Each verb's name, which is its module's."""
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line of ``iguana``; with ``verb``, only that verb below the top level:
+    ``iguana status`` parses its arguments without building the other seven verbs' parsers,
+    which took most of a rescue-shell verb's own time (issue 17). The verb's parser, its help
+    and its errors are the same either way."""
     codes = "\n".join(f"  {code.value:>3}  {code.meaning}" for code in ExitCode)
     parser = argparse.ArgumentParser(
         prog="iguana",
@@ -32,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"iguana {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for verb in VERBS:
-        verb.add_parser(subparsers)
+    for module in VERBS:
+        if verb is None or module.__name__.rpartition(".")[2] == verb:
+            module.add_parser(subparsers)
     return parser
 
 
@@ -100,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # the verb named first gets its parser alone; anything else (``--help``, ``--version``, a
+    # name that is no verb) the whole command line, which lists the verbs
+    verb = argv[0] if argv and argv[0] in VERB_NAMES else None
+    args = build_parser(verb).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handle(args))
