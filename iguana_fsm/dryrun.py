@@ -3,9 +3,10 @@
 The workflow copy and logs go to a scratch directory that is removed afterwards; no engine is
 started and no checkpoint is written. What the boot would warn about or refuse before it starts
 a container is shown too: unknown ``rd.iguana.`` options (as warnings) and the image allow-list
-and digest rules (a refused image ends the dry run with the boot's trust error and exit code),
-and the pull plan: each image's sizes from its registry, the budget of this machine (with the
-command line's memory options), and a job that could not fit (exit code 5).
+and digest rules (a refused image, or a pin that the image device's store contradicts, ends the
+dry run with the boot's trust error and exit code), and the pull plan: each image's sizes from
+its registry, the budget of this machine (with the command line's memory options), and a job
+that could not fit (exit code 5).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, Any
 from iguana_fsm.bootstart import Options, boot_config
 from iguana_fsm.checkpoint import BootRecord
 from iguana_fsm.cmdline import unknown_warnings
-from iguana_fsm.errors import MemoryRefused
+from iguana_fsm.errors import MemoryRefused, TrustError
 from iguana_fsm.host import SandboxHost
 from iguana_fsm.log import make_logger
 from iguana_fsm.memory.preview import preview
@@ -85,6 +86,9 @@ def dry_run(
     lines = memory.lines if memory else ["memory: no registry asked for sizes (--no-registry)"]
     out.writelines(line + "\n" for line in lines)
     out.write(ENDING.format(newroot=paths.newroot))
+    if memory is not None and memory.refusals:
+        # verify would refuse the boot before its pulls: the same exit code here
+        raise TrustError(memory.refusals[0])
     if memory is not None and memory.plan.refusal is not None:
         raise MemoryRefused(memory.plan.refusal)
     return 0

@@ -151,6 +151,8 @@ class PodmanEngine:
         SignatureRejected when the signature policy refused the image, else PullError with
         podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
+        if not self._totals.asked(reference):
+            self.inspect_remote(reference)  # the meter's total
         total = self._totals.total(reference)  # before the pull stores a layer
         try:
             # tls_verify=None leaves TLS to registries.conf: podman-py would force it on.
@@ -181,6 +183,7 @@ class PodmanEngine:
             found = remote.inspect_remote(reference, self.api.environment)
         except remote.RemoteUnknown as error:
             self._log.info("image.size_unknown", image=reference, reason=str(error))
+            self._totals.remember(reference, None)
             return None
         self._totals.remember(reference, found)
         return found

@@ -10,9 +10,10 @@ same machine (a workstation's, beside a sandbox) is not counted.
 The total comes from the registry's manifest, which the memory plan reads before any pull
 (``engine/remote.py``): the config and the layers that container storage does not hold yet (by
 their compressed digest, as containers/storage lists them in ``<driver>-layers/layers.json``;
-podman reuses those instead of downloading them). Without a manifest (the registry could not
-say, or a resumed boot that sized its images before) the total is unknown and the meter shows
-the bytes alone.
+podman reuses those instead of downloading them). A pull of an image nobody sized in this run
+(a resumed boot's pull before a job, its verify done by the run that was killed) reads the
+manifest first. When the registry cannot say, the total is unknown and the meter shows the bytes
+alone.
 """
 
 from __future__ import annotations
@@ -71,10 +72,17 @@ class PullTotals:
     def __init__(self, graphroot: Path | None, ask_graphroot: Callable[[], str | None]) -> None:
         self.graphroot, self._ask = graphroot, ask_graphroot
         self._known: dict[str, RemoteImage] = {}
+        self._asked: set[str] = set()
 
-    def remember(self, reference: str, found: RemoteImage) -> None:
-        """Keep what the registry said of ``reference``."""
-        self._known[reference] = self._known[found.digest] = found
+    def remember(self, reference: str, found: RemoteImage | None) -> None:
+        """Keep what the registry said of ``reference`` (None: it could not say)."""
+        self._asked.add(reference)
+        if found is not None:
+            self._known[reference] = self._known[found.digest] = found
+
+    def asked(self, reference: str) -> bool:
+        """Whether the registry was asked about ``reference`` (or told of its digest)."""
+        return reference in self._asked or reference.rpartition("@")[2] in self._known
 
     def total(self, reference: str) -> int | None:
         """The bytes a pull of ``reference`` downloads, when its manifest was read."""

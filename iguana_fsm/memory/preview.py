@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ from iguana_fsm.workflow.plan import run_order
 
 @dataclass
 class Preview:
-    """The plan and its report lines."""
+    """The plan, its report lines, and the pins the image device contradicts (one line
+    each, as the boot's verify refuses them)."""
 
     plan: PullPlan
     lines: list[str]
+    refusals: list[str] = field(default_factory=list)
 
 
 def job_images(workflow: Workflow) -> list[tuple[str, list[str]]]:
@@ -46,11 +48,13 @@ def preview(
 
     sizes: dict[str, ImageSize] = {}
     unknown: list[str] = []
+    refusals: list[str] = []
     stored = read_only_images(storage, env)
     for reference in workflow.images():
         found_in_place = in_place(reference, stored)
         if isinstance(found_in_place, str):
             unknown.append(f"  REFUSED: {found_in_place}")
+            refusals.append(found_in_place)
             continue
         if found_in_place is not None:
             sizes[reference] = found_in_place
@@ -64,7 +68,7 @@ def preview(
     budget = read_budget(config.memory_reserve, config.memory_limit, storage)
     plan = make_plan(job_images(workflow), sizes, budget.bytes)
     lines = describe(plan, budget, sizes)
-    return Preview(plan, lines[:1] + unknown + lines[1:])
+    return Preview(plan, lines[:1] + unknown + lines[1:], refusals)
 
 
 def read_only_images(storage: Path | None, env: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -383,17 +383,46 @@ def boot(
     guest memory. ``replies`` are
     ``(text, answer, nudge)``: when the console shows ``text``, ``answer`` is typed (in order);
     with ``nudge`` Enter is pressed every 3 s while the text is awaited."""
+    machine = ["-m", str(memory_mb), *network, *direct_kernel(kernel, initrd, cmdline)]
+    return run_qemu(machine, disks, log, timeout, replies=replies)
+
+
+def direct_kernel(kernel: Kernel, initrd: Path, cmdline: str) -> list[str]:
+    """QEMU's arguments that start ``kernel`` with ``initrd`` and ``cmdline`` (plus the
+    options every emulated boot gets) instead of a firmware's boot loader."""
+    return [
+        "-kernel",
+        str(kernel.vmlinuz),
+        "-initrd",
+        str(initrd),
+        "-append",
+        f"{cmdline} {EMULATION_OPTIONS}",
+    ]
+
+
+def run_qemu(
+    machine: Sequence[str],
+    disks: Sequence[Path],
+    log: Path,
+    timeout: float,
+    *,
+    replies: Sequence[Reply] = (),
+    stop_at: str | None = None,
+) -> Boot:
+    """The one QEMU launcher of the boot tests: software emulation with 2 CPUs, no monitor, no
+    reboot, ``machine``'s arguments (memory, network, firmware or kernel), ``disks`` as virtio
+    disks vda, vdb, ... in order, the serial console written to ``log``, all of it ended after
+    ``timeout`` seconds. ``replies``: see ``boot``; with ``stop_at`` QEMU is stopped as soon as
+    the console shows that text."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", *network, "-nographic"]
-    argv += ["-monitor", "none", "-no-reboot"]
+    argv += ["-accel", "tcg", "-smp", "2", *machine, "-nographic", "-monitor", "none"]
+    argv += ["-no-reboot"]
     socket_path = log.with_suffix(".sock")
     if replies:
         chardev = f"socket,id=console,path={socket_path},server=on,wait=on,logfile={log}"
         argv += ["-chardev", chardev, "-serial", "chardev:console"]
     else:
         argv += ["-serial", f"file:{log}"]
-    argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd)]
-    argv += ["-append", f"{cmdline} {EMULATION_OPTIONS}"]
     for disk in disks:
         argv += ["-drive", f"file={disk},if=virtio,format=raw"]
     began = time.monotonic()
@@ -402,6 +431,11 @@ def boot(
     ) as qemu:
         if replies:
             _converse(socket_path, list(replies), qemu, began + timeout)
+        while stop_at is not None and qemu.poll() is None:
+            if log.exists() and stop_at in log.read_text(errors="replace"):
+                qemu.terminate()
+                break
+            time.sleep(1)
         _, stderr = qemu.communicate(timeout=timeout + 30)
     seconds = time.monotonic() - began
     console = log.read_text(errors="replace") if log.exists() else ""

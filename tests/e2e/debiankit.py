@@ -14,9 +14,7 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,22 +140,11 @@ def qemu_boot(
     """Boot QEMU (TCG, serial console to ``log``, no network unless ``network`` gives QEMU's
     network arguments: ``netkit.qemu_network``) with ``disks`` as virtio disks; with ``kernel``
     and ``initrd`` directly, else through the first disk's bootloader (SeaBIOS)."""
-    argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-m", str(memory_mb), "-smp", "2", *network, "-nographic"]
-    argv += ["-monitor", "none", "-no-reboot", "-serial", f"file:{log}"]
+    machine = ["-m", str(memory_mb), *network]
     if kernel is not None:
         assert initrd is not None
-        argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd)]
-        argv += ["-append", f"{cmdline} {bootkit.EMULATION_OPTIONS}"]
-    for disk in disks:
-        argv += ["-drive", f"file={disk},if=virtio,format=raw"]
-    began = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, check=False, stdin=subprocess.DEVNULL)
-    seconds = time.monotonic() - began
-    console = log.read_text(errors="replace") if log.exists() else ""
-    if result.returncode != 0:
-        console += f"\n[qemu exit {result.returncode}: {result.stderr.decode(errors='replace')}]"
-    return bootkit.Boot(result.returncode, seconds, console)
+        machine += bootkit.direct_kernel(kernel, initrd, cmdline)
+    return bootkit.run_qemu(machine, disks, log, timeout)
 
 
 DPS_ROOT_X86_64 = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709"

@@ -6,14 +6,12 @@ Secure Boot OVMF build."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.bootkit import Boot, run
+from tests.e2e.bootkit import Boot, run, run_qemu
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -92,29 +90,13 @@ def firmware_boot(
     ``log``. With ``stop_at`` QEMU is stopped as soon as the console shows that text."""
     store = log.with_suffix(".vars.fd")
     shutil.copyfile(variables, store)
-    argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-machine", "q35,smm=on", "-m", "1024", "-smp", "2"]
-    argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
-    argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"]
-    argv += ["-drive", f"if=pflash,format=raw,unit=1,file={store}"]
-    argv += ["-nic", "none", "-nographic", "-monitor", "none", "-no-reboot"]
-    argv += ["-serial", f"file:{log}"]
-    argv += ["-drive", f"file={esp},format=raw,if=none,id=esp"]
-    argv += ["-device", "ide-hd,drive=esp,bus=ide.0,bootindex=1"]
-    for disk in disks:
-        argv += ["-drive", f"file={disk},if=virtio,format=raw"]
-    began = time.monotonic()
-    with subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-    ) as qemu:
-        while stop_at is not None and qemu.poll() is None:
-            if log.exists() and stop_at in log.read_text(errors="replace"):
-                qemu.terminate()
-                break
-            time.sleep(1)
-        _, stderr = qemu.communicate(timeout=timeout + 30)
-    console = log.read_text(errors="replace") if log.exists() else ""
-    store.unlink(missing_ok=True)
-    if qemu.returncode != 0:
-        console += f"\n[qemu exit {qemu.returncode}: {stderr.decode(errors='replace')}]"
-    return Boot(qemu.returncode, time.monotonic() - began, console)
+    machine = ["-machine", "q35,smm=on", "-m", "1024"]
+    machine += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
+    machine += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"]
+    machine += ["-drive", f"if=pflash,format=raw,unit=1,file={store}", "-nic", "none"]
+    machine += ["-drive", f"file={esp},format=raw,if=none,id=esp"]
+    machine += ["-device", "ide-hd,drive=esp,bus=ide.0,bootindex=1"]
+    try:
+        return run_qemu(machine, disks, log, timeout, stop_at=stop_at)
+    finally:
+        store.unlink(missing_ok=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -11,6 +13,7 @@ import requests
 from iguana_fsm.contract import container_spec
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError, PullError
+from iguana_fsm.paths import Paths
 from tests.integration.conftest import ImageFactory
 from tests.support.images import push_image, save_oci_archive
 from tests.support.podman_cli import PodmanCli
@@ -24,6 +27,19 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.manifest.v1+json",
     ]
 )
+
+
+class Recorder:
+    """A log that keeps each event as a dict (``event`` and its fields) in ``events``."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    def __getattr__(self, level: str) -> Any:
+        def keep(event: str, **fields: Any) -> None:
+            self.events.append({"event": event, **fields})
+
+        return keep
 
 
 def published(
@@ -69,6 +85,45 @@ class TestPull:
                 "image", "inspect", "--format", "{{json .RepoDigests}}", info.pinned
             ).stdout
             assert info.pinned in stored
+        finally:
+            engine.remove_image(info.image_id)
+
+    def test_a_pull_nobody_sized_reads_the_manifest_for_its_total(
+        self,
+        engine: PodmanEngine,
+        engine_paths: Paths,
+        engine_image: ImageFactory,
+        engine_podman: PodmanCli,
+        registry: Registry,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A pull of an image this engine was never asked to size (a resumed boot's pull
+        before a job, whose verify ran in the run that was killed) reads the registry's
+        manifest first: its ``image.pulled`` event carries the download total, the config and
+        the layers of the manifest that container storage does not hold yet."""
+        reference = published(engine_image, engine_podman, registry, "echo sized")
+        name, tag = reference.removeprefix(registry.host + "/").rsplit(":", 1)
+        response = requests.get(
+            f"{registry.url}/v2/{name}/manifests/{tag}",
+            headers={"Accept": MANIFEST_TYPES},
+            timeout=10,
+        )
+        response.raise_for_status()
+        manifest = response.json()
+        # podman downloads only the layers containers/storage does not list (by compressed digest)
+        listing = json.loads((engine_paths.storage / "overlay-layers" / "layers.json").read_text())
+        stored = {layer.get("compressed-diff-digest") for layer in listing}
+        total = manifest["config"]["size"] + sum(
+            layer["size"] for layer in manifest["layers"] if layer["digest"] not in stored
+        )
+        events: list[dict[str, Any]] = []
+        monkeypatch.setattr(engine, "_log", Recorder(events))
+        info = engine.pull(reference)
+        try:
+            (pulled,) = [event for event in events if event["event"] == "image.pulled"]
+            assert pulled["download"] == total, (pulled, manifest)
+            asked = [event for event in events if event["event"] == "image.size_unknown"]
+            assert asked == []
         finally:
             engine.remove_image(info.image_id)
 

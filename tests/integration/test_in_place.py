@@ -190,3 +190,20 @@ def test_dry_run_and_verify_show_the_image_in_place(device: Device, box: Sandbox
     for result in (dry, checked):
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"image {device.stored}: used in place from the image device" in result.stdout
+
+
+def test_dry_run_refuses_a_pin_the_device_contradicts(device: Device, box: Sandbox) -> None:
+    """``iguana run --dry-run`` on a pin the device's store holds only under another digest
+    prints the plan with the refusal and exits with the boot's TRUST code, one line on stderr
+    naming the image and both digests, as the boot itself would refuse it in verify; so does
+    ``iguana verify``."""
+    workflow = box.write_workflow({"one": job(device.other, NEW_ROOT)})
+    checked = _iguana(box, device, "verify", str(workflow))
+    assert checked.returncode == ExitCode.TRUST, checked.stdout + checked.stderr
+    result = _iguana(box, device, "run", "--dry-run", "--workflow", str(workflow))
+    assert result.returncode == ExitCode.TRUST, result.stdout + result.stderr
+    assert f"REFUSED: image {device.other}" in result.stdout
+    error = [line for line in result.stderr.splitlines() if device.other in line]
+    assert len(error) == 1, result.stderr
+    assert device.stored.split("@", 1)[1] in error[0] and "not the pinned" in error[0]
+    assert "Traceback" not in result.stderr
