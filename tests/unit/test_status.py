@@ -182,6 +182,29 @@ class TestOneReader:
         assert {key: shown[key] for key in written} == written
         assert code == (ExitCode.JOB if exit_code and not continued else ExitCode.OK)
 
+    def test_a_failed_then_resumed_boot_with_every_flag(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A boot whose job failed reads as failed with the job's exit code (6) in text,
+        ``--json``, ``--timings`` and ``--wait``; resumed to its ending it reads as done (0) in
+        each, with the resumed run's states among the timings."""
+        workflow = WORKFLOW.replace("    continue-on-error: true\n", "")
+        boot = Boot(tmp_path, workflow)
+        boot.engine.exit_codes["registry.example/broken:1"] = 5
+        assert boot.run() == ExitCode.JOB
+        for expected, word in ((ExitCode.JOB, "error"), (ExitCode.OK, "done")):
+            for flags in ((), ("--timings",), ("--wait", "--timeout", "5")):
+                assert main(["status", *flags, "--sandbox", str(tmp_path)]) == expected, flags
+                out = capsys.readouterr().out
+                assert f"status:   {word}" in out and "second" in out
+                assert ("seconds by state" in out) == ("--timings" in flags), flags
+            code, shown = status_json(tmp_path, capsys, "--json")
+            assert (code, shown["status"]) == (expected, word)
+            boot.engine.exit_codes.clear()
+            if expected == ExitCode.JOB:
+                assert boot.resume() == ExitCode.OK
+        assert shown["timings"]["states"]["jobs"] > 0
+
     @pytest.mark.parametrize(
         ("name", "spoil", "named"),
         [

@@ -126,14 +126,16 @@ def test_schema_loads_no_engine_and_no_parser() -> None:
 
 
 def test_status_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    """bench/bench_status.py boots its sandbox, runs every verb and prints the status ratio."""
+    """bench/bench_status.py boots its sandbox, runs every verb and prints the status ratio,
+    in this environment and as the initrd runs Python (``-I -S``)."""
     spec = importlib.util.spec_from_file_location("bench_status", ROOT / "bench/bench_status.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--rounds", "1"]) == 0
     output = capsys.readouterr().out
-    assert "iguana status / python -c pass:" in output
+    assert output.count("iguana status / python -c pass:") == 2
+    assert "initrd-like:" in output and " -I -S" in output
     assert "iguana validate" in output and "iguana schema" in output
 
 
