@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline is not None:
         sides.insert(0, Side(f"iguana, baseline {args.baseline}"))
     podman_totals: list[float] = []
+    load_before = os.getloadavg()[0]
     try:
         ca = CertAuthority.create(work / "ca")
         builder = PodmanCli(work / "build" / "root", work / "build" / "runroot", env)
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         f"bench_jobs: {args.jobs} trivial containers (busybox sh -c true) per side, same image, "
         f"storage and containers.conf; median of {args.rounds} alternating rounds"
     )
+    # the ratio depends on the load: podman's CLI loses more to a busy machine than Iguana
+    load_after = os.getloadavg()[0]
+    print(f"  load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end")
     podman_total = statistics.median(podman_totals)
     per_job = podman_total / args.jobs
     print(f"  podman run --rm         total {podman_total:6.2f} s  {per_job:6.3f} s/job")

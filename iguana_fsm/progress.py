@@ -90,6 +90,14 @@ class Plymouth:
     TIMEOUT = 2.0
     """Seconds one plymouth command may take."""
 
+    SOCKETS = Path("/proc/net/unix")
+    """The kernel's table of unix sockets in our network namespace, where plymouthd's shows."""
+
+    NAMES = ("@/org/freedesktop/plymouthd", "@/ply-boot-protocol")
+    """plymouthd's abstract socket as the table shows it (``@`` for the leading NUL), today's
+    name and the one older plymouths used: with neither listed no daemon runs, and ``find``
+    runs no ``plymouth --ping`` (an exec before every job otherwise)."""
+
     def __init__(self, binary: str) -> None:
         self.binary = binary
         self.gone = False
@@ -101,10 +109,20 @@ class Plymouth:
     def find(cls) -> Plymouth | None:
         """The running plymouth, or None."""
         binary = shutil.which("plymouth")
-        if binary is None:
+        if binary is None or not cls.listening():
             return None
         found = cls(binary)
         return found if found._run("--ping") else None
+
+    @classmethod
+    def listening(cls) -> bool:
+        """Whether a socket of plymouthd's is listed (or the table cannot be read)."""
+        try:
+            with cls.SOCKETS.open("rb") as table:
+                names = tuple(name.encode() for name in cls.NAMES)
+                return any(line.split()[-1].startswith(names) for line in table if line.strip())
+        except OSError:
+            return True
 
     def show(self, job: str, report: Report) -> None:
         """Send ``report`` of ``job`` as plymouth's message (in the background)."""

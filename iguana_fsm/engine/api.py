@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from iguana_fsm.engine import ping
 from iguana_fsm.errors import EngineError, MountError
 from iguana_fsm.mounts import unmount_tree
 from iguana_fsm.paths import Paths
@@ -209,6 +210,8 @@ class PodmanApiProcess:
         self._stand_ins: list[Path] = []
         self.spawned_at: float | None = None
         """``time.monotonic()`` when the service process was started (None: not yet)."""
+        self.version = ping.UNKNOWN
+        """podman's version, as its answer to the ping named it (``ping.VERSION_HEADER``)."""
 
     @property
     def socket_path(self) -> Path:
@@ -400,14 +403,11 @@ class PodmanApiProcess:
                 )
 
     def _answers(self, timeout: float) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout)
-                sock.connect(str(self.socket_path))
-                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
-                return sock.recv(64).split(b" ")[1:2] == [b"200"]
-        except OSError:
-            return False
+        """Whether the service answers a ping; its version is kept in ``version``."""
+        version = ping.ping(self.socket_path, timeout)
+        if version is not None:
+            self.version = version
+        return version is not None
 
     def _last_log_line(self) -> str:
         try:

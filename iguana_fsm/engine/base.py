@@ -139,7 +139,9 @@ class Engine(Protocol):
         output: OutputSink,
     ) -> JobResult:
         """Run a container to its end: attached to the console when ``interactive``; every
-        line of output goes to ``output``. Stops it after ``timeout`` seconds."""
+        line of output goes to ``output``. Stops it after ``timeout`` seconds. The container
+        is removed, possibly while the next job starts: at the latest before the engine
+        removes an image, a volume or leftovers, or stops."""
 
     def remove_leftovers(self, run_id: str) -> list[str]:
         """Remove containers and volumes labelled with ``run_id``; return what was removed."""

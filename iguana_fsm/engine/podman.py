@@ -2,8 +2,9 @@
 
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
-API (``attach.py``) and the terminal proxy for a job on a console (``terminal.py``). It is
-about 70 lines over the house's 450: it stays the one module that calls podman-py.
+API (``attach.py``), the terminal proxy for a job on a console (``terminal.py``) and how a job's
+end is waited for and its container removed (``ending.py``). It is about 110 lines over the
+house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
 for that one step, so the podman client does the terminal work (raw mode, resizes). Every other
@@ -26,7 +27,7 @@ import podman.errors
 import requests
 import structlog
 
-from iguana_fsm.engine import attach, base, images, readiness, refusals, remote
+from iguana_fsm.engine import attach, base, ending, images, readiness, refusals, remote
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
@@ -100,6 +101,10 @@ class PodmanEngine:
         self.api = api
         self._client: Any = None
         self._containers: set[str] = set()
+        self._ended: set[str] = set()
+        """Containers whose end was seen: conmon may still be cleaning up after them."""
+        self._removals = ending.Removals(self._remove_ended)
+        self._remover: Any = None
         self._totals = PullTotals(paths.storage, self._graphroot)
         self.start_seconds: float | None = None
         """Seconds from the service's spawn until it answered us, once started."""
@@ -118,7 +123,10 @@ class PodmanEngine:
         try:
             with _engine_errors(f"podman service at {self.api.url}"):
                 self._client = podman.PodmanClient(base_url=self.api.url)
-                version = self._client.version().get("Version", "?")
+                # the removals' own, for their thread
+                self._remover = podman.PodmanClient(base_url=self.api.url)
+                # from the ping's answer: a /version request would survey the host (api.py)
+                version = self.api.version
         except BaseException:
             self.stop()
             raise
@@ -135,16 +143,23 @@ class PodmanEngine:
     def stop(self) -> None:
         """Remove the containers this engine still has, then stop the service; idempotent."""
         if self._client is not None:
+            self.finish_removals()
             for container_id in sorted(self._containers):
                 with contextlib.suppress(EngineError):
                     self._discard(container_id)
             self._client.close()
-            self._client = None
+            self._remover.close()
+            self._client = self._remover = None
+        ending.settle(self._ended, self.stop_grace)
         # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.
         was_running = self.api.running
         self.api.stop()
         if was_running:
             self._log.info("engine.stopped")
+
+    def finish_removals(self) -> None:
+        """Return once the ended jobs' containers are removed (``ending.Removals``)."""
+        self._removals.drain()
 
     def pull(self, reference: str) -> ImageInfo:
         """Pull ``reference``; any error the service reports, even inside the stream, raises
@@ -200,6 +215,7 @@ class PodmanEngine:
         """Remove the name ``reference`` (for ``repo@sha256:...``: every name of that
         repository); the image itself, and its layers, go with its last name. Missing is fine;
         EngineError while a container still uses an image that would go."""
+        self.finish_removals()  # the last job's container may still use it
         try:
             image = self.client.images.get(reference)
         except (podman.errors.NotFound, podman.errors.ImageNotFound):
@@ -266,6 +282,7 @@ class PodmanEngine:
 
     def remove_volume(self, name: str) -> None:
         """Remove the named volume; missing is fine."""
+        self.finish_removals()  # the last job's container may still use it
         with _engine_errors(f"remove volume {name}"):
             try:
                 self.client.volumes.remove(name)
@@ -361,18 +378,28 @@ class PodmanEngine:
         self._discard(container_id, grace)
         self._log.info("container.removed", id=container_id)
 
-    def _discard(self, container_id: str, grace: float | None = None, exited: bool = False) -> None:
-        """Remove a container, stopped first when it runs; ``exited``: it is known to have
-        ended, and goes in one request."""
+    def _discard(self, container_id: str, grace: float | None = None) -> None:
+        """Remove a container, stopped first when it runs."""
         with _engine_errors(f"remove container {container_id[:12]}"):
             try:
-                if not exited:
-                    container = self.client.containers.get(container_id)
-                    if container.status in ("running", "paused"):
-                        container.stop(timeout=whole_seconds(grace or self.stop_grace))
+                container = self.client.containers.get(container_id)
+                if container.status in ("running", "paused"):
+                    container.stop(timeout=whole_seconds(grace or self.stop_grace))
                 self.client.containers.remove(container_id, force=True, v=True)
             except podman.errors.NotFound:
                 pass
+        self._containers.discard(container_id)
+
+    def _remove_ended(self, container_id: str) -> None:
+        """Remove a job's container that has ended, in one request (the removals' thread, on
+        its own client); a failure is logged, and ``stop`` tries again."""
+        what = f"remove container {container_id[:12]}"
+        try:
+            with _engine_errors(what), contextlib.suppress(podman.errors.NotFound):
+                self._remover.containers.remove(container_id, force=True, v=True)
+        except EngineError as error:
+            self._log.warning("container.remove_failed", id=container_id, error=str(error))
+            return
         self._containers.discard(container_id)
 
     def _create(self, spec: ContainerSpec, *, terminal: bool, stdin: bool) -> Any:
@@ -419,17 +446,21 @@ class PodmanEngine:
                     self._run_on_terminal(container, lines, timer.arm, what)
                 else:
                     self._run_attached(container, lines, timer.arm, what, interactive=interactive)
-                # podman polls the state every 250 ms unless told otherwise: a job's end is
-                # noticed at once instead.
-                exit_code = int(container.wait(condition=["exited", "stopped"], interval="10ms"))
+                # not podman's wait, which also waits for conmon's clean-up (ending.py)
+                self._ended.add(container.id)
+                exit_code = ending.exit_code(functools.partial(self._state, container.id))
                 exited = True
         finally:
             ended = time.monotonic()
             timer.cancel()
             peak = sampler.stop()
             lines.close()
-            with contextlib.suppress(EngineError):
-                self._discard(container.id, exited=exited)
+            if exited:
+                # removed while the next job starts (ending.py)
+                self._removals.put(container.id)
+            else:
+                with contextlib.suppress(EngineError):
+                    self._discard(container.id)
             removed = time.monotonic()
         timings = {"create": began - created, "run": ended - began, "remove": removed - ended}
         self._log.info(
@@ -443,6 +474,12 @@ class PodmanEngine:
             cgroup=str(sampler.source) if sampler.source else None,
         )
         return JobResult(exit_code, timer.expired.is_set(), tuple(lines.tail), peak, timings)
+
+    def _state(self, container_id: str) -> Any:
+        """The container's inspected ``State``."""
+        response = self.client.api.get(f"/containers/{container_id}/json")
+        response.raise_for_status()
+        return response.json()["State"]
 
     def _run_on_terminal(
         self, container: Any, lines: OutputLines, arm: Callable[[], None], what: str
@@ -503,6 +540,7 @@ class PodmanEngine:
         boot's); return ``container:<name>`` / ``volume:<name>`` for each."""
         removed: list[str] = []
         label = f"{RUN_LABEL}={run_id}"
+        self.finish_removals()
         with _engine_errors(f"remove leftovers of run {run_id}"):
             for container in self.client.containers.list(all=True, filters={"label": label}):
                 self._discard(container.id)
@@ -513,6 +551,13 @@ class PodmanEngine:
         if removed:
             self._log.info("engine.leftovers.removed", run=run_id, removed=removed)
         return removed
+
+
+EXIT_POLL_FIRST = 0.002
+"""Seconds between the first looks at an ended job's state; doubled up to ``EXIT_POLL_MAX``."""
+
+EXIT_POLL_MAX = 0.1
+"""Seconds between later looks (a job whose output closed before it ended)."""
 
 
 def _answered(response: requests.Response) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -156,6 +157,33 @@ class TestPodmanApiProcess:
         assert 'runtime = "runc"' in text
         assert '"nofile=1024:1024"' in text
 
+    def test_start_names_podmans_version_without_a_host_survey(self, tmp_path: Path) -> None:
+        """The started engine knows podman's version (the one ``podman version`` reports) from
+        the service's answer to its ping: podman runs no dpkg, rpm or ``runc --version`` for it,
+        which its ``/version`` endpoint does to survey the host."""
+        trace, version = tmp_path / "execs", tmp_path / "version"
+        teller = [sys.executable, "-c", VERSION_TELLER, str(tmp_path / "sandbox"), str(version)]
+        subprocess.run(
+            [*STRACE_EXECS, str(trace), *teller],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        told = subprocess.run(
+            ["podman", "version", "--format", "{{.Client.Version}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert version.read_text() == told.stdout.strip() != ""
+        execs = [line for line in trace.read_text().splitlines() if "execve(" in line]
+        assert any('system", "service' in line for line in execs), execs
+        # podman's own start runs ``conmon --version``; the survey adds the package queries
+        surveys = [line for line in execs if re.search(r'/(dpkg|rpm)"|/runc", "--version"', line)]
+        assert surveys == []
+
 
 ORPHAN_MAKER = """
 import sys, time
@@ -167,6 +195,22 @@ from tests.support.podman_cli import PodmanCli
 PodmanApiProcess(Paths.for_sandbox(Path(sys.argv[1]))).start()
 print("up", flush=True)
 time.sleep(600)
+"""
+
+STRACE_EXECS = ["strace", "-f", "-qq", "-e", "trace=execve", "-o"]
+"""strace with the processes a command starts, up to the trace file's name."""
+
+VERSION_TELLER = """
+import sys
+from pathlib import Path
+from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.paths import Paths
+engine = PodmanEngine(Paths.for_sandbox(Path(sys.argv[1])), "version")
+engine.start()
+try:
+    Path(sys.argv[2]).write_text(engine.api.version)
+finally:
+    engine.stop()
 """
 
 

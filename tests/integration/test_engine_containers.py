@@ -7,15 +7,19 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iguana_fsm.contract import container_spec, run_labels
+from iguana_fsm.engine import ending
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, JobResult
 from iguana_fsm.engine.podman import PodmanEngine
 from iguana_fsm.errors import EngineError
+from iguana_fsm.paths import Paths
 from iguana_fsm.workflow.model import Readiness, Volume
 from tests.integration.conftest import ImageFactory
+from tests.support.images import build_image
 from tests.support.podman_cli import PodmanCli
 from tests.support.registry import free_port
 
@@ -49,11 +53,26 @@ def spec(
 
 @pytest.fixture(autouse=True)
 def nothing_left(engine: PodmanEngine, engine_podman: PodmanCli) -> Iterator[None]:
-    """Every test must leave no container of the engine's run behind."""
+    """Every test must leave no container of the engine's run behind, once the removals of
+    its ended jobs are done."""
     yield
+    engine.finish_removals()
     left = engine_podman.labelled(f"{RUN_LABEL}={engine.run_id}")
     engine.remove_leftovers(engine.run_id)
     assert left == [], f"containers left behind: {left}"
+
+
+class Recorder:
+    """A logger that keeps each event and its fields."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        def keep(event: str, **fields: Any) -> None:
+            self.events.append((event, fields))
+
+        return keep
 
 
 def collect(
@@ -121,6 +140,35 @@ class TestJobEnd:
         assert not result.timed_out
         assert len(lines) == 30
         assert result.tail == tuple(f"line {i}" for i in range(11, 31))
+
+    def test_jobs_in_a_row_end_with_their_codes_and_leave_nothing(
+        self, tmp_path: Path, podman_environment: dict[str, str], busybox_rootfs: Path
+    ) -> None:
+        """Jobs run one after another each end with their own exit code (taken once podman
+        records the end, before its clean-up process is done); their image can be removed
+        right after the last one, and once the engine stops neither a container of theirs
+        nor a process naming one (conmon, the clean-up) is left."""
+        paths = Paths.for_sandbox(tmp_path / "sandbox")
+        podman = PodmanCli.for_paths(paths, podman_environment)
+        made = Recorder()
+        engine = PodmanEngine(paths, "in-a-row", log=made, stop_grace=2.0)
+        try:
+            image = build_image(podman, "localhost/it/codes:1", "exit $CODE", busybox_rootfs)
+            engine.start()
+            codes = [
+                collect(engine, spec(engine, image, tmp_path, {"CODE": str(code)}))[0].exit_code
+                for code in (0, 5, 0, 9)
+            ]
+            engine.remove_image(image)
+        finally:
+            engine.stop()
+            podman.remove_runroot()
+        assert codes == [0, 5, 0, 9]
+        ids = {fields["id"] for event, fields in made.events if event == "container.created"}
+        assert len(ids) == 4
+        assert ending.naming(ids) == set()
+        assert podman.run("ps", "--all", "--quiet").stdout.split() == []
+        assert podman.run("images", "--quiet").stdout.split() == []
 
     def test_timeout_stops_a_sleeping_job(
         self, engine: PodmanEngine, engine_image: ImageFactory, tmp_path: Path

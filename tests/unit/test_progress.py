@@ -17,7 +17,7 @@ from iguana_fsm.console import Mode
 from iguana_fsm.engine.base import RemoteImage
 from iguana_fsm.engine.pullmeter import PullMeter, to_download
 from iguana_fsm.log import Progress, make_logger
-from iguana_fsm.progress import JobProgress, Report, parse
+from iguana_fsm.progress import JobProgress, Plymouth, Report, parse
 from iguana_fsm.record import JobRecord
 
 
@@ -137,6 +137,57 @@ class TestFollow:
             while "running" not in console.getvalue() and time.monotonic() < deadline:
                 time.sleep(0.01)
         assert "job 1/1 long running (" in console.getvalue()
+
+
+TABLE_HEAD = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+"""The first line of /proc/net/unix."""
+
+
+def socket_line(name: str) -> str:
+    """A listening socket's line of /proc/net/unix, named ``name`` (``@``: abstract)."""
+    return f"0000000000000000: 00000002 00000000 00010000 0001 01 6257304 {name}\n"
+
+
+class TestPlymouthFind:
+    @pytest.fixture
+    def plymouth(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """A ``plymouth`` on PATH that answers --ping and notes each time it runs (in
+        ``ran``), and a socket table of the test's own; returns the table."""
+        binary = tmp_path / "bin" / "plymouth"
+        binary.parent.mkdir()
+        binary.write_text(f'#!/bin/sh\necho "$*" >>{tmp_path / "ran"}\n')
+        binary.chmod(0o755)
+        monkeypatch.setenv("PATH", str(binary.parent))
+        table = tmp_path / "unix"
+        monkeypatch.setattr(Plymouth, "SOCKETS", table)
+        return table
+
+    def test_no_daemon_socket_listed_runs_no_plymouth(self, plymouth: Path, tmp_path: Path) -> None:
+        """Without plymouthd's socket in the table (a socket of another name, or a path that
+        only contains the name, do not count), no plymouth is found and none is run."""
+        plymouth.write_text(
+            TABLE_HEAD
+            + socket_line("@/org/freedesktop/systemd1/notify")
+            + socket_line("/run/x/@/org/freedesktop/plymouthd")
+            + "0000000000000000: 00000003 00000000 00000000 0001 03 6257305\n"
+        )
+        assert Plymouth.find() is None
+        assert not (tmp_path / "ran").exists()
+
+    @pytest.mark.parametrize("name", Plymouth.NAMES)
+    def test_a_listed_daemon_is_pinged(self, plymouth: Path, tmp_path: Path, name: str) -> None:
+        """With plymouthd's socket listed (today's name or the older one), plymouth --ping
+        decides."""
+        plymouth.write_text(TABLE_HEAD + socket_line(name))
+        assert Plymouth.find() is not None
+        assert (tmp_path / "ran").read_text() == "--ping\n"
+
+    def test_an_unreadable_table_leaves_it_to_the_ping(
+        self, plymouth: Path, tmp_path: Path
+    ) -> None:
+        """Where the table cannot be read, plymouth --ping decides as before."""
+        assert Plymouth.find() is not None
+        assert (tmp_path / "ran").read_text() == "--ping\n"
 
 
 class TestPullMeter:
