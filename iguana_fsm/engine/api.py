@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from iguana_fsm.engine import ping
+from iguana_fsm.engine.storageconf import image_store_options as image_store_options
 from iguana_fsm.errors import EngineError, MountError
 from iguana_fsm.mounts import unmount_tree
 from iguana_fsm.paths import Paths
@@ -128,23 +129,6 @@ def api_environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update(overlay or {})
     env.setdefault("CONTAINERS_CONF", str(packaged_containers_conf()))
     return env
-
-
-def image_store_options(env: Mapping[str, str]) -> list[str]:
-    """For a podman given ``--root``: the storage.conf's ``additionalimagestores`` (read-only
-    image stores, used in place) as ``--storage-opt``, because podman 4.3 drops the file's
-    storage options once ``--root`` is given (tried here). Nothing when there are none."""
-    import tomllib
-
-    conf = Path(env.get("CONTAINERS_STORAGE_CONF") or "/etc/containers/storage.conf")
-    try:
-        options = tomllib.loads(conf.read_text()).get("storage", {}).get("options", {})
-    except (OSError, ValueError):
-        return []
-    stores = options.get("additionalimagestores") if isinstance(options, dict) else None
-    if not isinstance(stores, list) or not stores:
-        return []
-    return ["--storage-opt", "overlay.imagestore=" + ",".join(str(store) for store in stores)]
 
 
 def unmount_below(top: Path, log: Any) -> None:

@@ -33,6 +33,7 @@ from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResul
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.pullmeter import PullMeter, PullTotals
+from iguana_fsm.engine.storageconf import graphroot_of
 from iguana_fsm.engine.terminal import run_on_pty
 from iguana_fsm.engine.watch import JobTimer, PeakSampler
 from iguana_fsm.errors import EngineError, PullError, SignatureRejected
@@ -105,7 +106,9 @@ class PodmanEngine:
         """Containers whose end was seen: conmon may still be cleaning up after them."""
         self._removals = ending.Removals(self._remove_ended)
         self._remover: Any = None
-        self._totals = PullTotals(paths.storage, self._graphroot)
+        # storage.conf names the storage's directory: asking the service would survey the host
+        graphroot = paths.storage or graphroot_of(api.environment)
+        self._totals = PullTotals(graphroot, self._graphroot)
         self.start_seconds: float | None = None
         """Seconds from the service's spawn until it answered us, once started."""
 

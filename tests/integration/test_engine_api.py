@@ -16,14 +16,17 @@ import pytest
 
 from iguana_fsm.contract import container_spec
 from iguana_fsm.engine.api import (
+    LaterLog,
     PodmanApiProcess,
     api_environment,
     packaged_containers_conf,
     runroot_for,
     socket_for,
     stand_ins,
+    unmount_below,
 )
 from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.engine.storageconf import graphroot_of
 from iguana_fsm.errors import EngineError
 from iguana_fsm.mounts import mounted_under
 from iguana_fsm.paths import Paths
@@ -143,6 +146,44 @@ class TestPodmanApiProcess:
             else:
                 target.unlink()
 
+    @pytest.mark.parametrize("named", [True, False], ids=["graphroot", "none-named"])
+    def test_graphroot_from_storage_conf_is_podmans(self, tmp_path: Path, named: bool) -> None:
+        """The storage directory read from the storage.conf that CONTAINERS_STORAGE_CONF names
+        is the one podman reports using; a file that names none gives None (the engine then
+        asks the service)."""
+        graphroot, runroot = tmp_path / "graph", tmp_path / "run"
+        conf = tmp_path / "storage.conf"
+        lines = ["[storage]", 'driver = "overlay"', f'runroot = "{runroot}"']
+        conf.write_text("\n".join([*lines, f'graphroot = "{graphroot}"' if named else ""]) + "\n")
+        env = {**api_environment(), "CONTAINERS_STORAGE_CONF": str(conf)}
+        if not named:
+            assert graphroot_of(env) is None
+            return
+        try:
+            told = subprocess.run(
+                ["podman", "info", "--format", "{{.Store.GraphRoot}}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+        finally:
+            unmount_below(tmp_path, LaterLog())
+        assert graphroot_of(env) == Path(told.stdout.strip()) == graphroot
+
+    def test_engine_on_podmans_own_storage_takes_its_graphroot_from_storage_conf(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An engine without a private storage (the initrd's) knows the storage's directory
+        from storage.conf before its first pull, so it never asks the service's /info."""
+        conf = tmp_path / "storage.conf"
+        conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{tmp_path / "g"}"\n')
+        monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
+        paths = Paths.for_sandbox(tmp_path / "sandbox")._replace(storage=None)
+        engine = PodmanEngine(paths, "graphroot")
+        assert engine._totals.graphroot == tmp_path / "g"
+
     def test_callers_containers_conf_wins(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -204,6 +245,7 @@ VERSION_TELLER = """
 import sys
 from pathlib import Path
 from iguana_fsm.engine.podman import PodmanEngine
+from iguana_fsm.engine.storageconf import graphroot_of
 from iguana_fsm.paths import Paths
 engine = PodmanEngine(Paths.for_sandbox(Path(sys.argv[1])), "version")
 engine.start()
