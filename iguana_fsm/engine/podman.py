@@ -151,7 +151,8 @@ class PodmanEngine:
                 with contextlib.suppress(EngineError):
                     self._discard(container_id)
             self._client.close()
-            self._remover.close()
+            if self._remover is not None:  # None when start failed before it was made
+                self._remover.close()
             self._client = self._remover = None
         ending.settle(self._ended, self.stop_grace)
         # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.
