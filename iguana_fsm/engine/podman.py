@@ -31,6 +31,7 @@ from iguana_fsm.engine import attach, base, ending, images, readiness, refusals,
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
+from iguana_fsm.engine.mirror import Mirror
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.pullmeter import PullMeter, PullTotals
 from iguana_fsm.engine.storageconf import graphroot_of
@@ -109,6 +110,8 @@ class PodmanEngine:
         # storage.conf names the storage's directory: asking the service would survey the host
         graphroot = paths.storage or graphroot_of(api.environment)
         self._totals = PullTotals(graphroot, self._graphroot)
+        # the image device's registry, started before the first registry is asked anything
+        self._mirror = Mirror(paths.run, self._log)
         self.start_seconds: float | None = None
         """Seconds from the service's spawn until it answered us, once started."""
 
@@ -170,6 +173,7 @@ class PodmanEngine:
         SignatureRejected when the signature policy refused the image, else PullError with
         podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
+        self._mirror.ensure()
         if not self._totals.asked(reference):
             self.inspect_remote(reference)  # the meter's total
         total = self._totals.total(reference)  # before the pull stores a layer
@@ -198,6 +202,7 @@ class PodmanEngine:
 
     def inspect_remote(self, reference: str) -> base.RemoteImage | None:
         """What the registry says of ``reference`` (as podman reaches it); None: it cannot."""
+        self._mirror.ensure()
         try:
             found = remote.inspect_remote(reference, self.api.environment)
         except remote.RemoteUnknown as error:
