@@ -1,20 +1,25 @@
 #!/bin/sh
-# images-setup start|stop [DIR]: offer the images of the mounted rd.iguana.images= device DIR.
+# images-setup start|serve|stop [DIR]: offer the images of the mounted rd.iguana.images= device DIR.
 # - DIR/containers, a containers-storage image store (overlay, as podman --root DIR/containers
 #   pull writes it): named in storage.conf's additionalimagestores, so podman runs its images
 #   from the read-only device, without a pull and without RAM for their layers (Iguana uses an
 #   image in place only when the workflow pins it by digest and the store has that digest).
-# - DIR/registry, a docker-registry store: served read-only on 127.0.0.1:5000, with a
-#   registries.conf drop-in that makes every registry found in it pull through it (each blob is
-#   verified against its digest as it is pulled into RAM).
+# - DIR/registry, a docker-registry store: `start` writes its configuration and a registries.conf
+#   drop-in that makes every registry found in it pull through 127.0.0.1:5000 (each blob is
+#   verified against its digest as it is pulled into RAM); `serve` starts that read-only
+#   registry and returns once it listens. Iguana runs `serve` before its first pull or registry
+#   question (iguana_fsm/engine/mirror.py): a boot whose images are all used in place never
+#   starts it. `serve` is idempotent, and the registry outlives a failed boot for `iguana resume`.
 # A device with neither is fine: the workflow may take its images from a registry, or need none.
 set -eu
 
-RUN=/run/iguana
+# The tests run it outside an initrd with other places and another port.
+RUN=${IGUANA_RUN_DIR:-/run/iguana}
 CONF=$RUN/images-registry.yml
 PIDFILE=$RUN/images-registry.pid
-MIRRORS=/etc/containers/registries.conf.d/90-iguana-images.conf
-ADDR=127.0.0.1:5000
+MIRRORS=${IGUANA_MIRRORS_CONF:-/etc/containers/registries.conf.d/90-iguana-images.conf}
+PORT=${IGUANA_IMAGES_PORT:-5000}
+ADDR=127.0.0.1:$PORT
 UNIT=iguana-images-registry.service
 STORAGE_CONF=${IGUANA_STORAGE_CONF:-/etc/containers/storage.conf}
 
@@ -37,11 +42,8 @@ start() {
     store=$1/registry
     repos=$store/docker/registry/v2/repositories
     [ -d "$repos" ] || return 0
-    if running; then
-        return 0
-    fi
 
-    ip link set lo up
+    mkdir -p "$RUN"
     cat > "$CONF" <<CONFIG
 version: 0.1
 log:
@@ -57,28 +59,8 @@ storage:
 http:
   addr: $ADDR
 CONFIG
-    if [ -d /run/systemd/system ]; then
-        # A unit of its own, outside sysinit/basic.target (emergency mode stops those): it must
-        # outlive a failed iguana.service for an `iguana resume` in the emergency shell.
-        systemd-run --quiet --unit="$UNIT" --description="Iguana offline image registry" \
-            --property=DefaultDependencies=no docker-registry serve "$CONF"
-        echo "$UNIT" > "$PIDFILE"
-    else
-        setsid docker-registry serve "$CONF" < /dev/null > "$RUN/images-registry.log" 2>&1 &
-        echo "$!" > "$PIDFILE"
-    fi
 
-    tries=50
-    until python3 -I -c "import urllib.request as r; r.urlopen('http://$ADDR/v2/', timeout=1)" \
-        2> /dev/null; do
-        tries=$((tries - 1))
-        if [ "$tries" -le 0 ]; then
-            say "the image registry on $ADDR did not start (see $RUN/images-registry.log or journalctl -u $UNIT)"
-            return 1
-        fi
-        sleep 0.2
-    done
-
+    # Written now, before podman's service starts: it reads registries.conf once.
     mkdir -p "${MIRRORS%/*}"
     # podman decides http or https by the mirror's own registry entry, not by the mirror line.
     printf '[[registry]]\nlocation = "%s"\ninsecure = true\n\n' "$ADDR" > "$MIRRORS"
@@ -94,7 +76,46 @@ location = "$ADDR/$host"
 insecure = true
 
 MIRROR
-        say "images for $host come from $1"
+        say "images for $host come from $1 (its registry starts at the first pull)"
+    done
+}
+
+# listening: true once a socket listens on $ADDR (the kernel's table of TCP sockets: local
+# address 127.0.0.1 as 0100007F, the port in hex, state 0A is LISTEN). No process per look.
+listening() {
+    want=$(printf '0100007F:%04X 00000000:0000 0A' "$PORT")
+    while read -r _ addr peer state _; do
+        [ "$addr $peer $state" = "$want" ] && return 0
+    done < /proc/net/tcp
+    return 1
+}
+
+# serve: start the registry that `start` configured, unless it runs; return once it listens.
+serve() {
+    [ -r "$CONF" ] || return 0
+    if ! running; then
+        ip link set lo up
+        if [ -d /run/systemd/system ]; then
+            # A unit of its own, outside sysinit/basic.target (emergency mode stops those): it
+            # must outlive a failed iguana.service for an `iguana resume` in the emergency shell.
+            systemd-run --quiet --unit="$UNIT" --description="Iguana offline image registry" \
+                --property=DefaultDependencies=no docker-registry serve "$CONF"
+            echo "$UNIT" > "$PIDFILE"
+        else
+            setsid docker-registry serve "$CONF" < /dev/null > "$RUN/images-registry.log" 2>&1 &
+            echo "$!" > "$PIDFILE"
+        fi
+    fi
+    # a deadline, not a count of tries: a starved machine is slow to start it
+    read -r now _ < /proc/uptime
+    deadline=$((${now%%.*} + 30))
+    until listening; do
+        read -r now _ < /proc/uptime
+        if ! running || [ "${now%%.*}" -ge "$deadline" ]; then
+            say "the image registry on $ADDR did not start (see $RUN/images-registry.log or journalctl -u $UNIT)"
+            return 1
+        fi
+        sleep 0.05
     done
 }
 
@@ -120,9 +141,10 @@ stop() {
 
 case "${1:-}" in
     start) start "${2:-$RUN/images}" ;;
+    serve) serve ;;
     stop) stop ;;
     *)
-        echo "usage: images-setup start|stop [DIR]" >&2
+        echo "usage: images-setup start|serve|stop [DIR]" >&2
         exit 2
         ;;
 esac

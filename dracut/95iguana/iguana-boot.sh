@@ -24,8 +24,18 @@ if [ -e "$IGUANA_DIR/state" ] && iguana status > /dev/null 2>&1; then
     exit "$IGUANA_EXIT_OK"
 fi
 
+# prepare: podman's set-up (iguana-podman: modules, tmpfs) beside the image source's (the
+# device, its mount, images-setup): neither needs the other, and each waits for the kernel.
 prepare() {
-    /usr/lib/iguana/podman-setup || return "$IGUANA_EXIT_ENGINE"
+    /usr/lib/iguana/podman-setup &
+    setup=$!
+    images=$IGUANA_EXIT_OK
+    prepare_images || images=$?
+    wait "$setup" || return "$IGUANA_EXIT_ENGINE"
+    return "$images"
+}
+
+prepare_images() {
     [ -n "${IGUANA_IMAGES:-}" ] || return "$IGUANA_EXIT_OK"
     if ! mountpoint -q "$IGUANA_IMAGES_MNT"; then
         if ! dev=$(iguana_find_device "$IGUANA_IMAGES" 30); then
@@ -48,20 +58,60 @@ seconds_since_boot() {
     read -r seconds _ < /proc/uptime && echo "$seconds"
 }
 
-iguana_say "starting (uptime $(seconds_since_boot) s)"
-rc=0
-ran=
-prepare || rc=$?
-if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
-    ran=1
-    # podman and the image source are ready: the rest of Iguana's time is the workflow's
-    iguana_say "prepared (uptime $(seconds_since_boot) s)"
-    if [ -e "$IGUANA_DIR/state" ]; then
-        iguana resume
-    else
-        iguana run
-    fi
+# prepare_and_tell: prepare, announce a success on the console, and write the exit code to fd 9
+# (the FIFO, opened read-write by iguana-boot so that no side ever blocks on its open), also
+# when the shell running it ends on the way. Run in the background (a subshell of its own).
+prepare_and_tell() {
+    trap 'echo "$rc" >&9' EXIT
+    rc=$IGUANA_EXIT_INTERNAL
+    prepare
     rc=$?
+    if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
+        # podman and the image source are ready: the rest of Iguana's time is the workflow's
+        iguana_say "prepared (uptime $(seconds_since_boot) s)"
+    fi
+    return "$rc"
+}
+
+# run_when_prepared VERB: prepare, and `iguana VERB` started at the same time: its interpreter
+# and imports overlap the wait for the image device. Iguana reads the preparation's exit code
+# from the FIFO before it touches anything, and after a failure ends with that code having done
+# nothing (iguana_fsm/prepared.py). Sets rc (the preparation's code, else Iguana's) and ran
+# (1 when Iguana ran its boot).
+run_when_prepared() {
+    fifo=${IGUANA_PREPARED_FIFO:-/run/iguana/prepared}
+    rc=0
+    ran=
+    if ! { mkdir -p "${fifo%/*}" && rm -f "$fifo" && mkfifo -m 0600 "$fifo"; }; then
+        # no FIFO: one after the other
+        prepare || rc=$?
+        if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
+            iguana_say "prepared (uptime $(seconds_since_boot) s)"
+            ran=1
+            iguana "$1"
+            rc=$?
+        fi
+        return
+    fi
+    exec 9<> "$fifo"
+    prepare_and_tell < /dev/null &
+    preparing=$!
+    IGUANA_PREPARED=$fifo iguana "$1" 9>&-
+    iguana_rc=$?
+    wait "$preparing" || rc=$?
+    exec 9>&-
+    rm -f "$fifo"
+    if [ "$rc" -eq "$IGUANA_EXIT_OK" ]; then
+        ran=1
+        rc=$iguana_rc
+    fi
+}
+
+iguana_say "starting (uptime $(seconds_since_boot) s)"
+if [ -e "$IGUANA_DIR/state" ]; then
+    run_when_prepared resume
+else
+    run_when_prepared run
 fi
 
 iguana_say "finished with exit code $rc (uptime $(seconds_since_boot) s)"

@@ -82,27 +82,38 @@ iguana_write_env() {
 
 # iguana_find_device SPEC SECONDS: print the device node SPEC names (a path, LABEL=, UUID=,
 # PARTUUID= or PARTLABEL=), waiting up to SECONDS for it to appear. blkid probes the devices
-# itself, so this works without udev's /dev/disk/by-* links too.
+# itself, so this works without udev's /dev/disk/by-* links too. It looks every 0.1 s, with a
+# test of udev's link for the name (no process) and blkid once that link is there, else once a
+# second (no udev, or a name udev escapes): a device the kernel found a moment ago is taken at
+# once, and a starved machine does not spend its time on blkid.
 iguana_find_device() {
     _spec=$1
-    _left=$2
+    case "$_spec" in
+        LABEL=*) _link=/dev/disk/by-label/${_spec#*=} ;;
+        UUID=*) _link=/dev/disk/by-uuid/${_spec#*=} ;;
+        PARTUUID=*) _link=/dev/disk/by-partuuid/${_spec#*=} ;;
+        PARTLABEL=*) _link=/dev/disk/by-partlabel/${_spec#*=} ;;
+        *) _link= ;;
+    esac
+    # in hundredths of a second: /proc/uptime has two decimals (1NN - 100: no octal for 0N)
+    read -r _now _ < /proc/uptime
+    _deadline=$((${_now%.*} * 100 + 1${_now#*.} - 100 + $2 * 100))
+    _look=0
     while :; do
-        case "$_spec" in
-            LABEL=* | UUID=* | PARTUUID=* | PARTLABEL=*)
-                _dev=$(blkid -l -o device -t "$_spec" 2>/dev/null) || _dev=
-                ;;
-            *)
-                _dev=$_spec
-                [ -e "$_dev" ] || _dev=
-                ;;
-        esac
+        _dev=
+        if [ -z "$_link" ]; then
+            [ -e "$_spec" ] && _dev=$_spec
+        elif [ -e "$_link" ] || [ $((_look % 10)) -eq 0 ]; then
+            _dev=$(blkid -l -o device -t "$_spec" 2>/dev/null) || _dev=
+        fi
         if [ -n "$_dev" ]; then
             echo "$_dev"
             return 0
         fi
-        [ "$_left" -gt 0 ] || return 1
-        _left=$((_left - 1))
-        sleep 1
+        read -r _now _ < /proc/uptime
+        [ $((${_now%.*} * 100 + 1${_now#*.} - 100)) -lt "$_deadline" ] || return 1
+        _look=$((_look + 1))
+        sleep 0.1
     done
 }
 

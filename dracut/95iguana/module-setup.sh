@@ -135,7 +135,8 @@ install() {
     inst_simple "$moddir/iguana-boot.sh" /usr/lib/iguana/iguana-boot
     inst_simple "$moddir/iguana-save-report.sh" /usr/bin/iguana-save-report
     # What iguana-boot and iguana_fsm call (gpgv: signed workflows; kexec, reboot: the endings).
-    inst_multiple blkid mount umount mountpoint cp mv rm mkdir sync sleep
+    # mkfifo: iguana-boot tells Iguana, started early, when the initrd is prepared.
+    inst_multiple blkid mount umount mountpoint cp mv rm mkdir mkfifo sync sleep
     # stty, timeout: iguana-boot waits for the console to send Iguana's last lines.
     inst_multiple -o gpgv kexec reboot stty timeout
 

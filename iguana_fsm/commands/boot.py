@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from iguana_fsm import prepared
 from iguana_fsm.bootlock import boot_lock
 from iguana_fsm.bootstart import Begun, Options, begin_resume, begin_run, head_start
 from iguana_fsm.checkpoint import CheckpointStore
@@ -71,8 +72,17 @@ def session(options: Options, begun: Begun | None = None) -> Session:
     return Session(options, default_stages(), engine, make_host)
 
 
+def load_session() -> None:
+    """Import what ``session`` and the engine import, ahead of them (while the initrd is
+    still prepared)."""
+    import iguana_fsm.engine.podman
+    import iguana_fsm.session
+    import iguana_fsm.stages  # noqa: F401
+
+
 def run(args: argparse.Namespace, workflow: str | None) -> int:
     """``iguana run``: the boot's exit code."""
+    prepared.wait(load_session)
     options = options_of(args, workflow)
     store = CheckpointStore(options.paths.state)
     with boot_lock(options.paths):
@@ -83,6 +93,7 @@ def run(args: argparse.Namespace, workflow: str | None) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     """``iguana resume``: the boot's exit code."""
+    prepared.wait(load_session)
     options = options_of(args)
     store = CheckpointStore(options.paths.state)
     with boot_lock(options.paths):

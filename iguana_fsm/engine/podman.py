@@ -3,7 +3,7 @@
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
 API (``attach.py``), the terminal proxy for a job on a console (``terminal.py``) and how a job's
-end is waited for and its container removed (``ending.py``). It is about 110 lines over the
+end is waited for and its container removed (``ending.py``). It is about 125 lines over the
 house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
@@ -31,6 +31,7 @@ from iguana_fsm.engine import attach, base, ending, images, readiness, refusals,
 from iguana_fsm.engine.api import PodmanApiProcess
 from iguana_fsm.engine.base import RUN_LABEL, ContainerSpec, ImageInfo, JobResult, OutputSink
 from iguana_fsm.engine.libpod import UNCHECKED, container_body, has_healthcheck, whole_seconds
+from iguana_fsm.engine.mirror import Mirror
 from iguana_fsm.engine.output import OutputLines, one_line
 from iguana_fsm.engine.pullmeter import PullMeter, PullTotals
 from iguana_fsm.engine.storageconf import graphroot_of
@@ -109,6 +110,8 @@ class PodmanEngine:
         # storage.conf names the storage's directory: asking the service would survey the host
         graphroot = paths.storage or graphroot_of(api.environment)
         self._totals = PullTotals(graphroot, self._graphroot)
+        # the image device's registry, started before the first registry is asked anything
+        self._mirror = Mirror(paths.run, self._log)
         self.start_seconds: float | None = None
         """Seconds from the service's spawn until it answered us, once started."""
 
@@ -151,7 +154,8 @@ class PodmanEngine:
                 with contextlib.suppress(EngineError):
                     self._discard(container_id)
             self._client.close()
-            self._remover.close()
+            if self._remover is not None:  # None when start failed before it was made
+                self._remover.close()
             self._client = self._remover = None
         ending.settle(self._ended, self.stop_grace)
         # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.
@@ -169,6 +173,7 @@ class PodmanEngine:
         SignatureRejected when the signature policy refused the image, else PullError with
         podman's words. The digest is the manifest digest of the repository."""
         image_id: str | None = None
+        self._mirror.ensure()
         if not self._totals.asked(reference):
             self.inspect_remote(reference)  # the meter's total
         total = self._totals.total(reference)  # before the pull stores a layer
@@ -197,6 +202,7 @@ class PodmanEngine:
 
     def inspect_remote(self, reference: str) -> base.RemoteImage | None:
         """What the registry says of ``reference`` (as podman reaches it); None: it cannot."""
+        self._mirror.ensure()
         try:
             found = remote.inspect_remote(reference, self.api.environment)
         except remote.RemoteUnknown as error:

@@ -217,3 +217,37 @@ def test_shell_report_copy_never_writes_through_a_link(tmp_path: Path, planted: 
             check=True,
         ).stdout
         assert "Type: regular" in listing
+
+
+FIND = """
+. "$LIB"
+iguana_find_device "$SPEC" "$SECONDS_LEFT"
+"""
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_find_device_by_label_and_path(shell: str, tmp_path: Path) -> None:
+    """iguana_find_device prints the loop device a LABEL= names (blkid), a path that exists as
+    given, and fails once its time is up for a label no device has."""
+    label = f"IGQF{os.getpid() % 100000}"
+    image = tmp_path / "labelled.img"
+    subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-L", label, str(image)], check=True)
+    loop = subprocess.run(
+        ["losetup", "-f", "--show", str(image)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+
+        def find(spec: str, seconds: int) -> subprocess.CompletedProcess[str]:
+            env = {**os.environ, "LIB": str(LIB), "SPEC": spec, "SECONDS_LEFT": str(seconds)}
+            command = [*_shell(shell), "-c", FIND]
+            return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+        found = find(f"LABEL={label}", 5)
+        assert (found.returncode, found.stdout.strip()) == (0, loop)
+        found = find(loop, 5)
+        assert (found.returncode, found.stdout.strip()) == (0, loop)
+        missing = find(f"LABEL={label}-absent", 1)
+        assert (missing.returncode, missing.stdout) == (1, "")
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
