@@ -3,22 +3,25 @@
 in the same run. The finished boot ``status`` reads is a sandbox boot of three jobs by the unit
 harness (the real stages over a FakeEngine), so no podman is needed.
 
-``python bench/bench_status.py [--rounds R] [--baseline TREE]``: the medians of R runs of each
-command, wall time and CPU time (the ratios by CPU time hold best on a busy machine); with a
-baseline (``git archive`` of an older commit unpacked in TREE) its verbs run in the same rounds,
-each tree reading a boot its own code wrote. The issue's target is ``iguana status`` at most 2x
-``python -c pass``.
+``python bench/bench_status.py [--rounds R] [--baseline TREE] [--initrd-python PATH]``: the
+medians of R runs of each command, wall time and CPU time (the ratios by CPU time hold best on
+a busy machine); with a baseline (``git archive`` of an older commit unpacked in TREE) its
+verbs run in the same rounds, each tree reading a boot its own code wrote. The issue's target
+is ``iguana status`` at most 2x ``python -c pass``.
 
-``--isolated`` runs every command, ``python -c pass`` too, as ``python -I -S`` with the tree and
-this environment's site-packages put on the path by the command itself: no site hooks (a venv's
-editable-install finder alone imports pathlib, re and urllib.parse into ``python -c pass``, which
-the initrd's interpreter, with no .pth files to read, does not); the nearer figure for a rescue
-shell. ``--python PATH`` times another interpreter (the initrd's ``/usr/bin/python3``).
+Two tables, each against its own ``python -c pass``: this environment's interpreter (a venv:
+its start-up hooks, the editable-install finder, import pathlib, re and urllib.parse before
+any command), and the initrd's (``--initrd-python``, default ``/usr/bin/python3``) as
+``python -I -S``, with the tree and this environment's site-packages put on the path by the
+command itself: no site hooks, no .pth files, the nearer figure for a rescue shell. Each tree
+is compiled to byte code first, by the interpreter that runs it (the initrd carries byte code):
+the figures are of running, not of compiling, whatever PYTHONDONTWRITEBYTECODE says.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -53,18 +56,28 @@ IGUANA = (
 interpreter reads no site)."""
 
 
-def median_seconds(command: list[str], rounds: int) -> tuple[float, float]:
-    """The median wall time and the median CPU time (user plus system, the child's own: what
-    other load on a shared machine disturbs least) of ``rounds`` runs of ``command``."""
-    walls, cpus = [], []
+def seconds(command: list[str]) -> tuple[float, float]:
+    """The wall time and the CPU time (user plus system, the child's own: what other load on a
+    shared machine disturbs least) of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def medians(commands: dict[str, list[str]], rounds: int) -> dict[str, tuple[float, float]]:
+    """Each command's median wall and CPU seconds over ``rounds`` rounds, each round running
+    every command once (the old and the new tree meet the same moments of load)."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(rounds):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, command in commands.items():
+            runs[name].append(seconds(command))
+    return {
+        name: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+        for name, got in runs.items()
+    }
 
 
 def verbs(tree: str, top: str, label: str, python: list[str]) -> dict[str, list[str]]:
@@ -83,23 +96,32 @@ def verbs(tree: str, top: str, label: str, python: list[str]) -> dict[str, list[
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--baseline", type=Path, metavar="TREE", help="an older source tree")
-    parser.add_argument("--isolated", action="store_true", help="python -I -S, no site hooks")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter to time")
-    args = parser.parse_args(argv)
-    python = [args.python, *(["-I", "-S"] if args.isolated else [])]
-    with tempfile.TemporaryDirectory(prefix="iguana-bench-") as top:
-        commands = {"python -c pass": [*python, "-c", "pass"]}
-        if args.baseline is not None:
-            baseline = str(args.baseline.resolve())
-            commands.update(verbs(baseline, str(Path(top) / "old"), " (baseline)", python))
-        commands.update(verbs(ROOT, str(Path(top) / "new"), "", python))
-        took = {name: median_seconds(command, args.rounds) for name, command in commands.items()}
+def compile_tree(tree: str, python: list[str]) -> None:
+    """Byte code for ``tree``'s package, by ``python`` (it writes what it will read)."""
+    package = str(Path(tree) / "iguana_fsm")
+    subprocess.run(
+        [*python, "-m", "compileall", "-q", package], check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def measure(
+    python: list[str], top: str, baseline: Path | None, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Each command's median wall and CPU seconds under ``python`` (the interpreter and its
+    flags), the baseline's verbs first; the boots are made under ``top``."""
+    commands = {"python -c pass": [*python, "-c", "pass"]}
+    trees = [(str(baseline.resolve()), " (baseline)")] if baseline is not None else []
+    trees.append((ROOT, ""))
+    for n, (tree, label) in enumerate(trees):
+        compile_tree(tree, python)
+        commands.update(verbs(tree, str(Path(top) / str(n)), label, python))
+    return medians(commands, rounds)
+
+
+def report(title: str, took: dict[str, tuple[float, float]]) -> None:
+    """One table: each command's medians and its ratios to ``python -c pass``."""
     wall_base, cpu_base = took["python -c pass"]
-    print(f"{'command':<35} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6}")
+    print(f"{title}\n{'command':<35} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6}")
     for name, (wall, cpu) in took.items():
         print(
             f"{name:<35} {wall * 1000:>8.1f} {wall / wall_base:>6.2f} {cpu * 1000:>8.1f} "
@@ -110,8 +132,31 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu = took[f"iguana status{label}"]
             print(
                 f"iguana status{label} / python -c pass: {wall / wall_base:.2f}x wall, "
-                f"{cpu / cpu_base:.2f}x CPU (target at most 2x)"
+                f"{cpu / cpu_base:.2f}x CPU ({title.split(':')[0]}; target at most 2x)"
             )
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, metavar="TREE", help="an older source tree")
+    parser.add_argument(
+        "--initrd-python",
+        default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+        metavar="PATH",
+        help="the interpreter of the initrd-like table (run as python -I -S)",
+    )
+    args = parser.parse_args(argv)
+    modes = {
+        f"venv: {sys.executable}": [sys.executable],
+        f"initrd-like: {args.initrd_python} -I -S": [args.initrd_python, "-I", "-S"],
+    }
+    with tempfile.TemporaryDirectory(prefix="iguana-bench-") as top:
+        for n, (title, python) in enumerate(modes.items()):
+            where = Path(top) / str(n)
+            where.mkdir()
+            report(title, measure(python, str(where), args.baseline, args.rounds))
     return 0
 
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from iguana_fsm.atomic import fsync_directory, write_atomic
 from iguana_fsm.errors import CheckpointError
 from iguana_fsm.journal import Written, apply
 from iguana_fsm.journal import encode as journal_encode
@@ -225,6 +224,8 @@ class CheckpointStore:
         )
 
     def _snapshot(self, record: BootRecord) -> None:
+        from iguana_fsm.atomic import write_atomic  # tempfile and shutil: for writers only
+
         record.generation += 1
         payload = (encode(record) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +254,8 @@ class CheckpointStore:
         finally:
             os.close(fd)
         if self._journal_bytes == 0:
+            from iguana_fsm.atomic import fsync_directory
+
             fsync_directory(self.journal.parent)  # the journal's creation is durable too
         self._journal_bytes += len(line)
 

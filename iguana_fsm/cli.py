@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -14,15 +15,18 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from iguana_fsm import __version__
-from iguana_fsm.commands import diagram, logs, resume, run, schema, status, validate, verify
 from iguana_fsm.errors import ExitCode, IguanaError, WorkflowInvalid
 
-VERBS = (run, status, logs, resume, validate, verify, schema, diagram)
-"""The verbs in the order ``iguana --help`` lists them."""
+VERBS = ("run", "status", "logs", "resume", "validate", "verify", "schema", "diagram")
+"""The verbs in the order ``iguana --help`` lists them; each is declared by the module of its
+name in ``iguana_fsm.commands``, imported when its parser is built."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line of ``iguana``."""
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line of ``iguana``; with ``verb``, only that verb below the top level:
+    ``iguana status`` parses its arguments without importing the other seven verbs' modules
+    and building their parsers, which took most of a rescue-shell verb's own time (issue 17).
+    The verb's parser, its help and its errors are the same either way."""
     codes = "\n".join(f"  {code.value:>3}  {code.meaning}" for code in ExitCode)
     parser = argparse.ArgumentParser(
         prog="iguana",
@@ -32,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"iguana {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for verb in VERBS:
-        verb.add_parser(subparsers)
+    for name in VERBS if verb is None else (verb,):
+        importlib.import_module(f"iguana_fsm.commands.{name}").add_parser(subparsers)
     return parser
 
 
@@ -100,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # the verb named first gets its parser alone; anything else (``--help``, ``--version``, a
+    # name that is no verb) the whole command line, which lists the verbs
+    verb = argv[0] if argv and argv[0] in VERBS else None
+    args = build_parser(verb).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handle(args))

@@ -1,23 +1,21 @@
 """The boot record: every fact one stage hands to a later one, typed.
 
 A stage reads and writes only these fields (mypy sees them); ``checkpoint.py`` stores the record
-as JSON through ``to_plain`` / ``from_plain``, which follow the dataclasses' type hints, so a
+as JSON through ``to_plain`` / ``from_plain``, which follow the record classes' type hints, so a
 field added here is stored without further code. Enums are stored as their values.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import enum
 import time
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from iguana_fsm.errors import CheckpointError, ExitCode
 from iguana_fsm.memory.budget import Budget
 from iguana_fsm.memory.plan import ImageSize, JobPlan
+from iguana_fsm.recordclass import field, field_types, fields, is_recordclass, recordclass
 from iguana_fsm.workflow.jobstatus import JobStatus
 
 __all__ = [
@@ -69,7 +67,7 @@ class RescueAction(enum.StrEnum):
     REBOOT = "reboot"
 
 
-@dataclass
+@recordclass
 class JobRecord:
     """How one job went."""
 
@@ -100,7 +98,7 @@ class JobRecord:
         return self.finished - self.started
 
 
-@dataclass
+@recordclass
 class BootError:
     """Why the boot failed: the state, the one-line message and the exit code; for a job, its
     id, exit code and last output lines; for a workflow, every problem."""
@@ -114,7 +112,7 @@ class BootError:
     problems: list[str] = field(default_factory=list)
 
 
-@dataclass
+@recordclass
 class Transition:
     """One step of the machine (``trigger`` ``resume`` for a re-entry)."""
 
@@ -126,7 +124,7 @@ class Transition:
     """The kernel's MemAvailable (bytes) at this step."""
 
 
-@dataclass
+@recordclass
 class WorkflowTrust:
     """How the workflow was found trustworthy."""
 
@@ -140,7 +138,7 @@ class WorkflowTrust:
     attempts: int | None = None
 
 
-@dataclass
+@recordclass
 class ImageTrust:
     """How one image passed the trust policy."""
 
@@ -150,7 +148,7 @@ class ImageTrust:
     signature: str
 
 
-@dataclass
+@recordclass
 class TrustRecord:
     """The verdicts of fetch (the workflow) and verify (each image, by reference)."""
 
@@ -158,7 +156,7 @@ class TrustRecord:
     images: dict[str, ImageTrust] = field(default_factory=dict)
 
 
-@dataclass
+@recordclass
 class MemoryRecord:
     """What verify knew and decided about memory (``memory/``): the budget, each image's size
     (by reference as written), the pull plan (``mode``, per job) and the boot's peak."""
@@ -172,7 +170,7 @@ class MemoryRecord:
     """The largest job peak so far (bytes)."""
 
 
-@dataclass
+@recordclass
 class MountedEntry:
     """One mountlist line as it was mounted."""
 
@@ -182,7 +180,7 @@ class MountedEntry:
     mountpoint: str
 
 
-@dataclass
+@recordclass
 class Handoff:
     """The ending the mount stage chose, why, and what carrying it out needs."""
 
@@ -207,12 +205,12 @@ class Handoff:
     luks_devices: list[str] = field(default_factory=list)
     crypt_module: bool | None = None
     fallback_from: Ending | None = None
-    kexec: Handoff | None = None
+    kexec: "Handoff | None" = None  # a string: the class is not made yet
     """After a failed kexec: the kexec decision this reboot replaced."""
     started_at: float | None = None
 
 
-@dataclass
+@recordclass
 class Rescue:
     """What rescue did: the emergency shell, or a reboot after ``delay`` seconds."""
 
@@ -220,7 +218,7 @@ class Rescue:
     delay: float | None = None
 
 
-@dataclass
+@recordclass
 class Timings:
     """Where a boot's time went, in seconds, for ``iguana status --timings``. The maps' values
     are replaced, never changed in place: the journal diffs them key by key."""
@@ -253,7 +251,7 @@ class Timings:
         self.jobs[job_id] = {**self.jobs.get(job_id, {}), **rounded}
 
 
-@dataclass
+@recordclass
 class BootRecord:
     """The whole mutable record of one boot; the runner checkpoints it after every transition."""
 
@@ -316,23 +314,13 @@ class BootRecord:
 
 T = TypeVar("T")
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
-
 
 def to_plain(value: Any) -> Any:
-    """``value`` as JSON-able data: dataclasses as dicts, enums as their values."""
+    """``value`` as JSON-able data: records as dicts, enums as their values."""
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if is_recordclass(type(value)):
+        return {name: to_plain(getattr(value, name)) for name in fields(value)}
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]
     if isinstance(value, dict):
@@ -347,7 +335,7 @@ def from_plain(kind: type[T], data: Any, where: str = "checkpoint") -> T:
 
 
 def known_only(kind: Any, data: Any, where: str = "", dropped: list[str] | None = None) -> Any:
-    """``data`` without the keys ``kind``'s dataclasses do not have (at any depth), each
+    """``data`` without the keys ``kind``'s record classes do not have (at any depth), each
     dropped key path appended to ``dropped``: what this version can read of a record a newer
     version wrote. Values are not checked here (``from_plain`` does that)."""
     dropped = [] if dropped is None else dropped
@@ -361,8 +349,8 @@ def known_only(kind: Any, data: Any, where: str = "", dropped: list[str] | None 
     if origin is dict and isinstance(data, dict):
         _, item = typing.get_args(kind)
         return {k: known_only(item, v, f"{where}.{k}", dropped) for k, v in data.items()}
-    if dataclasses.is_dataclass(kind) and isinstance(data, dict):
-        hints = _hints(kind)  # type: ignore[arg-type]
+    if is_recordclass(kind) and isinstance(data, dict):
+        hints = field_types(kind)
         dropped.extend(f"{where}.{key}".lstrip(".") for key in data if key not in hints)
         return {
             key: known_only(hints[key], value, f"{where}.{key}", dropped)
@@ -372,58 +360,80 @@ def known_only(kind: Any, data: Any, where: str = "", dropped: list[str] | None 
     return data
 
 
+Decoder = Callable[[Any, str], Any]
+"""Decodes a value of one type from its JSON form at a key path (for CheckpointError)."""
+
+_DECODERS: dict[Any, Decoder] = {}
+
+
 def _decode(kind: Any, data: Any, where: str) -> Any:
+    return _decoder(kind)(data, where)
+
+
+def _decoder(kind: Any) -> Decoder:
+    """The decoder of type ``kind``, made once: the checks are chosen from the type here, not
+    at each value."""
+    found = _DECODERS.get(kind)
+    if found is None:
+        found = _DECODERS[kind] = _make_decoder(kind)
+    return found
+
+
+def _make_decoder(kind: Any) -> Decoder:
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(kind)
-        if data is None and type(None) in options:
-            return None
-        real = [option for option in options if option is not type(None)]
-        return _decode(real[0], data, where)
+        (real,) = [option for option in typing.get_args(kind) if option is not type(None)]
+        return lambda data, where: None if data is None else _decoder(real)(data, where)
     if origin is list:
         (item,) = typing.get_args(kind)
-        _expect(isinstance(data, list), data, "a list", where)
-        return [_decode(item, value, f"{where}[{n}]") for n, value in enumerate(data)]
+        return lambda data, where: [
+            _decoder(item)(value, f"{where}[{n}]")
+            for n, value in enumerate(_expect(list, data, "a list", where))
+        ]
     if origin is dict:
         _, item = typing.get_args(kind)
-        _expect(isinstance(data, dict), data, "an object", where)
-        return {key: _decode(item, value, f"{where}.{key}") for key, value in data.items()}
-    if dataclasses.is_dataclass(kind):
-        return _decode_dataclass(kind, data, where)
+        return lambda data, where: {
+            key: _decoder(item)(value, f"{where}.{key}")
+            for key, value in _expect(dict, data, "an object", where).items()
+        }
+    if is_recordclass(kind):
+        return lambda data, where: _decode_record(kind, data, where)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        try:
-            return kind(data)
-        except ValueError:
-            raise CheckpointError(f"{where}: {data!r} is not a {kind.__name__}") from None
+        return lambda data, where: _decode_enum(kind, data, where)
     if kind is float:
-        _expect(
-            isinstance(data, int | float) and not isinstance(data, bool), data, "a number", where
-        )
-        return float(data)
+        return _decode_float
     if kind is Any:
-        return data
-    _expect(
-        isinstance(data, kind) and (kind is bool or not isinstance(data, bool)),
-        data,
-        kind.__name__,
-        where,
-    )
-    return data
+        return lambda data, where: data
+    return lambda data, where: _expect(kind, data, kind.__name__, where)
 
 
-def _decode_dataclass(kind: Any, data: Any, where: str) -> Any:
-    _expect(isinstance(data, dict), data, "an object", where)
-    hints = _hints(kind)
-    unknown = set(data) - set(hints)
+def _decode_record(kind: Any, data: Any, where: str) -> Any:
+    hints = field_types(kind)
+    unknown = _expect(dict, data, "an object", where).keys() - hints.keys()
     if unknown:
         raise CheckpointError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-    values = {name: _decode(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    values = {name: _decoder(hints[name])(value, f"{where}.{name}") for name, value in data.items()}
     try:
         return kind(**values)
     except TypeError as error:
         raise CheckpointError(f"{where}: {error}") from None
 
 
-def _expect(ok: bool, data: Any, what: str, where: str) -> None:
-    if not ok:
-        raise CheckpointError(f"{where}: expected {what}, found {type(data).__name__}")
+def _decode_enum(kind: type[enum.Enum], data: Any, where: str) -> Any:
+    try:
+        return kind(data)
+    except ValueError:
+        raise CheckpointError(f"{where}: {data!r} is not a {kind.__name__}") from None
+
+
+def _decode_float(data: Any, where: str) -> float:
+    if type(data) is float:
+        return data
+    return float(_expect(int, data, "a number", where))
+
+
+def _expect(kind: type[T], data: Any, what: str, where: str) -> T:
+    """``data`` when it is a ``kind`` (a bool is no int here), else CheckpointError."""
+    if isinstance(data, kind) and (kind is bool or not isinstance(data, bool)):
+        return data
+    raise CheckpointError(f"{where}: expected {what}, found {type(data).__name__}")

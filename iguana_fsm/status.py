@@ -4,102 +4,29 @@ fields of ``cloud-init status --long --format json`` (``status``, ``extended_sta
 cloud-init read a boot of Iguana the same way.
 
 Everything here reads the record's JSON form (a plain dict, as ``BootRecord.to_json`` gives it
-and the checkpoint holds it), not the record model: a look from a rescue shell, and the loop of
-``status --wait``, must not pay for importing the model's dataclasses (issue 17). The verb
-reads the checkpoint file directly when it is a whole snapshot that fits the record's shape
-(``snapshot``, ``data/record-shape.json``); anything else (a journal to apply, an older schema,
-a file that is broken) goes through ``CheckpointStore.load``, which migrates and validates, and
-``to_json``.
+and ``--json`` prints it). The verb has it from ``CheckpointStore.load``, the one reader of the
+checkpoint (it applies the journal, migrates an older schema, checks every value and names
+what is wrong), whose record model is cheap enough to load for a look from a rescue shell and
+for each poll of ``status --wait`` (``iguana_fsm.recordclass``, issue 17).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from iguana_fsm.console import banner_lines
 from iguana_fsm.errors import CheckpointError, ExitCode, StillRunning
-from iguana_fsm.machine import ENDINGS, STATES
+from iguana_fsm.machine import ENDINGS
 from iguana_fsm.paths import Paths
-from iguana_fsm.regular import read_regular
+from iguana_fsm.workflow.jobstatus import JobStatus
+
+if TYPE_CHECKING:
+    from iguana_fsm.record import BootRecord
 
 Plain = dict[str, Any]
 """A boot record's JSON form."""
-
-SHAPE = Path(__file__).with_name("data") / "record-shape.json"
-"""The record's JSON form as the record model decodes it (written by tools/record_shape.py from
-the model's type hints; a test holds the two equal): a snapshot status reads alone must fit it,
-as CheckpointStore.load would demand."""
-
-SUCCEEDED = "succeeded"
-RUNNING = "running"
-FAILED_CONTINUED = "failed-continued"
-"""The job statuses status looks for (``JobStatus`` values; a test holds them equal)."""
-
-
-def snapshot(paths: Paths) -> Plain | None:
-    """The checkpoint as JSON when it is a whole snapshot, with no journal after it (a boot that
-    ended, failed or stopped outside its job loop), that the record model would load as it is:
-    its schema, no unknown key, every value of its type, states the machine has. None when the
-    checkpoint needs ``CheckpointStore.load`` (a journal, another schema) or does not fit (load
-    then says why, and ``status`` exits as it always did)."""
-    journal = paths.state.with_name(paths.state.name + ".journal")
-    if os.path.lexists(journal):
-        return None
-    try:
-        data = json.loads(read_regular(paths.state).decode("utf-8"))
-        shape = json.loads(SHAPE.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or data.get("schema") != shape["schema"]:
-        return None
-    records = shape["records"]
-    if not fits(["record", shape["top"]], data, records) or not known_states(data):
-        return None
-    return data
-
-
-def fits(kind: Any, data: Any, records: dict[str, Any]) -> bool:
-    """Whether ``data`` is what the record model decodes a ``kind`` from and encodes again as it
-    is (the type forms of tools/record_shape.py): ``record.from_plain``'s tests, made strict
-    where it converts (a whole number where a float belongs, a bool for an int enum) and every
-    field present, as the writer leaves them; what does not fit goes to the model."""
-    if isinstance(kind, str):
-        if kind == "any":
-            return True
-        if kind == "int":
-            return isinstance(data, int) and not isinstance(data, bool)
-        return type(data) is {"str": str, "float": float, "bool": bool}[kind]
-    form, inner = kind
-    if form == "optional":
-        return data is None or fits(inner, data, records)
-    if form == "list":
-        return isinstance(data, list) and all(fits(inner, item, records) for item in data)
-    if form == "map":
-        return isinstance(data, dict) and all(fits(inner, item, records) for item in data.values())
-    if form == "enum":
-        return any(data == value and type(data) is type(value) for value in inner)
-    fields = records[inner]
-    return (
-        isinstance(data, dict)
-        and data.keys() == fields.keys()
-        and all(fits(fields[name], value, records) for name, value in data.items())
-    )
-
-
-def known_states(data: Plain) -> bool:
-    """What ``checkpoint.decode`` checks besides the types: states the machine has, and a
-    current job among the jobs."""
-    failed, current = data.get("failed_state"), data.get("current_job")
-    return (
-        data["state"] in STATES
-        and (failed is None or failed in STATES)
-        and (current is None or current in data.get("jobs", {}))
-    )
 
 
 def handed_over(record: Plain) -> bool:
@@ -167,7 +94,7 @@ def recoverable_errors(record: Plain) -> dict[str, list[str]]:
     found = [
         f"job {job_id} failed (continue-on-error): {job['reason']}"
         for job_id, job in record["jobs"].items()
-        if job["status"] == FAILED_CONTINUED
+        if job["status"] == JobStatus.FAILED_CONTINUED
     ]
     found.extend(record["warnings"])
     return {"WARNING": found} if found else {}
@@ -191,7 +118,7 @@ def current_job(record: Plain, now: float | None = None) -> dict[str, Any] | Non
     """The running job: its id, ``n`` of ``of`` and seconds so far."""
     job_id = record["current_job"]
     job = record["jobs"].get(job_id) if job_id else None
-    if job_id is None or job is None or job["status"] != RUNNING or job["started"] is None:
+    if job is None or job["status"] != JobStatus.RUNNING or job["started"] is None:
         return None
     elapsed = (time.time() if now is None else now) - job["started"]
     return {
@@ -229,6 +156,8 @@ def describe(record: Plain, running: bool, checkpoint: str = "(this checkpoint)"
     for warning in record["warnings"]:
         lines.append(f"warning:  {warning}")
     if record["error"]:
+        from iguana_fsm.console import banner_lines  # and textwrap: for a failed boot only
+
         lines.extend(banner_lines({**record["error"], "checkpoint": checkpoint}))
     return "\n".join(lines)
 
@@ -238,7 +167,8 @@ def job_line(job_id: str, job: Plain) -> str:
     started, finished = job["started"], job["finished"]
     took = f"{finished - started:.1f}s" if started is not None and finished is not None else "-"
     code = f"exit {job['exit_code']}" if job["exit_code"] is not None else ""
-    reason = f"  ({job['reason']})" if job["reason"] and job["status"] != SUCCEEDED else ""
+    failed = job["reason"] and job["status"] != JobStatus.SUCCEEDED
+    reason = f"  ({job['reason']})" if failed else ""
     peak = f"peak {mib(job['peak_memory'])}" if job["peak_memory"] is not None else ""
     return f"  {job_id:<20} {job['status']:<16} {code:<8} {took:>8} {peak:<15}{reason}".rstrip()
 
@@ -311,21 +241,22 @@ def not_started(paths: Paths, as_json: bool) -> str:
 
 def wait(
     paths: Paths,
-    load: Callable[[], Plain],
+    load: Callable[[], BootRecord],
     running: Callable[[], bool],
     timeout: float | None,
-) -> Plain:
+) -> BootRecord:
     """Block until the boot has carried out its ending or reached rescue, or stops running;
-    StillRunning when ``timeout`` seconds pass first."""
+    StillRunning when ``timeout`` seconds pass first. ``load`` reads the checkpoint again at
+    each poll."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        record: Plain | None
+        record: BootRecord | None
         try:
             record = load()
         except CheckpointError:
             record = None
         # an ending is reached once carried out (``finished``), not when it is entered
-        if record is not None and (record["finished"] is not None or not running()):
+        if record is not None and (record.finished is not None or not running()):
             return record
         if deadline is not None and time.monotonic() > deadline:
             raise StillRunning(f"{paths.state}: the boot still runs after {timeout:g} s")

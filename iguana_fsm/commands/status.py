@@ -32,35 +32,26 @@ def add_parser(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Print where the boot is; the exit code that says it. A whole snapshot is read as JSON
-    alone; the record model (the checkpoint store, the journal, migration, validation) loads
-    only when the checkpoint needs it or ``--timings`` asks for it (see ``iguana_fsm.status``)."""
+    """Print where the boot is; the exit code that says it. The checkpoint is read by
+    ``CheckpointStore.load``, the one reader of it (see ``iguana_fsm.status``)."""
     from iguana_fsm import status
     from iguana_fsm.bootlock import boot_running
+    from iguana_fsm.checkpoint import SCHEMA_VERSION, CheckpointStore, newer_message
 
     paths = paths_of(args)
-    record = None if args.wait or args.timings else status.snapshot(paths)
-    full = None  # the record model, when it was loaded
-    if record is None:
-        from iguana_fsm.checkpoint import CheckpointStore
-
-        store = CheckpointStore(paths.state)
-        if args.wait:
-
-            def load() -> dict[str, Any]:
-                return store.load(newer_ok=True).to_json()
-
-            record = status.wait(paths, load, lambda: boot_running(paths), args.timeout)
-        elif not store.exists():
-            # before any boot: the status of nothing, in the form asked for, and no checkpoint
-            print(status.not_started(paths, args.format == "json"))
-            print(
-                f"iguana: {paths.state}: no checkpoint: no boot has started here", file=sys.stderr
-            )
-            return ExitCode.CHECKPOINT
-        else:
-            full = store.load(newer_ok=True)
-            record = full.to_json()
+    store = CheckpointStore(paths.state)
+    if args.wait:
+        saved = status.wait(
+            paths, lambda: store.load(newer_ok=True), lambda: boot_running(paths), args.timeout
+        )
+    elif not store.exists():
+        # before any boot: the status of nothing, in the form asked for, and no checkpoint
+        print(status.not_started(paths, args.format == "json"))
+        print(f"iguana: {paths.state}: no checkpoint: no boot has started here", file=sys.stderr)
+        return ExitCode.CHECKPOINT
+    else:
+        saved = store.load(newer_ok=True)
+    record = saved.to_json()
     running = boot_running(paths)
     if args.format == "json":  # the JSON form carries the timings already
         print(status.as_json(record, running))
@@ -68,14 +59,10 @@ def handle(args: argparse.Namespace) -> int:
         print(status.describe(record, running, str(paths.state)))
         if args.timings:
             from iguana_fsm import breakdown
-            from iguana_fsm.checkpoint import CheckpointStore
 
-            print(breakdown.describe(full or CheckpointStore(paths.state).load(newer_ok=True)))
-    if full is not None:
-        from iguana_fsm.checkpoint import SCHEMA_VERSION, newer_message
-
-        if full.schema > SCHEMA_VERSION:
-            # shown as far as this version knows it; the exit code says it was not all read
-            print(f"iguana: {newer_message(str(paths.state), full.schema)}", file=sys.stderr)
-            return ExitCode.CHECKPOINT
+            print(breakdown.describe(saved))
+    if saved.schema > SCHEMA_VERSION:
+        # shown as far as this version knows it; the exit code says it was not all read
+        print(f"iguana: {newer_message(str(paths.state), saved.schema)}", file=sys.stderr)
+        return ExitCode.CHECKPOINT
     return status.exit_code(record, running)

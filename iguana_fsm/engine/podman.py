@@ -3,7 +3,7 @@
 The only module that imports podman-py. What it leaves to others: the container body
 (``libpod.py``), the comparison of image names (``images.py``), the attach protocol of the REST
 API (``attach.py``), the terminal proxy for a job on a console (``terminal.py``) and how a job's
-end is waited for and its container removed (``ending.py``). It is about 110 lines over the
+end is waited for and its container removed (``ending.py``). It is about 125 lines over the
 house's 450: it stays the one module that calls podman-py.
 
 A job on a terminal console is attached with ``podman --url SOCKET start --attach --interactive``
@@ -154,7 +154,8 @@ class PodmanEngine:
                 with contextlib.suppress(EngineError):
                     self._discard(container_id)
             self._client.close()
-            self._remover.close()
+            if self._remover is not None:  # None when start failed before it was made
+                self._remover.close()
             self._client = self._remover = None
         ending.settle(self._ended, self.stop_grace)
         # Also when podman died on its own: its pid file, socket, log and mounts stay otherwise.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from iguana_fsm.errors import UsageError
+from iguana_fsm.recordclass import recordclass
 
 DEFAULT_RESERVE = 128 * 1024 * 1024
 """Bytes kept back for what images do not account for: the processes of the jobs and
@@ -81,7 +81,7 @@ def used_bytes(path: Path) -> int | None:
     return (found.f_blocks - found.f_bfree) * found.f_frsize
 
 
-@dataclass
+@recordclass
 class Budget:
     """What the images of a boot may take, and the figures it comes from (bytes)."""
 

@@ -20,14 +20,14 @@ every need, pull, prefetch and removal.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from iguana_fsm.memory.budget import Budget, human
+from iguana_fsm.recordclass import field, recordclass
 
 ALL, PER_JOB = "all", "per-job"
 
 
-@dataclass
+@recordclass
 class ImageSize:
     """One image's bytes: ``download`` (layers and config as the registry serves them) and
     ``unpacked`` (in container storage: an estimate until ``measured`` by a pull)."""
@@ -40,7 +40,7 @@ class ImageSize:
     """Used from the image device's read-only store: never pulled, never removed, no RAM."""
 
 
-@dataclass
+@recordclass
 class JobPlan:
     """What happens to images around one job: ``prefetch`` is pulled while the job before runs,
     ``pull`` just before this job, ``remove`` after it; ``need`` the bytes it takes."""
@@ -51,7 +51,7 @@ class JobPlan:
     remove: list[str] = field(default_factory=list)
 
 
-@dataclass
+@recordclass
 class PullPlan:
     """The whole plan; ``refusal`` is the one-line reason the boot cannot run, if any."""
 

@@ -87,3 +87,65 @@ def test_naming_finds_whole_arguments_of_running_processes(proc: Path) -> None:
     """An id counts when a process's command line has it as a whole argument (conmon's, the
     clean-up's); part of an argument, a zombie or a non-process entry does not."""
     assert ending.naming({"aaaa", "bbbb", "cccc", "dddd", "eeee"}, proc) == {"aaaa", "bbbb"}
+
+
+class HalfApi:
+    """Stands in for the service process: it starts, and notes that it was stopped."""
+
+    url = "unix:///nowhere/podman.sock"
+    spawned_at = None
+    version = "4.3.1"
+    running = False
+
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def attach_log(self, log: Any) -> None:
+        """Nothing to replay."""
+
+    def start(self) -> None:
+        """Up at once."""
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+def test_a_start_that_fails_after_the_first_client_stops_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the removals' client cannot be made, start raises an EngineError naming the
+    service, closes the client it made and stops the service, with nothing else going wrong."""
+    import podman
+    import podman.errors
+
+    from iguana_fsm.engine.podman import PodmanEngine
+    from iguana_fsm.errors import EngineError
+    from iguana_fsm.paths import Paths
+
+    made: list[Any] = []
+
+    class Client:
+        def __init__(self, base_url: str) -> None:
+            if made:
+                raise podman.errors.PodmanError("no second client")
+            self.closed = False
+            made.append(self)
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(podman, "PodmanClient", Client)
+    api = HalfApi()
+    engine = PodmanEngine(Paths.for_sandbox(tmp_path), "half", api=api, log=HalfLog())  # type: ignore[arg-type]
+    with pytest.raises(
+        EngineError, match=r"^podman service at unix:///nowhere/podman.sock: no second client"
+    ):
+        engine.start()
+    assert made[0].closed and api.stopped == 1
+
+
+class HalfLog:
+    """A logger that drops everything."""
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda *args, **fields: None

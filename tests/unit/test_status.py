@@ -20,7 +20,6 @@ from iguana_fsm.memory.budget import Budget
 from iguana_fsm.paths import Paths
 from iguana_fsm.record import BootRecord, JobRecord, JobStatus, to_plain
 from tests.unit.boot_harness import Boot
-from tools import record_shape
 
 WORKFLOW = """\
 jobs:
@@ -154,89 +153,148 @@ class TestFields:
         assert [job.place for job in record.jobs.values()] == [1, 2, 3]
 
 
-class TestSnapshotReading:
-    """``status`` reads a whole snapshot as JSON alone; what it says must be what the record
-    model (migration, validation, the journal) would have made of the same checkpoint."""
+class TestOneReader:
+    """``status`` reads the checkpoint through ``CheckpointStore.load`` alone: a current
+    checkpoint shows as it was written, and one the record model does not take gives the one
+    line and exit code of the README's failure table (8, naming the file and the key)."""
 
     @pytest.mark.parametrize(
         ("continued", "exit_code", "cmdline"),
         [(False, 0, ""), (True, 5, ""), (False, 5, ""), (False, 0, "rd.iguana.debgu=1")],
         ids=["done", "degraded", "failed", "warned"],
     )
-    def test_snapshot_says_what_the_record_says(
-        self, tmp_path: Path, continued: bool, exit_code: int, cmdline: str
+    def test_json_holds_the_checkpoint_as_written(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        continued: bool,
+        exit_code: int,
+        cmdline: str,
     ) -> None:
-        """Text and JSON from the snapshot's JSON equal those from the loaded record, for a
-        finished, a degraded, a failed and a warned boot."""
+        """``status --json`` of a finished, degraded, failed or warned boot holds every key of
+        the checkpoint file with the value written there, beside cloud-init's fields."""
         workflow = WORKFLOW if continued else WORKFLOW.replace("    continue-on-error: true\n", "")
         boot = Boot(tmp_path, workflow, cmdline)
         boot.engine.exit_codes["registry.example/broken:1"] = exit_code
         boot.run()
-        paths = Paths.for_sandbox(tmp_path)
-        plain = status.snapshot(paths)
-        assert plain is not None
-        model = CheckpointStore(paths.state).load().to_json()
-        for running in (False, True):
-            assert status.describe(plain, running) == status.describe(model, running)
-            assert status.as_json(plain, running) == status.as_json(model, running)
-            assert status.exit_code(plain, running) == status.exit_code(model, running)
+        written = json.loads(boot.paths.state.read_text(encoding="utf-8"))
+        code, shown = status_json(tmp_path, capsys, "--json")
+        assert {key: shown[key] for key in written} == written
+        assert code == (ExitCode.JOB if exit_code and not continued else ExitCode.OK)
 
-    def test_journal_or_other_schema_goes_to_the_store(self, tmp_path: Path) -> None:
-        """A journal after the snapshot, another schema, or a file that is not JSON: no snapshot
-        reading (CheckpointStore.load applies, migrates or says what is wrong)."""
-        Boot(tmp_path, WORKFLOW).run()
-        paths = Paths.for_sandbox(tmp_path)
-        journal = paths.state.with_name("state.journal")
-        journal.write_text("", encoding="utf-8")
-        assert status.snapshot(paths) is None
-        journal.unlink()
-        data = json.loads(paths.state.read_text(encoding="utf-8"))
-        paths.state.write_text(json.dumps({**data, "schema": 1}), encoding="utf-8")
-        assert status.snapshot(paths) is None
-        paths.state.write_text("{", encoding="utf-8")
-        assert status.snapshot(paths) is None
-
-    def test_shape_is_the_record_models(self) -> None:
-        """The shipped shape is what tools/record_shape.py derives from the record model now
-        (after a change to record.py: ``tools/record_shape.py --write``)."""
-        shipped = status.SHAPE.read_text(encoding="utf-8")
-        assert shipped == record_shape.text(), "record.py changed: tools/record_shape.py --write"
+    def test_a_failed_then_resumed_boot_with_every_flag(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A boot whose job failed reads as failed with the job's exit code (6) in text,
+        ``--json``, ``--timings`` and ``--wait``; resumed to its ending it reads as done (0) in
+        each, with the resumed run's states among the timings."""
+        workflow = WORKFLOW.replace("    continue-on-error: true\n", "")
+        boot = Boot(tmp_path, workflow)
+        boot.engine.exit_codes["registry.example/broken:1"] = 5
+        assert boot.run() == ExitCode.JOB
+        for expected, word in ((ExitCode.JOB, "error"), (ExitCode.OK, "done")):
+            for flags in ((), ("--timings",), ("--wait", "--timeout", "5")):
+                assert main(["status", *flags, "--sandbox", str(tmp_path)]) == expected, flags
+                out = capsys.readouterr().out
+                assert f"status:   {word}" in out and "second" in out
+                assert ("seconds by state" in out) == ("--timings" in flags), flags
+            code, shown = status_json(tmp_path, capsys, "--json")
+            assert (code, shown["status"]) == (expected, word)
+            boot.engine.exit_codes.clear()
+            if expected == ExitCode.JOB:
+                assert boot.resume() == ExitCode.OK
+        assert shown["timings"]["states"]["jobs"] > 0
 
     @pytest.mark.parametrize(
-        ("name", "spoil"),
+        ("name", "spoil", "named"),
         [
-            ("unknown job field", lambda data: data["jobs"]["first"].update(colour=1)),
-            ("missing field", lambda data: data.pop("warnings")),
-            ("unknown state", lambda data: data.update(state="limbo")),
-            ("unknown failed state", lambda data: data.update(failed_state="limbo")),
-            ("current job not a job", lambda data: data.update(current_job="nobody")),
-            ("string exit code", lambda data: data["jobs"]["first"].update(exit_code="0")),
-            ("bool as int", lambda data: data["jobs"]["first"].update(exit_code=True)),
-            ("whole number as float", lambda data: data.update(started=int(data["started"]))),
-            ("job status", lambda data: data["jobs"]["first"].update(status="happy")),
-            ("no object", lambda data: data.update(memory=[])),
+            ("unknown job field", lambda data: data["jobs"]["first"].update(colour=1), "colour"),
+            ("unknown state", lambda data: data.update(state="limbo"), "limbo"),
+            ("unknown failed state", lambda data: data.update(failed_state="limbo"), "limbo"),
+            ("current job not a job", lambda data: data.update(current_job="nobody"), "nobody"),
+            (
+                "string exit code",
+                lambda data: data["jobs"]["first"].update(exit_code="0"),
+                "exit_code",
+            ),
+            ("bool as int", lambda data: data["jobs"]["first"].update(exit_code=True), "exit_code"),
+            ("job status", lambda data: data["jobs"]["first"].update(status="happy"), "happy"),
+            ("no object", lambda data: data.update(memory=[]), "memory"),
+            ("required field missing", lambda data: data.pop("run_id"), "run_id"),
+            (
+                "error code unknown",
+                lambda data: data.update(error={"state": None, "message": "x", "code": 99}),
+                "99",
+            ),
         ],
     )
-    def test_what_the_model_would_not_take_as_it_is_goes_to_the_store(
-        self, tmp_path: Path, name: str, spoil: Callable[[dict[str, Any]], object]
+    def test_a_checkpoint_the_model_refuses_is_one_line_and_8(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        name: str,
+        spoil: Callable[[dict[str, Any]], object],
+        named: str,
     ) -> None:
-        """A snapshot with a key, a type or a state the record model would refuse or convert
-        is not read alone: CheckpointStore.load decides (and names the fault)."""
-        Boot(tmp_path, WORKFLOW).run()
-        paths = Paths.for_sandbox(tmp_path)
-        assert status.snapshot(paths) is not None
-        data = json.loads(paths.state.read_text(encoding="utf-8"))
+        """A checkpoint with a key, a type, a state or a required field the record model does
+        not take: ``status`` (text and JSON) exits 8 with one line naming the file and the
+        fault, prints nothing on stdout, and leaves the file as it was."""
+        boot = Boot(tmp_path, WORKFLOW)
+        boot.run()
+        data = json.loads(boot.paths.state.read_text(encoding="utf-8"))
         spoil(data)
-        paths.state.write_text(json.dumps(data), encoding="utf-8")
-        assert status.snapshot(paths) is None, name
+        boot.paths.state.write_text(json.dumps(data), encoding="utf-8")
+        before = boot.paths.state.read_bytes()
+        for flags in ((), ("--json",)):
+            assert main(["status", *flags, "--sandbox", str(tmp_path)]) == ExitCode.CHECKPOINT
+            out, err = capsys.readouterr()
+            assert out == "" and err.count("\n") == 1, name
+            assert str(boot.paths.state) in err and named in err, err
+        assert boot.paths.state.read_bytes() == before
 
-    def test_constants_follow_the_record_model(self) -> None:
-        """The job statuses status compares with are the record model's."""
-        assert (status.SUCCEEDED, status.RUNNING, status.FAILED_CONTINUED) == (
-            JobStatus.SUCCEEDED,
-            JobStatus.RUNNING,
-            JobStatus.FAILED_CONTINUED,
-        )
+    @pytest.mark.parametrize(
+        ("name", "content", "named"),
+        [
+            ("not JSON", b"{", "not valid JSON"),
+            ("not UTF-8", b"{\xff}", "UTF-8"),
+            ("a list", b"[]", "JSON object"),
+        ],
+    )
+    def test_a_damaged_checkpoint_is_one_line_and_8(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        name: str,
+        content: bytes,
+        named: str,
+    ) -> None:
+        """A checkpoint cut short, not UTF-8 or not an object: exit 8, one line naming the
+        file and what is wrong with it."""
+        Boot(tmp_path, WORKFLOW).run()
+        state = Paths.for_sandbox(tmp_path).state
+        state.write_bytes(content)
+        assert main(["status", "--sandbox", str(tmp_path)]) == ExitCode.CHECKPOINT
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and str(state) in err and named in err, name
+
+    def test_a_field_with_a_default_may_be_missing(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A field that has a default may be missing (a checkpoint written before the field
+        came, within its schema): it reads as that default, and a whole number where a time
+        belongs reads as that time."""
+        boot = Boot(tmp_path, WORKFLOW.replace("    continue-on-error: true\n", ""))
+        boot.run()
+        data = json.loads(boot.paths.state.read_text(encoding="utf-8"))
+        for name in ("warnings", "timings", "jobs_total"):
+            data.pop(name)
+        data["started"] = int(data["started"])
+        boot.paths.state.write_text(json.dumps(data), encoding="utf-8")
+        code, shown = status_json(tmp_path, capsys, "--json")
+        assert code == ExitCode.OK and shown["status"] == "done"
+        assert (shown["warnings"], shown["jobs_total"]) == ([], None)
+        assert shown["timings"] == {"states": {}, "jobs": {}, "pulls": {}, "engine": {}}
+        assert shown["started"] == float(data["started"]) and isinstance(shown["started"], float)
 
     @pytest.mark.parametrize(
         "fields",
