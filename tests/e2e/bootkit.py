@@ -41,6 +41,11 @@ ROOT_LABEL = "IGUANA-ROOT"
 IMAGE = "registry.iguana.test/e2e/installer:1"
 """The workflow's image: a registry that does not exist, reached through the store mirror."""
 HOST_TOOLS = ("/usr/sbin/sfdisk", "/usr/sbin/mke2fs", "/usr/sbin/blockdev", "/usr/bin/flock")
+CPU = "qemu64,+rdrand"
+"""The emulated CPU: QEMU's default with RDRAND, as every x86 machine of the last ten years has.
+Debian's kernel trusts it to seed its random number generator at once; without it the guest
+has no source of randomness but the kernel's jitter entropy, which spins a CPU for seconds at
+the first read that must not block (Python's start, podman's), a cost real machines do not pay."""
 EMULATION_OPTIONS = "no_timer_check"
 """Added to every directly booted kernel's command line: under software emulation on a busy
 host the kernel's IO-APIC timer check can miss its window and panic the guest."""
@@ -422,7 +427,7 @@ def run_qemu(
     ``timeout`` seconds. ``replies``: see ``boot``; with ``stop_at`` QEMU is stopped as soon as
     the console shows that text."""
     argv = ["timeout", "--kill-after=10", str(int(timeout)), "qemu-system-x86_64"]
-    argv += ["-accel", "tcg", "-smp", "2", *machine, "-nographic", "-monitor", "none"]
+    argv += ["-accel", "tcg", "-cpu", CPU, "-smp", "2", *machine, "-nographic", "-monitor", "none"]
     argv += ["-no-reboot"]
     socket_path = log.with_suffix(".sock")
     if replies:
