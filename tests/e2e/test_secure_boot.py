@@ -63,6 +63,8 @@ def dist(
     bootkit.run(argv, env=env)
     keyring = top / "dist.gpg"
     bootkit.run(["gpg", "--batch", "--export", "--output", str(keyring), fingerprint], env=env)
+    # gpg started an agent for the throwaway home: it must not outlive the tests
+    bootkit.run(["gpgconf", "--homedir", str(gnupg), "--kill", "all"], env=env)
     return {
         "out": out,
         "cmdline": cmdline,
